@@ -1,0 +1,105 @@
+"""The `scoreflow` command.
+
+    scoreflow score VIDEO --shots FILE --out DIR [--config FILE] [--backend NAME]
+                    [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--seed N]
+                    [--keep-original-audio]
+    scoreflow check --shots FILE [--video VIDEO] [--fps RATE]
+
+Bad input is reported as one message without a traceback (exit 2); other failures exit 1.
+Inputs are validated before the Prefect engine starts, so a typo fails in a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tasks.errors import InputError, ScoreflowError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scoreflow", description="Score a video from a shot list.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("score", help="score a video end to end")
+    s.add_argument("video")
+    s.add_argument("--shots", required=True, help="shot list: .csv, .tsv, .json, .yaml")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--config", help="project config (TOML), overrides config/defaults.toml")
+    s.add_argument("--backend", help="music backend (default: composer)")
+    s.add_argument("--model", help="backend model id or path")
+    s.add_argument("--preset", help="loudness preset: ebu-r128, atsc-a85, streaming, netflix")
+    s.add_argument("--fps", help="frame rate of the shot list, e.g. 23.976 or 30000/1001")
+    s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
+    s.add_argument("--keep-original-audio", action="store_true", default=None,
+                   help="keep the video's own audio as a second track")
+    c = sub.add_parser("check", help="validate a shot list (and its fit to a video)")
+    c.add_argument("--shots", required=True)
+    c.add_argument("--video")
+    c.add_argument("--fps")
+    c.add_argument("--config")
+    return p
+
+
+def check(shots: str, *, video: str | None, fps: str | None, config_file: str | None,
+          backend: str | None = None, model: str | None = None,
+          preset: str | None = None) -> list[str]:
+    """Validate everything a run needs without running it; return lines to print."""
+    import config
+    from tasks.backends import get_backend
+    from tasks.brief import make_brief
+    from tasks.media import describe, probe
+    from tasks.shotlist import read_shotlist
+    from tasks.storage import local_path
+
+    cfg = config.load_config(config_file, {"pipeline": {"backend": backend, "model": model,
+                                                         "preset": preset}})
+    get_backend(cfg)
+    info = probe(local_path(video, what="video")) if video else None
+    scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)
+    lines = [f"video: {describe(info)}"] if info else []
+    for s in scenes:
+        b = make_brief(s) if s.music else None
+        music = f"{b.genre}/{b.mood} {b.tempo_bpm:g} bpm {b.key} {b.mode}" if b else "no music"
+        lines.append(f"  {s.id:>8}  {s.tc_in} - {s.tc_out}  {s.duration_s:7.2f} s  {music}")
+    lines.append(f"OK: {len(scenes)} scenes, {sum(s.music for s in scenes)} with music")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            print("\n".join(check(args.shots, video=args.video, fps=args.fps,
+                                  config_file=args.config)))
+            return 0
+        print("\n".join(check(args.shots, video=args.video, fps=args.fps,
+                              config_file=args.config, backend=args.backend, model=args.model,
+                              preset=args.preset)))
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from flows.score import score_video
+
+        manifest = score_video(
+            video=args.video, shots=args.shots, out=args.out, config_file=args.config,
+            backend=args.backend, model=args.model, preset=args.preset, fps=args.fps,
+            seed=args.seed, keep_original_audio=args.keep_original_audio,
+        )
+    except InputError as exc:
+        print(f"scoreflow: error: {exc}", file=sys.stderr)
+        return 2
+    except ScoreflowError as exc:
+        print(f"scoreflow: failed: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    scored = next(k for k in manifest["outputs"] if ".scored." in k)
+    loud = manifest["loudness"]
+    print(f"\nScored video: {out / scored}")
+    print(f"Soundtrack:   {out / 'soundtrack.wav'} ({loud['after_lufs']:.1f} LUFS, "
+          f"true peak {loud['after_true_peak_dbtp']:.1f} dBTP)")
+    print(f"Report:       {out / 'report.html'}   Manifest: {out / 'manifest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

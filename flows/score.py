@@ -1,0 +1,217 @@
+"""The `score_video` Prefect flow: shot list in, scored video out.
+
+Tasks here are thin wrappers over the plain functions in `tasks/`; no audio logic lives in
+this module. Cue generation is cached on what defines the music (brief, length, seed,
+backend settings, style vocabulary, backend version) with persisted results, so a re-run
+with one scene changed regenerates only that cue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.context import TaskRunContext  # noqa: E402
+
+import config  # noqa: E402
+from tasks import align, deliver, media, mix, mux, shotlist  # noqa: E402
+from tasks.backends import get_backend  # noqa: E402
+from tasks.brief import make_brief  # noqa: E402
+from tasks.model import Brief, Cue, MediaInfo, Scene  # noqa: E402
+from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file  # noqa: E402
+
+STAGES = 7
+
+
+def scene_seed(base_seed: int, scene: Scene) -> int:
+    """A scene's own seed: explicit, else derived from the base seed and the scene id."""
+    if scene.seed is not None:
+        return scene.seed
+    digest = hashlib.sha256(f"{base_seed}:{scene.id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The part of the config that defines the music a backend makes."""
+    return {"pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
+            "composer": dict(cfg["composer"])}
+
+
+def cue_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    """Cache key of a cue: everything that defines its music, nothing else."""
+    settings = params["settings"]
+    payload = {
+        "brief": params["brief"].to_dict(),
+        "samples": params["samples"],
+        "seed": params["seed"],
+        "settings": settings,
+        "backend_version": get_backend(settings).version,
+        "styles": hashlib.sha256((config.CONFIG_DIR / "styles.toml").read_bytes()).hexdigest(),
+    }
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return "scoreflow-cue-" + hashlib.sha256(blob).hexdigest()
+
+
+@task(name="probe", cache_policy=NO_CACHE)
+def probe_task(video: Path) -> MediaInfo:
+    return media.probe(video)
+
+
+@task(name="read-shots", cache_policy=NO_CACHE)
+def read_shots_task(shots: Path, fps: str | None, info: MediaInfo) -> list[Scene]:
+    return shotlist.read_shotlist(shots, fps=fps, media=info)
+
+
+@task(name="brief", cache_policy=NO_CACHE)
+def brief_task(scenes: list[Scene]) -> list[Brief]:
+    return [make_brief(s) for s in scenes]
+
+
+@task(name="generate-cue", task_run_name="generate-cue-{brief.scene_id}",
+      cache_key_fn=cue_cache_key, persist_result=True, result_serializer="pickle")
+def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str, Any]) -> Cue:
+    backend = get_backend(settings)
+    return backend.generate([brief], seconds=[samples / backend.sample_rate], seed=seed)[0]
+
+
+@task(name="fit-cue", task_run_name="fit-cue-{cue.scene_id}", cache_policy=NO_CACHE)
+def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
+    fitted = align.fit_cue(cue, samples, **settings)
+    if fitted.sample_rate != cue.sample_rate:  # pragma: no cover - invariant
+        raise RuntimeError("fit changed the sample rate")
+    return fitted
+
+
+@task(name="mix", cache_policy=NO_CACHE)
+def mix_task(placements: list[mix.Placement], total: int, cfg: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    preset = config.loudness_presets()[cfg["pipeline"]["preset"]]
+    sr = cfg["pipeline"]["sample_rate"]
+    leveled = [mix.Placement(mix.level(p.cue, target_lufs=preset["target_lufs"]), p.start, p.end)
+               for p in placements]
+    audio = mix.place(leveled, total_samples=total, sample_rate=sr,
+                      crossfade_s=cfg["mix"]["crossfade_s"], declick_s=cfg["align"]["declick_s"])
+    return mix.normalize(audio, sr, target_lufs=preset["target_lufs"],
+                         true_peak_dbtp_max=preset["true_peak_dbtp"])
+
+
+@task(name="mux", cache_policy=NO_CACHE)
+def mux_task(video: Path, soundtrack: Path, out: Path, info: MediaInfo, cfg: dict[str, Any]) -> list[str]:
+    o = cfg["output"]
+    with atomic_path(out, inputs=[video]) as tmp:
+        return mux.mux(video, soundtrack, tmp, media=info, audio_codec=o["audio_codec"],
+                       audio_bitrate=o["audio_bitrate"],
+                       keep_original_audio=o["keep_original_audio"])
+
+
+@flow(name="score-video")
+def score_video(
+    video: str,
+    shots: str,
+    out: str,
+    config_file: str | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    preset: str | None = None,
+    fps: str | None = None,
+    seed: int | None = None,
+    keep_original_audio: bool | None = None,
+) -> dict[str, Any]:
+    """Score `video` from the shot list `shots` into the folder `out`.
+
+    Returns the manifest (also written as ``out/manifest.json``).
+    """
+    log = get_run_logger()
+    cfg = config.load_config(config_file, {
+        "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
+        "output": {"keep_original_audio": keep_original_audio},
+    })
+    sr = cfg["pipeline"]["sample_rate"]
+    video_p, shots_p = local_path(video, what="video"), local_path(shots, what="shot list")
+    out_p = prepare_out_dir(local_path(out, what="output folder"))
+
+    log.info("[1/%d] probing %s", STAGES, video_p.name)
+    info = probe_task(video_p)
+    log.info("        %s", media.describe(info))
+    log.info("[2/%d] reading shot list %s", STAGES, shots_p.name)
+    scenes = read_shots_task(shots_p, fps, info)
+    scored = [s for s in scenes if s.music]
+    log.info("        %d scenes, %d with music", len(scenes), len(scored))
+    briefs = brief_task(scored)
+
+    log.info("[3/%d] generating %d cues with %s", STAGES, len(scored), cfg["pipeline"]["backend"])
+    settings = music_settings(cfg)
+    spans = {s.id: s.sample_span(sr) for s in scored}
+    generated = [
+        generate_cue_task.submit(b, samples=spans[s.id][1] - spans[s.id][0],
+                                 seed=scene_seed(cfg["pipeline"]["seed"], s), settings=settings)
+        for s, b in zip(scored, briefs, strict=True)
+    ]
+    log.info("[4/%d] fitting cues to their scenes", STAGES)
+    fitted = [
+        fit_task.submit(g, samples=spans[s.id][1] - spans[s.id][0], settings=cfg["align"])
+        for s, g in zip(scored, generated, strict=True)
+    ]
+    cues = [f.result() for f in fitted]
+    states = [g.state for g in generated]
+    cached = {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
+    log.info("        %d generated, %d from cache", list(cached.values()).count(False),
+             list(cached.values()).count(True))
+
+    log.info("[5/%d] mixing to %s", STAGES, cfg["pipeline"]["preset"])
+    total = round(info.frames * sr / info.rate)
+    placements = [mix.Placement(c, *spans[c.scene_id]) for c in cues]
+    soundtrack, loudness = mix_task(placements, total, cfg)
+    log.info("        %.1f LUFS -> %.1f LUFS, true peak %.1f dBTP", loudness["before_lufs"],
+             loudness["after_lufs"], loudness["after_true_peak_dbtp"])
+
+    log.info("[6/%d] writing soundtrack and cues", STAGES)
+    subtype = cfg["output"]["wav_subtype"]
+    soundtrack_p = out_p / "soundtrack.wav"
+    deliver.write_wav(soundtrack_p, soundtrack, sr, subtype=subtype)
+    cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
+    by_id = {c.scene_id: c for c in cues}
+    brief_by_id = {b.scene_id: b for b in briefs}
+    deliver.write_cuesheet(out_p / "cuesheet.csv",
+                           deliver.cuesheet_rows(scenes, by_id, brief_by_id))
+
+    scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
+    log.info("[7/%d] muxing %s (video stream copied)", STAGES, scored_p.name)
+    command = mux_task(video_p, soundtrack_p, scored_p, info, cfg)
+
+    preset_cfg = config.loudness_presets()[cfg["pipeline"]["preset"]]
+    manifest: dict[str, Any] = {
+        "inputs": {
+            "video": {"path": str(video_p), "sha256": sha256_file(video_p),
+                      "probe": {**info.__dict__, "rate": str(info.rate)}},
+            "shots": {"path": str(shots_p), "sha256": sha256_file(shots_p)},
+        },
+        "settings": cfg,
+        "loudness": {"preset": cfg["pipeline"]["preset"], "target_lufs": preset_cfg["target_lufs"],
+                     "true_peak_ceiling_dbtp": preset_cfg["true_peak_dbtp"], **loudness},
+        "mux": {"command": command},
+        "scenes": [
+            {
+                "id": s.id, "origin": s.origin, "description": s.description,
+                "tc_in": s.tc_in, "tc_out": s.tc_out, "start_frame": s.start_frame,
+                "end_frame": s.end_frame, "rate": str(s.rate), "music": s.music,
+                "samples": list(s.sample_span(sr)),
+                **({"brief": brief_by_id[s.id].to_dict(),
+                    "cue": {**by_id[s.id].metadata(), "cached": cached[s.id],
+                            "files": cue_files[s.id]}} if s.id in by_id else {}),
+            }
+            for s in scenes
+        ],
+    }
+    deliver.write_report(out_p / "report.html", manifest)
+    outputs = [scored_p, soundtrack_p, out_p / "cuesheet.csv", out_p / "report.html"]
+    outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
+    result = deliver.write_manifest(out_p, manifest, outputs=outputs)
+    log.info("done: %s", scored_p)
+    return result

@@ -1,0 +1,98 @@
+"""Fit every cue to its scene's exact sample length.
+
+Strategy, in order:
+
+1. exact: the cue already has the scene's length (the composer composes to length);
+2. stretch: a bar line found by librosa's beat tracker lies within ``max_stretch`` of the
+   scene end: the cue up to that bar line is time-stretched so it lands on the cut;
+3. trim: cut at the scene end with a fade-out of ``fade_out_s``;
+4. pad: a cue shorter than its scene is followed by silence.
+
+Every fitted cue starts with a ``declick_s`` fade-in, so no boundary clicks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import librosa
+import numpy as np
+
+from tasks.errors import InputError
+from tasks.model import Cue
+
+
+def fade(n: int, *, fade_in: bool) -> np.ndarray:
+    """Equal-power (sine) fade curve of `n` samples, float32."""
+    ramp = np.sin(0.5 * np.pi * (np.arange(n, dtype=np.float64) + 0.5) / max(n, 1))
+    return (ramp if fade_in else ramp[::-1]).astype(np.float32)
+
+
+def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
+              beats_per_bar: int) -> np.ndarray:
+    """Sample positions of bar lines, by beat tracking on the mono mix.
+
+    The bar phase is the one whose beats carry the most onset strength.
+
+    Returns
+    -------
+    np.ndarray, shape (bars,), int
+    """
+    mono = librosa.to_mono(audio)
+    hop = 512
+    env = librosa.onset.onset_strength(y=mono, sr=sample_rate, hop_length=hop)
+    _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sample_rate, hop_length=hop,
+                                       start_bpm=bpm or 120.0, units="frames")
+    if len(beats) < beats_per_bar:
+        return np.zeros(0, dtype=np.int64)
+    phase = max(range(beats_per_bar), key=lambda p: float(env[beats[p::beats_per_bar]].sum()))
+    frames = beats[phase::beats_per_bar]
+    return np.asarray(librosa.frames_to_samples(frames, hop_length=hop), dtype=np.int64)
+
+
+def fit_cue(cue: Cue, target_samples: int, *, max_stretch: float = 0.05,
+            fade_out_s: float = 0.35, declick_s: float = 0.005) -> Cue:
+    """Return the cue with exactly `target_samples` samples; the method goes into metrics.
+
+    Parameters
+    ----------
+    cue : Cue
+        Audio of shape (channels, samples).
+    target_samples : int
+        The scene's length in samples.
+    """
+    if target_samples <= 0:
+        raise InputError("scene length must be positive", scene=cue.scene_id,
+                         value=target_samples)
+    sr, audio, tail = cue.sample_rate, cue.audio, cue.tail
+    m = audio.shape[-1]
+    info: dict[str, object] = {"source_samples": m}
+    if m == target_samples:
+        out, method = audio.copy(), "exact"
+    else:
+        bars = bar_lines(audio, sr, bpm=cue.bpm, beats_per_bar=cue.beats_per_bar)
+        candidates = [int(b) for b in bars if b > 0] + [m]
+        best = min(candidates, key=lambda b: abs(target_samples / b - 1))
+        ratio = target_samples / best
+        if abs(ratio - 1) <= max_stretch:
+            stretched = librosa.effects.time_stretch(audio[:, :best], rate=best / target_samples)
+            out = librosa.util.fix_length(stretched, size=target_samples, axis=-1)
+            rest = np.concatenate([audio[:, best:], tail], axis=-1)
+            tail, method = rest, "stretch"
+            info.update(bar_line_sample=best, stretch_ratio=round(ratio, 5))
+        elif m > target_samples:
+            out = audio[:, :target_samples].copy()
+            n = min(round(fade_out_s * sr), target_samples)
+            out[:, target_samples - n :] *= fade(n, fade_in=False)
+            tail, method = np.zeros((audio.shape[0], 0), np.float32), "trim"
+        else:
+            out = np.zeros((audio.shape[0], target_samples), np.float32)
+            out[:, :m] = audio
+            n = min(round(declick_s * sr), m)
+            out[:, m - n : m] *= fade(n, fade_in=False)
+            tail, method = np.zeros((audio.shape[0], 0), np.float32), "pad"
+    n = min(round(declick_s * sr), target_samples)
+    out = out.astype(np.float32, copy=False)
+    out[:, :n] *= fade(n, fade_in=True)
+    metrics = {**cue.metrics, "align": method, **info}
+    return dataclasses.replace(cue, audio=out, tail=tail.astype(np.float32), metrics=metrics)

@@ -1,0 +1,80 @@
+"""The one exception tree of scoreflow.
+
+Every message names where the problem is (file, line or scene), the field, the value,
+and what would be valid, so that the CLI can print it as it is, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ScoreflowError(Exception):
+    """Base of every error scoreflow raises on purpose."""
+
+
+class InputError(ScoreflowError):
+    """Bad user input: shot list, timecode, media or config. CLI exit code 2."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        scene: str | None = None,
+        field: str | None = None,
+        value: object = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.scene = scene
+        self.field = field
+        self.value = value
+        self.fix = fix
+        where = []
+        if source:
+            where.append(f"{source}:{line}" if line else source)
+        elif line:
+            where.append(f"line {line}")
+        if scene is not None:
+            where.append(f"scene {scene!r}")
+        if field:
+            where.append(f"field {field!r}")
+        text = message
+        if value is not None:
+            text += f" (got {value!r})"
+        if fix:
+            text += f". {fix}"
+        super().__init__(f"{', '.join(where)}: {text}" if where else text)
+
+    def located(
+        self,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        scene: str | None = None,
+        field: str | None = None,
+    ) -> InputError:
+        """Return the same error with its location filled in (what is already set wins)."""
+        return InputError(
+            self.message,
+            source=self.source or source,
+            line=self.line or line,
+            scene=self.scene if self.scene is not None else scene,
+            field=self.field or field,
+            value=self.value,
+            fix=self.fix,
+        )
+
+
+class BackendError(ScoreflowError):
+    """A music backend failed: missing model, bad model files, out of memory."""
+
+
+class StorageError(ScoreflowError):
+    """Reading or writing a file or object failed."""
+
+
+class DeliveryError(ScoreflowError):
+    """Writing the deliverables (mux, files) failed."""

@@ -1,0 +1,156 @@
+"""The domain model: scenes, briefs, cues, media facts.
+
+Time is exact: frames at a `Fraction` rate, half-open ranges ``[start_frame, end_frame)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from tasks.timecode import format_timecode, frame_to_sample, frame_to_seconds
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One scene of the cut: a half-open frame range and what the music should be.
+
+    Explicit fields (genre ... intensity) override what the description says.
+    """
+
+    id: str
+    start_frame: int
+    end_frame: int
+    rate: Fraction
+    description: str = ""
+    genre: str | None = None
+    mood: str | None = None
+    tempo_bpm: float | None = None
+    key: str | None = None
+    instruments: tuple[str, ...] = ()
+    intensity: float | None = None
+    music: bool = True
+    seed: int | None = None
+    hits: tuple[int, ...] = ()
+    drop_frame: bool = False
+    origin: str = ""
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+    @property
+    def duration_s(self) -> float:
+        return frame_to_seconds(self.frames, self.rate)
+
+    def sample_span(self, sample_rate: int) -> tuple[int, int]:
+        """``[start, end)`` in samples; adjacent scenes share their boundary sample."""
+        return (
+            frame_to_sample(self.start_frame, self.rate, sample_rate),
+            frame_to_sample(self.end_frame, self.rate, sample_rate),
+        )
+
+    @property
+    def tc_in(self) -> str:
+        return format_timecode(self.start_frame, self.rate, drop_frame=self.drop_frame)
+
+    @property
+    def tc_out(self) -> str:
+        return format_timecode(self.end_frame, self.rate, drop_frame=self.drop_frame)
+
+
+@dataclass(frozen=True)
+class Brief:
+    """The musical plan for one cue, read from a scene (explicit fields win over text)."""
+
+    scene_id: str
+    prompt: str
+    genre: str
+    mood: str
+    valence: float  # -1 sad/dark .. +1 happy/bright
+    arousal: float  # 0 calm .. 1 excited
+    tempo_bpm: float
+    tempo_range: tuple[float, float]
+    key: str  # tonic name, e.g. "D"
+    mode: str  # "major" | "minor" | "dorian" ...
+    instruments: tuple[str, ...]
+    intensity: float  # 0..1, overall energy
+    drums: bool = True
+    hits_s: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Cue:
+    """Music for one scene.
+
+    Attributes
+    ----------
+    audio : np.ndarray, shape (channels, samples), float32
+        The cue body, at `sample_rate`.
+    tail : np.ndarray, shape (channels, samples), float32
+        What rings on after the body (release), used only for crossfades into a touching scene.
+    midi : bytes or None
+        Standard MIDI file of the cue, when the backend is symbolic.
+    """
+
+    scene_id: str
+    audio: np.ndarray
+    sample_rate: int
+    backend: str
+    model: str
+    prompt: str
+    seed: int
+    licence: str
+    bpm: float | None = None
+    key: str | None = None
+    beats_per_bar: int = 4
+    midi: bytes | None = None
+    tail: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.float32))
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        return int(self.audio.shape[-1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / self.sample_rate
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the audio, for manifests and cue sheets."""
+        return {
+            "scene_id": self.scene_id,
+            "backend": self.backend,
+            "model": self.model,
+            "prompt": self.prompt,
+            "seed": self.seed,
+            "licence": self.licence,
+            "bpm": self.bpm,
+            "key": self.key,
+            "samples": self.samples,
+            "sample_rate": self.sample_rate,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a probe of the video found."""
+
+    path: str
+    duration_s: float
+    rate: Fraction
+    frames: int
+    width: int
+    height: int
+    video_codec: str
+    container: str
+    audio_streams: int
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None

@@ -1,0 +1,398 @@
+"""Read and validate shot lists (CSV, JSON, YAML) into frame-exact `Scene`s.
+
+Every error names the file, the line, the scene, the field and the value, and says what
+would be valid. Gaps between scenes are fine (silence); overlaps are not.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.errors import InputError
+from tasks.model import MediaInfo, Scene
+from tasks.timecode import format_timecode, parse_rate, parse_timecode, rate_name
+
+ALIASES = {
+    "id": "scene",
+    "scene_id": "scene",
+    "in": "tc_in",
+    "start": "tc_in",
+    "timecode_in": "tc_in",
+    "out": "tc_out",
+    "end": "tc_out",
+    "timecode_out": "tc_out",
+    "prompt": "description",
+    "tempo": "tempo_bpm",
+    "bpm": "tempo_bpm",
+    "instrument": "instruments",
+    "energy": "intensity",
+}
+REQUIRED = ("scene", "tc_in", "description")
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".yaml": "yaml"}
+SUFFIXES[".yml"] = "yaml"
+_TRUE = {"yes", "y", "true", "on", "1"}
+_FALSE = {"no", "n", "false", "off", "0"}
+_KEY = re.compile(r"^([A-Ga-g])([#b♯♭]?)\s*(m|min|minor|maj|major|dorian|mixolydian|lydian|phrygian)?$")
+
+
+@dataclass
+class _Row:
+    """One scene as read: field -> (value, line)."""
+
+    line: int
+    fields: dict[str, tuple[Any, int]]
+
+
+def _norm_key(key: object) -> str:
+    k = re.sub(r"[\s\-]+", "_", str(key).strip().lower())
+    return ALIASES.get(k, k)
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02X} cannot be decoded",
+            source=source,
+            line=line,
+            fix="Save the shot list as UTF-8 (in Excel: 'CSV UTF-8')",
+        ) from None
+
+
+def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], Any]:
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header: list[str] | None = None
+    rows: list[_Row] = []
+    for values in reader:
+        if not any(v.strip() for v in values):
+            continue
+        if header is None:
+            header = [_norm_key(h) for h in values]
+            continue
+        line = reader.line_num
+        if len(values) > len(header):
+            raise InputError(
+                f"{len(values)} values but the header has {len(header)} columns",
+                source=source,
+                line=line,
+                fix="Quote values that contain the delimiter",
+            )
+        fields = {k: (v, line) for k, v in zip(header, values, strict=False) if k}
+        rows.append(_Row(line, fields))
+    if header is None:
+        raise InputError("empty shot list", source=source, fix="Add a header row and scenes")
+    return rows, set(header), None
+
+
+def _yaml_value(node: yaml.Node, source: str) -> Any:
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError as exc:  # pragma: no cover - composed nodes re-serialise
+        raise InputError(f"unreadable value: {exc}", source=source) from None
+
+
+def _rows_tree(text: str, source: str, kind: str) -> tuple[list[_Row], set[str], Any]:
+    if kind == "json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"not valid JSON: {exc.msg} at column {exc.colno}", source=source, line=exc.lineno
+            ) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(
+            f"not valid {kind.upper()}: {getattr(exc, 'problem', exc)}",
+            source=source,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if root is None:
+        raise InputError("empty shot list", source=source, fix="Add a list of scenes")
+    file_fps = None
+    if isinstance(root, yaml.MappingNode):
+        top = {k.value: v for k, v in root.value}
+        for name in ("fps", "rate", "frame_rate"):
+            if name in top:
+                file_fps = (_yaml_value(top[name], source), top[name].start_mark.line + 1)
+        if "scenes" not in top:
+            raise InputError(
+                "expected a list of scenes, or a 'scenes' key holding one",
+                source=source,
+                line=1,
+            )
+        root = top["scenes"]
+    if not isinstance(root, yaml.SequenceNode):
+        raise InputError(
+            "expected a list of scenes", source=source, line=root.start_mark.line + 1
+        )
+    rows: list[_Row] = []
+    columns: set[str] = set()
+    for item in root.value:
+        line = item.start_mark.line + 1
+        if not isinstance(item, yaml.MappingNode):
+            raise InputError("each scene must be an object of fields", source=source, line=line)
+        fields = {
+            _norm_key(k.value): (_yaml_value(v, source), v.start_mark.line + 1)
+            for k, v in item.value
+        }
+        columns |= set(fields)
+        rows.append(_Row(line, fields))
+    if not rows:
+        raise InputError("empty shot list: no scenes", source=source)
+    return rows, columns, file_fps
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _parse_row(
+    row: _Row, *, rate: Fraction, drop: bool, source: str
+) -> Scene:
+    f = row.fields
+    sid = _text(f["scene"][0]) if "scene" in f else ""
+    scene_line = f["scene"][1] if "scene" in f else row.line
+    if not sid:
+        raise InputError(
+            "empty scene id", source=source, line=scene_line, field="scene",
+            fix="Give every scene an id",
+        )
+
+    def fail(exc: InputError, name: str) -> InputError:
+        return exc.located(source=source, line=f[name][1], scene=sid, field=name)
+
+    def tc(name: str) -> int:
+        try:
+            return parse_timecode(_text(f[name][0]), rate, drop_frame=drop or None)
+        except InputError as exc:
+            raise fail(exc, name) from None
+
+    def number(name: str, lo: float, hi: float, kind: type = float) -> Any:
+        raw = _text(f[name][0]) if name in f else ""
+        if not raw:
+            return None
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise fail(InputError(f"expected a {kind.__name__}", value=raw), name) from None
+        if not lo <= value <= hi:
+            raise fail(InputError(f"must be between {lo} and {hi}", value=raw), name)
+        return value
+
+    start = tc("tc_in")
+    if _text(f.get("tc_out", ("", 0))[0]):
+        end = tc("tc_out")
+        if end <= start:
+            raise InputError(
+                "the out point is not after the in point",
+                source=source, line=f["tc_out"][1], scene=sid, field="tc_out",
+                value=_text(f["tc_out"][0]),
+                fix=f"tc_out must be later than tc_in {_text(f['tc_in'][0])}",
+            )
+    elif _text(f.get("duration", ("", 0))[0]):
+        length = tc("duration")
+        if length <= 0:
+            raise fail(InputError("duration must be positive", value=f["duration"][0]), "duration")
+        end = start + length
+    else:
+        raise InputError(
+            "missing out point", source=source, line=row.line, scene=sid, field="tc_out",
+            fix="Give tc_out (or out/end) or a duration",
+        )
+
+    music = True
+    if _text(f.get("music", ("", 0))[0]):
+        word = _text(f["music"][0]).lower()
+        if word not in _TRUE | _FALSE:
+            raise fail(InputError("expected yes/no, true/false or on/off", value=word), "music")
+        music = word in _TRUE
+
+    key = _text(f["key"][0]) if "key" in f else ""
+    if key and not _KEY.match(key):
+        raise fail(
+            InputError("not a key", value=key, fix="Write e.g. 'D minor', 'F#m', 'Bb major'"),
+            "key",
+        )
+    hits: list[int] = []
+    for word in _text(f.get("hits", ("", 0))[0]).replace(",", " ").split():
+        try:
+            frame = parse_timecode(word, rate, drop_frame=drop or None)
+        except InputError as exc:
+            raise fail(exc, "hits") from None
+        if not start <= frame < end:
+            raise fail(
+                InputError(
+                    "hit point outside its scene", value=word,
+                    fix=f"Hits must lie within {_text(f['tc_in'][0])} and the scene's out point",
+                ),
+                "hits",
+            )
+        hits.append(frame)
+    instruments = tuple(
+        w.strip().lower()
+        for w in re.split(r"[,;/+]", _text(f["instruments"][0]) if "instruments" in f else "")
+        if w.strip()
+    )
+    return Scene(
+        id=sid,
+        start_frame=start,
+        end_frame=end,
+        rate=rate,
+        description=_text(f["description"][0]) if "description" in f else "",
+        genre=_text(f["genre"][0]).lower() if "genre" in f and _text(f["genre"][0]) else None,
+        mood=_text(f["mood"][0]).lower() if "mood" in f and _text(f["mood"][0]) else None,
+        tempo_bpm=number("tempo_bpm", 20, 300),
+        key=key or None,
+        instruments=instruments,
+        intensity=number("intensity", 0.0, 1.0),
+        music=music,
+        seed=number("seed", 0, 2**32 - 1, int),
+        hits=tuple(sorted(hits)),
+        drop_frame=drop,
+        origin=f"{source}:{row.line}",
+    )
+
+
+def read_shotlist(
+    path: str | Path,
+    *,
+    fps: str | Fraction | None = None,
+    media: MediaInfo | None = None,
+) -> list[Scene]:
+    """Read a shot list and return its scenes in timeline order.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv``/``.tsv``, ``.json`` or ``.yaml``/``.yml``.
+    fps : str or Fraction, optional
+        Frame rate (``"29.97"``, ``"24000/1001"``); else the file's ``fps``, else the video's.
+    media : MediaInfo, optional
+        The video: its rate must match, and no scene may run past its end.
+
+    Raises
+    ------
+    InputError
+        With file, line, scene, field and value of the first problem found.
+    """
+    path = Path(path)
+    source = str(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            "unsupported shot list format", source=source, value=path.suffix,
+            fix="Use .csv, .tsv, .json, .yaml or .yml",
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("shot list not found", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read shot list: {exc.strerror}", source=source) from None
+    if not data.strip():
+        raise InputError("empty shot list", source=source, fix="Add a header row and scenes")
+    text = _decode(data, source)
+    rows, columns, file_fps = (
+        _rows_csv(text, source) if kind == "csv" else _rows_tree(text, source, kind)
+    )
+    missing = [c for c in REQUIRED if c not in columns]
+    if "tc_out" not in columns and "duration" not in columns:
+        missing.append("tc_out")
+    if missing:
+        raise InputError(
+            f"missing column(s) {', '.join(missing)}",
+            source=source,
+            line=1,
+            fix=(
+                "A shot list needs scene, tc_in, tc_out (or duration) and description; "
+                f"found {', '.join(sorted(columns)) or 'none'}"
+            ),
+        )
+    if not rows:
+        raise InputError("empty shot list: no scenes", source=source)
+
+    if fps is not None:
+        rate = parse_rate(fps)
+        rate_from = "--fps"
+    elif file_fps is not None:
+        try:
+            rate = parse_rate(file_fps[0])
+        except InputError as exc:
+            raise exc.located(source=source, line=file_fps[1], field="fps") from None
+        rate_from = f"{source}:{file_fps[1]}"
+    elif media is not None:
+        rate, rate_from = media.rate, media.path
+    else:
+        raise InputError(
+            "no frame rate", source=source,
+            fix="Pass --fps (e.g. --fps 23.976), add an fps field, or give the video",
+        )
+    if media is not None and media.rate != rate:
+        raise InputError(
+            f"frame rate {rate_name(rate)} (from {rate_from}) does not match the video's "
+            f"{rate_name(media.rate)}",
+            source=source,
+            field="fps",
+            fix=f"Use --fps {rate_name(media.rate)}, or conform the shot list",
+        )
+
+    drop = any(
+        ";" in _text(r.fields[k][0])
+        for r in rows
+        for k in ("tc_in", "tc_out", "duration")
+        if k in r.fields
+    )
+    scenes = [
+        _parse_row(r, rate=rate, drop=drop, source=source) for r in rows
+    ]
+
+    seen: dict[str, Scene] = {}
+    for s in scenes:
+        if s.id in seen:
+            raise InputError(
+                f"duplicate scene id (first at {seen[s.id].origin})",
+                source=source, line=int(s.origin.rsplit(":", 1)[1]), scene=s.id, field="scene",
+                fix="Scene ids must be unique",
+            )
+        seen[s.id] = s
+    ordered = sorted(scenes, key=lambda s: s.start_frame)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if b.start_frame < a.end_frame:
+            raise InputError(
+                f"scene overlaps scene {a.id!r} ({a.tc_in}-{a.tc_out}, {a.origin})",
+                source=source, line=int(b.origin.rsplit(":", 1)[1]), scene=b.id,
+                field="tc_in", value=b.tc_in,
+                fix=f"Start it at or after {a.tc_out}",
+            )
+    if media is not None:
+        for s in ordered:
+            if s.end_frame > media.frames:
+                end_tc = format_timecode(media.frames, rate, drop_frame=drop)
+                raise InputError(
+                    f"scene runs past the end of the video ({end_tc}, {media.frames} frames)",
+                    source=source, line=int(s.origin.rsplit(":", 1)[1]), scene=s.id,
+                    field="tc_out", value=s.tc_out,
+                    fix=f"End it at or before {end_tc}",
+                )
+    return ordered
