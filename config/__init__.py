@@ -65,9 +65,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], *, source: str, prefix: 
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok:
-            raise InputError(
-                f"expected {want.__name__}", source=source, field=name, value=value
-            )
+            raise InputError(f"expected {want.__name__}", source=source, field=name, value=value)
         base[key] = value
 
 

@@ -32,8 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", help="loudness preset: ebu-r128, atsc-a85, streaming, netflix")
     s.add_argument("--fps", help="frame rate of the shot list, e.g. 23.976 or 30000/1001")
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
-    s.add_argument("--keep-original-audio", action="store_true", default=None,
-                   help="keep the video's own audio as a second track")
+    s.add_argument(
+        "--keep-original-audio",
+        action="store_true",
+        default=None,
+        help="keep the video's own audio as a second track",
+    )
     c = sub.add_parser("check", help="validate a shot list (and its fit to a video)")
     c.add_argument("--shots", required=True)
     c.add_argument("--video")
@@ -42,9 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def check(shots: str, *, video: str | None, fps: str | None, config_file: str | None,
-          backend: str | None = None, model: str | None = None,
-          preset: str | None = None) -> list[str]:
+def check(
+    shots: str,
+    *,
+    video: str | None,
+    fps: str | None,
+    config_file: str | None,
+    backend: str | None = None,
+    model: str | None = None,
+    preset: str | None = None,
+) -> list[str]:
     """Validate everything a run needs without running it; return lines to print."""
     import config
     from tasks.backends import get_backend
@@ -53,8 +64,9 @@ def check(shots: str, *, video: str | None, fps: str | None, config_file: str | 
     from tasks.shotlist import read_shotlist
     from tasks.storage import local_path
 
-    cfg = config.load_config(config_file, {"pipeline": {"backend": backend, "model": model,
-                                                         "preset": preset}})
+    cfg = config.load_config(
+        config_file, {"pipeline": {"backend": backend, "model": model, "preset": preset}}
+    )
     get_backend(cfg)
     info = probe(local_path(video, what="video")) if video else None
     scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)
@@ -71,19 +83,39 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "check":
-            print("\n".join(check(args.shots, video=args.video, fps=args.fps,
-                                  config_file=args.config)))
+            print(
+                "\n".join(
+                    check(args.shots, video=args.video, fps=args.fps, config_file=args.config)
+                )
+            )
             return 0
-        print("\n".join(check(args.shots, video=args.video, fps=args.fps,
-                              config_file=args.config, backend=args.backend, model=args.model,
-                              preset=args.preset)))
+        print(
+            "\n".join(
+                check(
+                    args.shots,
+                    video=args.video,
+                    fps=args.fps,
+                    config_file=args.config,
+                    backend=args.backend,
+                    model=args.model,
+                    preset=args.preset,
+                )
+            )
+        )
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from flows.score import score_video
 
         manifest = score_video(
-            video=args.video, shots=args.shots, out=args.out, config_file=args.config,
-            backend=args.backend, model=args.model, preset=args.preset, fps=args.fps,
-            seed=args.seed, keep_original_audio=args.keep_original_audio,
+            video=args.video,
+            shots=args.shots,
+            out=args.out,
+            config_file=args.config,
+            backend=args.backend,
+            model=args.model,
+            preset=args.preset,
+            fps=args.fps,
+            seed=args.seed,
+            keep_original_audio=args.keep_original_audio,
         )
     except InputError as exc:
         print(f"scoreflow: error: {exc}", file=sys.stderr)
@@ -95,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     scored = next(k for k in manifest["outputs"] if ".scored." in k)
     loud = manifest["loudness"]
     print(f"\nScored video: {out / scored}")
-    print(f"Soundtrack:   {out / 'soundtrack.wav'} ({loud['after_lufs']:.1f} LUFS, "
-          f"true peak {loud['after_true_peak_dbtp']:.1f} dBTP)")
+    print(
+        f"Soundtrack:   {out / 'soundtrack.wav'} ({loud['after_lufs']:.1f} LUFS, "
+        f"true peak {loud['after_true_peak_dbtp']:.1f} dBTP)"
+    )
     print(f"Report:       {out / 'report.html'}   Manifest: {out / 'manifest.json'}")
     return 0
 

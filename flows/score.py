@@ -12,20 +12,20 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.context import TaskRunContext  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 
-import config  # noqa: E402
-from tasks import align, deliver, media, mix, mux, shotlist  # noqa: E402
-from tasks.backends import get_backend  # noqa: E402
-from tasks.brief import make_brief  # noqa: E402
-from tasks.model import Brief, Cue, MediaInfo, Scene  # noqa: E402
-from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file  # noqa: E402
+import config
+from tasks import align, deliver, media, mix, mux, shotlist
+from tasks.backends import get_backend
+from tasks.brief import make_brief
+from tasks.model import Brief, Cue, MediaInfo, Scene
+from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file
 
 STAGES = 7
 
@@ -40,8 +40,10 @@ def scene_seed(base_seed: int, scene: Scene) -> int:
 
 def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that defines the music a backend makes."""
-    return {"pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
-            "composer": dict(cfg["composer"])}
+    return {
+        "pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
+        "composer": dict(cfg["composer"]),
+    }
 
 
 def cue_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
@@ -74,8 +76,13 @@ def brief_task(scenes: list[Scene]) -> list[Brief]:
     return [make_brief(s) for s in scenes]
 
 
-@task(name="generate-cue", task_run_name="generate-cue-{brief.scene_id}",
-      cache_key_fn=cue_cache_key, persist_result=True, result_serializer="pickle")
+@task(
+    name="generate-cue",
+    task_run_name="generate-cue-{brief.scene_id}",
+    cache_key_fn=cue_cache_key,
+    persist_result=True,
+    result_serializer="pickle",
+)
 def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str, Any]) -> Cue:
     backend = get_backend(settings)
     return backend.generate([brief], seconds=[samples / backend.sample_rate], seed=seed)[0]
@@ -90,24 +97,42 @@ def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
 
 
 @task(name="mix", cache_policy=NO_CACHE)
-def mix_task(placements: list[mix.Placement], total: int, cfg: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+def mix_task(
+    placements: list[mix.Placement], total: int, cfg: dict[str, Any]
+) -> tuple[Any, dict[str, float]]:
     preset = config.loudness_presets()[cfg["pipeline"]["preset"]]
     sr = cfg["pipeline"]["sample_rate"]
-    leveled = [mix.Placement(mix.level(p.cue, target_lufs=preset["target_lufs"]), p.start, p.end)
-               for p in placements]
-    audio = mix.place(leveled, total_samples=total, sample_rate=sr,
-                      crossfade_s=cfg["mix"]["crossfade_s"], declick_s=cfg["align"]["declick_s"])
-    return mix.normalize(audio, sr, target_lufs=preset["target_lufs"],
-                         true_peak_dbtp_max=preset["true_peak_dbtp"])
+    leveled = [
+        mix.Placement(mix.level(p.cue, target_lufs=preset["target_lufs"]), p.start, p.end)
+        for p in placements
+    ]
+    audio = mix.place(
+        leveled,
+        total_samples=total,
+        sample_rate=sr,
+        crossfade_s=cfg["mix"]["crossfade_s"],
+        declick_s=cfg["align"]["declick_s"],
+    )
+    return mix.normalize(
+        audio, sr, target_lufs=preset["target_lufs"], true_peak_dbtp_max=preset["true_peak_dbtp"]
+    )
 
 
 @task(name="mux", cache_policy=NO_CACHE)
-def mux_task(video: Path, soundtrack: Path, out: Path, info: MediaInfo, cfg: dict[str, Any]) -> list[str]:
+def mux_task(
+    video: Path, soundtrack: Path, out: Path, info: MediaInfo, cfg: dict[str, Any]
+) -> list[str]:
     o = cfg["output"]
     with atomic_path(out, inputs=[video]) as tmp:
-        return mux.mux(video, soundtrack, tmp, media=info, audio_codec=o["audio_codec"],
-                       audio_bitrate=o["audio_bitrate"],
-                       keep_original_audio=o["keep_original_audio"])
+        return mux.mux(
+            video,
+            soundtrack,
+            tmp,
+            media=info,
+            audio_codec=o["audio_codec"],
+            audio_bitrate=o["audio_bitrate"],
+            keep_original_audio=o["keep_original_audio"],
+        )
 
 
 @flow(name="score-video")
@@ -128,10 +153,13 @@ def score_video(
     Returns the manifest (also written as ``out/manifest.json``).
     """
     log = get_run_logger()
-    cfg = config.load_config(config_file, {
-        "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
-        "output": {"keep_original_audio": keep_original_audio},
-    })
+    cfg = config.load_config(
+        config_file,
+        {
+            "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
+            "output": {"keep_original_audio": keep_original_audio},
+        },
+    )
     sr = cfg["pipeline"]["sample_rate"]
     video_p, shots_p = local_path(video, what="video"), local_path(shots, what="shot list")
     out_p = prepare_out_dir(local_path(out, what="output folder"))
@@ -149,27 +177,41 @@ def score_video(
     settings = music_settings(cfg)
     spans = {s.id: s.sample_span(sr) for s in scored}
     generated = [
-        generate_cue_task.submit(b, samples=spans[s.id][1] - spans[s.id][0],
-                                 seed=scene_seed(cfg["pipeline"]["seed"], s), settings=settings)
+        generate_cue_task.submit(
+            b,
+            samples=spans[s.id][1] - spans[s.id][0],
+            seed=scene_seed(cfg["pipeline"]["seed"], s),
+            settings=settings,
+        )
         for s, b in zip(scored, briefs, strict=True)
     ]
     log.info("[4/%d] fitting cues to their scenes", STAGES)
     fitted = [
-        fit_task.submit(g, samples=spans[s.id][1] - spans[s.id][0], settings=cfg["align"])
+        # a future as input: Prefect waits for it (its stubs only admit the plain type)
+        fit_task.submit(
+            cast(Any, g), samples=spans[s.id][1] - spans[s.id][0], settings=cfg["align"]
+        )
         for s, g in zip(scored, generated, strict=True)
     ]
     cues = [f.result() for f in fitted]
     states = [g.state for g in generated]
     cached = {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
-    log.info("        %d generated, %d from cache", list(cached.values()).count(False),
-             list(cached.values()).count(True))
+    log.info(
+        "        %d generated, %d from cache",
+        list(cached.values()).count(False),
+        list(cached.values()).count(True),
+    )
 
     log.info("[5/%d] mixing to %s", STAGES, cfg["pipeline"]["preset"])
     total = round(info.frames * sr / info.rate)
     placements = [mix.Placement(c, *spans[c.scene_id]) for c in cues]
     soundtrack, loudness = mix_task(placements, total, cfg)
-    log.info("        %.1f LUFS -> %.1f LUFS, true peak %.1f dBTP", loudness["before_lufs"],
-             loudness["after_lufs"], loudness["after_true_peak_dbtp"])
+    log.info(
+        "        %.1f LUFS -> %.1f LUFS, true peak %.1f dBTP",
+        loudness["before_lufs"],
+        loudness["after_lufs"],
+        loudness["after_true_peak_dbtp"],
+    )
 
     log.info("[6/%d] writing soundtrack and cues", STAGES)
     subtype = cfg["output"]["wav_subtype"]
@@ -178,8 +220,9 @@ def score_video(
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
     by_id = {c.scene_id: c for c in cues}
     brief_by_id = {b.scene_id: b for b in briefs}
-    deliver.write_cuesheet(out_p / "cuesheet.csv",
-                           deliver.cuesheet_rows(scenes, by_id, brief_by_id))
+    deliver.write_cuesheet(
+        out_p / "cuesheet.csv", deliver.cuesheet_rows(scenes, by_id, brief_by_id)
+    )
 
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
     log.info("[7/%d] muxing %s (video stream copied)", STAGES, scored_p.name)
@@ -188,23 +231,45 @@ def score_video(
     preset_cfg = config.loudness_presets()[cfg["pipeline"]["preset"]]
     manifest: dict[str, Any] = {
         "inputs": {
-            "video": {"path": str(video_p), "sha256": sha256_file(video_p),
-                      "probe": {**info.__dict__, "rate": str(info.rate)}},
+            "video": {
+                "path": str(video_p),
+                "sha256": sha256_file(video_p),
+                "probe": {**info.__dict__, "rate": str(info.rate)},
+            },
             "shots": {"path": str(shots_p), "sha256": sha256_file(shots_p)},
         },
         "settings": cfg,
-        "loudness": {"preset": cfg["pipeline"]["preset"], "target_lufs": preset_cfg["target_lufs"],
-                     "true_peak_ceiling_dbtp": preset_cfg["true_peak_dbtp"], **loudness},
+        "loudness": {
+            "preset": cfg["pipeline"]["preset"],
+            "target_lufs": preset_cfg["target_lufs"],
+            "true_peak_ceiling_dbtp": preset_cfg["true_peak_dbtp"],
+            **loudness,
+        },
         "mux": {"command": command},
         "scenes": [
             {
-                "id": s.id, "origin": s.origin, "description": s.description,
-                "tc_in": s.tc_in, "tc_out": s.tc_out, "start_frame": s.start_frame,
-                "end_frame": s.end_frame, "rate": str(s.rate), "music": s.music,
+                "id": s.id,
+                "origin": s.origin,
+                "description": s.description,
+                "tc_in": s.tc_in,
+                "tc_out": s.tc_out,
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "rate": str(s.rate),
+                "music": s.music,
                 "samples": list(s.sample_span(sr)),
-                **({"brief": brief_by_id[s.id].to_dict(),
-                    "cue": {**by_id[s.id].metadata(), "cached": cached[s.id],
-                            "files": cue_files[s.id]}} if s.id in by_id else {}),
+                **(
+                    {
+                        "brief": brief_by_id[s.id].to_dict(),
+                        "cue": {
+                            **by_id[s.id].metadata(),
+                            "cached": cached[s.id],
+                            "files": cue_files[s.id],
+                        },
+                    }
+                    if s.id in by_id
+                    else {}
+                ),
             }
             for s in scenes
         ],

@@ -28,8 +28,9 @@ def fade(n: int, *, fade_in: bool) -> np.ndarray:
     return (ramp if fade_in else ramp[::-1]).astype(np.float32)
 
 
-def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
-              beats_per_bar: int) -> np.ndarray:
+def bar_lines(
+    audio: np.ndarray, sample_rate: int, *, bpm: float | None, beats_per_bar: int
+) -> np.ndarray:
     """Sample positions of bar lines, by beat tracking on the mono mix.
 
     The bar phase is the one whose beats carry the most onset strength.
@@ -41,8 +42,9 @@ def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
     mono = librosa.to_mono(audio)
     hop = 512
     env = librosa.onset.onset_strength(y=mono, sr=sample_rate, hop_length=hop)
-    _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sample_rate, hop_length=hop,
-                                       start_bpm=bpm or 120.0, units="frames")
+    _, beats = librosa.beat.beat_track(
+        onset_envelope=env, sr=sample_rate, hop_length=hop, start_bpm=bpm or 120.0, units="frames"
+    )
     if len(beats) < beats_per_bar:
         return np.zeros(0, dtype=np.int64)
     phase = max(range(beats_per_bar), key=lambda p: float(env[beats[p::beats_per_bar]].sum()))
@@ -50,8 +52,14 @@ def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
     return np.asarray(librosa.frames_to_samples(frames, hop_length=hop), dtype=np.int64)
 
 
-def fit_cue(cue: Cue, target_samples: int, *, max_stretch: float = 0.05,
-            fade_out_s: float = 0.35, declick_s: float = 0.005) -> Cue:
+def fit_cue(
+    cue: Cue,
+    target_samples: int,
+    *,
+    max_stretch: float = 0.05,
+    fade_out_s: float = 0.35,
+    declick_s: float = 0.005,
+) -> Cue:
     """Return the cue with exactly `target_samples` samples; the method goes into metrics.
 
     Parameters
@@ -62,8 +70,7 @@ def fit_cue(cue: Cue, target_samples: int, *, max_stretch: float = 0.05,
         The scene's length in samples.
     """
     if target_samples <= 0:
-        raise InputError("scene length must be positive", scene=cue.scene_id,
-                         value=target_samples)
+        raise InputError("scene length must be positive", scene=cue.scene_id, value=target_samples)
     sr, audio, tail = cue.sample_rate, cue.audio, cue.tail
     m = audio.shape[-1]
     info: dict[str, object] = {"source_samples": m}

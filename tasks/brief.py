@@ -94,13 +94,15 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     if scene.genre:
         genre = _explicit(scene, "genre", scene.genre, genres)
     else:
-        genre = _most_common([n for n, neg in words["genres"] if not neg])
-        genre = genre or vocab["defaults"]["genre"]
+        genre = _most_common([n for n, neg in words["genres"] if not neg]) or str(
+            vocab["defaults"]["genre"]
+        )
     if scene.mood:
         mood = _explicit(scene, "mood", scene.mood, moods)
     else:
-        mood = _most_common([n for n, neg in words["moods"] if not neg])
-        mood = mood or vocab["defaults"]["mood"]
+        mood = _most_common([n for n, neg in words["moods"] if not neg]) or str(
+            vocab["defaults"]["mood"]
+        )
     g, md = genres[genre], moods[mood]
     valence, arousal = float(md["valence"]), float(md["arousal"])
     # Every matched mood word nudges the reading: "warm ... tense" is darker than "warm".
@@ -131,8 +133,10 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
         tonic = ""
     mode = mode or ("minor" if valence < 0 else "major")
     if not tonic:
-        tonic = _seed_pick(vocab["defaults"][f"key_{'minor' if mode == 'minor' else 'major'}"],
-                           f"{scene.id}:{genre}:{mood}")
+        tonic = _seed_pick(
+            vocab["defaults"][f"key_{'minor' if mode == 'minor' else 'major'}"],
+            f"{scene.id}:{genre}:{mood}",
+        )
 
     known_inst = vocab["instruments"]
     if scene.instruments:

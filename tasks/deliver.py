@@ -24,8 +24,21 @@ from tasks.storage import atomic_path, sha256_file, write_bytes
 from tasks.timecode import format_timecode
 
 CUESHEET_FIELDS = (
-    "cue", "scene", "title", "usage", "tc_in", "tc_out", "duration", "composer", "publisher",
-    "backend", "model", "licence", "seed", "bpm", "key",
+    "cue",
+    "scene",
+    "title",
+    "usage",
+    "tc_in",
+    "tc_out",
+    "duration",
+    "composer",
+    "publisher",
+    "backend",
+    "model",
+    "licence",
+    "seed",
+    "bpm",
+    "key",
 )
 
 
@@ -37,8 +50,9 @@ def safe_name(scene_id: str) -> str:
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_24") -> None:
     """Write (channels, samples) float audio as WAV, atomically."""
     with atomic_path(path) as tmp:
-        soundfile.write(tmp, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype,
-                        format="WAV")
+        soundfile.write(
+            tmp, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format="WAV"
+        )
 
 
 def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[str, str]]:
@@ -59,27 +73,31 @@ def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[st
     return files
 
 
-def cuesheet_rows(scenes: list[Scene], cues: dict[str, Cue], briefs: dict[str, Brief]) -> list[dict[str, Any]]:
+def cuesheet_rows(
+    scenes: list[Scene], cues: dict[str, Cue], briefs: dict[str, Brief]
+) -> list[dict[str, Any]]:
     rows = []
     for number, scene in enumerate((s for s in scenes if s.id in cues), start=1):
         cue, brief = cues[scene.id], briefs[scene.id]
-        rows.append({
-            "cue": f"{number:02d}",
-            "scene": scene.id,
-            "title": f"{brief.genre.title()} {brief.mood} cue ({scene.id})",
-            "usage": "BI",  # background instrumental
-            "tc_in": scene.tc_in,
-            "tc_out": scene.tc_out,
-            "duration": format_timecode(scene.frames, scene.rate, drop_frame=False),
-            "composer": "",
-            "publisher": "",
-            "backend": cue.backend,
-            "model": cue.model,
-            "licence": cue.licence,
-            "seed": cue.seed,
-            "bpm": cue.bpm,
-            "key": cue.key,
-        })
+        rows.append(
+            {
+                "cue": f"{number:02d}",
+                "scene": scene.id,
+                "title": f"{brief.genre.title()} {brief.mood} cue ({scene.id})",
+                "usage": "BI",  # background instrumental
+                "tc_in": scene.tc_in,
+                "tc_out": scene.tc_out,
+                "duration": format_timecode(scene.frames, scene.rate, drop_frame=False),
+                "composer": "",
+                "publisher": "",
+                "backend": cue.backend,
+                "model": cue.model,
+                "licence": cue.licence,
+                "seed": cue.seed,
+                "bpm": cue.bpm,
+                "key": cue.key,
+            }
+        )
     return rows
 
 
@@ -96,13 +114,23 @@ def write_report(path: Path, manifest: dict[str, Any]) -> None:
     e = html.escape
     loud = manifest["loudness"]
     rows = "".join(
-        "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in (
-            s["id"], s["tc_in"], s["tc_out"], "on" if s["music"] else "off",
-            s.get("brief", {}).get("genre", ""), s.get("brief", {}).get("mood", ""),
-            s.get("cue", {}).get("bpm", ""), s.get("cue", {}).get("key", ""),
-            s.get("cue", {}).get("metrics", {}).get("align", ""),
-            s.get("description", ""),
-        )) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{e(str(v))}</td>"
+            for v in (
+                s["id"],
+                s["tc_in"],
+                s["tc_out"],
+                "on" if s["music"] else "off",
+                s.get("brief", {}).get("genre", ""),
+                s.get("brief", {}).get("mood", ""),
+                s.get("cue", {}).get("bpm", ""),
+                s.get("cue", {}).get("key", ""),
+                s.get("cue", {}).get("metrics", {}).get("align", ""),
+                s.get("description", ""),
+            )
+        )
+        + "</tr>"
         for s in manifest["scenes"]
     )
     page = f"""<!doctype html><meta charset="utf-8"><title>scoreflow report</title>

@@ -121,15 +121,28 @@ def read_audio(path: str | Path, *, sample_rate: int, stream: int = 0) -> np.nda
     np.ndarray, shape (channels, samples), float32
     """
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", f"0:a:{stream}",
-         "-ac", "2", "-ar", str(sample_rate), "-f", "f32le", "-"],
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-map",
+            f"0:a:{stream}",
+            "-ac",
+            "2",
+            "-ar",
+            str(sample_rate),
+            "-f",
+            "f32le",
+            "-",
+        ],
         capture_output=True,
         check=False,
     )
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise InputError(f"cannot decode audio stream {stream}: {' '.join(tail)}",
-                         source=str(path))
+        raise InputError(f"cannot decode audio stream {stream}: {' '.join(tail)}", source=str(path))
     return np.frombuffer(proc.stdout, np.float32).reshape(-1, 2).T.copy()
 
 
@@ -143,10 +156,19 @@ def measure_loudness(path: str | Path, *, stream: int = 0) -> dict[str, float]:
     This is the independent BS.1770 meter: it shares no code with the mix stage.
     """
     proc = run_ffmpeg(
-        ["-i", str(path), "-map", f"0:a:{stream}", "-filter:a", "ebur128=peak=true",
-         "-f", "null", "-"]
+        [
+            "-i",
+            str(path),
+            "-map",
+            f"0:a:{stream}",
+            "-filter:a",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ]
     )
-    summary = proc.stderr[proc.stderr.rfind("Summary:"):]
+    summary = proc.stderr[proc.stderr.rfind("Summary:") :]
     i, tp = _EBU_I.search(summary), _EBU_TP.search(summary)
     if not i or not tp:
         raise ScoreflowError(f"ebur128 gave no summary for {path}")
@@ -159,8 +181,15 @@ def stream_hash(path: str | Path, *, stream: str = "v:0") -> str:
     return proc.stdout.strip().removeprefix("MD5=")
 
 
-def generate_video(path: str | Path, *, seconds: float, rate: str = "24000/1001",
-                   size: str = "640x360", dialogue: bool = True, crf: int = 30) -> Path:
+def generate_video(
+    path: str | Path,
+    *,
+    seconds: float,
+    rate: str = "24000/1001",
+    size: str = "640x360",
+    dialogue: bool = True,
+    crf: int = 30,
+) -> Path:
     """Make a test video with ffmpeg's lavfi sources (for examples, tests and benchmarks).
 
     The picture is ``testsrc2``; the audio, when `dialogue` is set, is a quiet speech-like
@@ -174,9 +203,13 @@ def generate_video(path: str | Path, *, seconds: float, rate: str = "24000/1001"
     )
     args = ["-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
     if dialogue:
-        args += ["-f", "lavfi", "-i",
-                 f"aevalsrc=exprs='{voice}':sample_rate=48000:duration={seconds},"
-                 "highpass=f=120,lowpass=f=3500"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"aevalsrc=exprs='{voice}':sample_rate=48000:duration={seconds},"
+            "highpass=f=120,lowpass=f=3500",
+        ]
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p"]
     if dialogue:
         args += ["-c:a", "aac", "-b:a", "96k"]

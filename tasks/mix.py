@@ -46,7 +46,9 @@ def peak_envelope(audio: np.ndarray) -> np.ndarray:
     up = resample_poly(audio, OVERSAMPLE, 1, axis=-1).astype(np.float32)
     up = np.abs(up).max(axis=0)
     n = audio.shape[-1]
-    return np.maximum(up[: n * OVERSAMPLE].reshape(n, OVERSAMPLE).max(axis=1), np.abs(audio).max(axis=0))
+    return np.maximum(
+        up[: n * OVERSAMPLE].reshape(n, OVERSAMPLE).max(axis=1), np.abs(audio).max(axis=0)
+    )
 
 
 def true_peak_dbtp(audio: np.ndarray) -> float:
@@ -54,8 +56,9 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
 
 
-def limit(audio: np.ndarray, sample_rate: int, *, ceiling_dbtp: float,
-          window_s: float = 0.005) -> np.ndarray:
+def limit(
+    audio: np.ndarray, sample_rate: int, *, ceiling_dbtp: float, window_s: float = 0.005
+) -> np.ndarray:
     """Look-ahead true-peak limiter.
 
     The needed gain per sample is min-filtered then averaged over the same window, so the
@@ -66,13 +69,18 @@ def limit(audio: np.ndarray, sample_rate: int, *, ceiling_dbtp: float,
     if need.min() >= 1.0:
         return audio
     w = max(3, int(window_s * sample_rate) | 1)
-    gain = uniform_filter1d(minimum_filter1d(need, size=w, mode="nearest"), size=w,
-                            mode="nearest")
+    gain = uniform_filter1d(minimum_filter1d(need, size=w, mode="nearest"), size=w, mode="nearest")
     return (audio * gain.astype(np.float32)).astype(np.float32)
 
 
-def normalize(audio: np.ndarray, sample_rate: int, *, target_lufs: float,
-              true_peak_dbtp_max: float, passes: int = 4) -> tuple[np.ndarray, dict[str, float]]:
+def normalize(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    target_lufs: float,
+    true_peak_dbtp_max: float,
+    passes: int = 4,
+) -> tuple[np.ndarray, dict[str, float]]:
     """Two-pass loudness normalisation with true-peak limiting.
 
     Returns
@@ -83,8 +91,11 @@ def normalize(audio: np.ndarray, sample_rate: int, *, target_lufs: float,
     before = integrated_lufs(audio, sample_rate)
     report = {"before_lufs": before, "before_true_peak_dbtp": true_peak_dbtp(audio)}
     if not np.isfinite(before):
-        return audio, {**report, "after_lufs": before,
-                       "after_true_peak_dbtp": report["before_true_peak_dbtp"]}
+        return audio, {
+            **report,
+            "after_lufs": before,
+            "after_true_peak_dbtp": report["before_true_peak_dbtp"],
+        }
     out, now = audio, before
     for _ in range(passes):
         out = (out * np.float32(10 ** ((target_lufs - now) / 20))).astype(np.float32)
@@ -105,8 +116,15 @@ def level(cue: Cue, *, target_lufs: float) -> Cue:
     return dataclasses.replace(cue, audio=cue.audio * g, tail=cue.tail * g)
 
 
-def place(placements: list[Placement], *, total_samples: int, sample_rate: int,
-          crossfade_s: float, declick_s: float = 0.005, channels: int = 2) -> np.ndarray:
+def place(
+    placements: list[Placement],
+    *,
+    total_samples: int,
+    sample_rate: int,
+    crossfade_s: float,
+    declick_s: float = 0.005,
+    channels: int = 2,
+) -> np.ndarray:
     """Lay cues on a silent timeline of `total_samples`.
 
     Where one cue ends exactly where the next begins, they cross with an equal-power fade
@@ -124,14 +142,22 @@ def place(placements: list[Placement], *, total_samples: int, sample_rate: int,
     for i in range(1, len(items)):
         a, b = items[i - 1], items[i]
         if a.end == b.start:
-            half[i] = int(min(crossfade_s * sample_rate / 2, a.cue.tail.shape[-1],
-                              a.end - a.start, (b.end - b.start) // 2))
+            half[i] = int(
+                min(
+                    crossfade_s * sample_rate / 2,
+                    a.cue.tail.shape[-1],
+                    a.end - a.start,
+                    (b.end - b.start) // 2,
+                )
+            )
     click = max(1, round(declick_s * sample_rate))
     for i, p in enumerate(items):
         body = p.cue.audio
         if body.shape[-1] != p.end - p.start:
-            raise ValueError(f"cue {p.cue.scene_id}: {body.shape[-1]} samples for a "
-                             f"{p.end - p.start}-sample span; fit it first")
+            raise ValueError(
+                f"cue {p.cue.scene_id}: {body.shape[-1]} samples for a "
+                f"{p.end - p.start}-sample span; fit it first"
+            )
         h_in, h_out = half[i], half[i + 1]
         sig = np.concatenate([body, p.cue.tail[:, :h_out]], axis=-1).astype(np.float32)
         if h_in:  # rising half of the centred equal-power curve: sin(pi/4) .. 1

@@ -19,8 +19,16 @@ def audio_codec_for(container: str, choice: str = "auto") -> str:
     return AUTO_CODECS.get(container, "aac") if choice == "auto" else choice
 
 
-def mux(video: Path, soundtrack: Path, out: Path, *, media: MediaInfo, audio_codec: str = "auto",
-        audio_bitrate: str = "256k", keep_original_audio: bool = False) -> list[str]:
+def mux(
+    video: Path,
+    soundtrack: Path,
+    out: Path,
+    *,
+    media: MediaInfo,
+    audio_codec: str = "auto",
+    audio_bitrate: str = "256k",
+    keep_original_audio: bool = False,
+) -> list[str]:
     """Write `out`: the video stream of `video` copied, `soundtrack` as the first audio track.
 
     With `keep_original_audio`, the video's own first audio track follows, copied as it is.
@@ -48,8 +56,7 @@ def mux(video: Path, soundtrack: Path, out: Path, *, media: MediaInfo, audio_cod
         opts["movflags"] = "+faststart"
     if keep_original_audio and media.audio_streams:
         streams.append(src["a:0"])
-        opts.update({"c:a:1": "copy", "metadata:s:a:1": "title=original",
-                     "disposition:a:1": "0"})
+        opts.update({"c:a:1": "copy", "metadata:s:a:1": "title=original", "disposition:a:1": "0"})
     stream = ffmpeg.output(*streams, str(out), **opts).overwrite_output()
     args = stream.compile(cmd=ffmpeg_exe())
     try:

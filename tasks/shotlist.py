@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".yaml
 SUFFIXES[".yml"] = "yaml"
 _TRUE = {"yes", "y", "true", "on", "1"}
 _FALSE = {"no", "n", "false", "off", "0"}
-_KEY = re.compile(r"^([A-Ga-g])([#b♯♭]?)\s*(m|min|minor|maj|major|dorian|mixolydian|lydian|phrygian)?$")
+_KEY = re.compile(
+    r"^([A-Ga-g])([#b♯♭]?)\s*(m|min|minor|maj|major|dorian|mixolydian|lydian|phrygian)?$"
+)
 
 
 @dataclass
@@ -143,9 +146,7 @@ def _rows_tree(text: str, source: str, kind: str) -> tuple[list[_Row], set[str],
             )
         root = top["scenes"]
     if not isinstance(root, yaml.SequenceNode):
-        raise InputError(
-            "expected a list of scenes", source=source, line=root.start_mark.line + 1
-        )
+        raise InputError("expected a list of scenes", source=source, line=root.start_mark.line + 1)
     rows: list[_Row] = []
     columns: set[str] = set()
     for item in root.value:
@@ -167,15 +168,16 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _parse_row(
-    row: _Row, *, rate: Fraction, drop: bool, source: str
-) -> Scene:
+def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str) -> Scene:
     f = row.fields
     sid = _text(f["scene"][0]) if "scene" in f else ""
     scene_line = f["scene"][1] if "scene" in f else row.line
     if not sid:
         raise InputError(
-            "empty scene id", source=source, line=scene_line, field="scene",
+            "empty scene id",
+            source=source,
+            line=scene_line,
+            field="scene",
             fix="Give every scene an id",
         )
 
@@ -206,7 +208,10 @@ def _parse_row(
         if end <= start:
             raise InputError(
                 "the out point is not after the in point",
-                source=source, line=f["tc_out"][1], scene=sid, field="tc_out",
+                source=source,
+                line=f["tc_out"][1],
+                scene=sid,
+                field="tc_out",
                 value=_text(f["tc_out"][0]),
                 fix=f"tc_out must be later than tc_in {_text(f['tc_in'][0])}",
             )
@@ -217,7 +222,11 @@ def _parse_row(
         end = start + length
     else:
         raise InputError(
-            "missing out point", source=source, line=row.line, scene=sid, field="tc_out",
+            "missing out point",
+            source=source,
+            line=row.line,
+            scene=sid,
+            field="tc_out",
             fix="Give tc_out (or out/end) or a duration",
         )
 
@@ -243,7 +252,8 @@ def _parse_row(
         if not start <= frame < end:
             raise fail(
                 InputError(
-                    "hit point outside its scene", value=word,
+                    "hit point outside its scene",
+                    value=word,
                     fix=f"Hits must lie within {_text(f['tc_in'][0])} and the scene's out point",
                 ),
                 "hits",
@@ -301,7 +311,9 @@ def read_shotlist(
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise InputError(
-            "unsupported shot list format", source=source, value=path.suffix,
+            "unsupported shot list format",
+            source=source,
+            value=path.suffix,
             fix="Use .csv, .tsv, .json, .yaml or .yml",
         )
     try:
@@ -345,7 +357,8 @@ def read_shotlist(
         rate, rate_from = media.rate, media.path
     else:
         raise InputError(
-            "no frame rate", source=source,
+            "no frame rate",
+            source=source,
             fix="Pass --fps (e.g. --fps 23.976), add an fps field, or give the video",
         )
     if media is not None and media.rate != rate:
@@ -363,26 +376,30 @@ def read_shotlist(
         for k in ("tc_in", "tc_out", "duration")
         if k in r.fields
     )
-    scenes = [
-        _parse_row(r, rate=rate, drop=drop, source=source) for r in rows
-    ]
+    scenes = [_parse_row(r, rate=rate, drop=drop, source=source) for r in rows]
 
     seen: dict[str, Scene] = {}
     for s in scenes:
         if s.id in seen:
             raise InputError(
                 f"duplicate scene id (first at {seen[s.id].origin})",
-                source=source, line=int(s.origin.rsplit(":", 1)[1]), scene=s.id, field="scene",
+                source=source,
+                line=int(s.origin.rsplit(":", 1)[1]),
+                scene=s.id,
+                field="scene",
                 fix="Scene ids must be unique",
             )
         seen[s.id] = s
     ordered = sorted(scenes, key=lambda s: s.start_frame)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if b.start_frame < a.end_frame:
             raise InputError(
                 f"scene overlaps scene {a.id!r} ({a.tc_in}-{a.tc_out}, {a.origin})",
-                source=source, line=int(b.origin.rsplit(":", 1)[1]), scene=b.id,
-                field="tc_in", value=b.tc_in,
+                source=source,
+                line=int(b.origin.rsplit(":", 1)[1]),
+                scene=b.id,
+                field="tc_in",
+                value=b.tc_in,
                 fix=f"Start it at or after {a.tc_out}",
             )
     if media is not None:
@@ -391,8 +408,11 @@ def read_shotlist(
                 end_tc = format_timecode(media.frames, rate, drop_frame=drop)
                 raise InputError(
                     f"scene runs past the end of the video ({end_tc}, {media.frames} frames)",
-                    source=source, line=int(s.origin.rsplit(":", 1)[1]), scene=s.id,
-                    field="tc_out", value=s.tc_out,
+                    source=source,
+                    line=int(s.origin.rsplit(":", 1)[1]),
+                    scene=s.id,
+                    field="tc_out",
+                    value=s.tc_out,
                     fix=f"End it at or before {end_tc}",
                 )
     return ordered

@@ -15,13 +15,17 @@ from pathlib import Path
 
 from tasks.errors import InputError, StorageError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def local_path(uri: str | Path, *, what: str) -> Path:
     """A local path for `uri`; remote URIs are refused with a clear message for now."""
     text = str(uri)
     if "://" in text:
         raise InputError(
-            f"{what}: remote storage is not supported yet", value=text,
+            f"{what}: remote storage is not supported yet",
+            value=text,
             fix="Copy the file locally and pass its path",
         )
     return Path(text).expanduser()
@@ -50,7 +54,8 @@ def check_not_input(path: Path, inputs: list[Path]) -> None:
     for given in inputs:
         if given.exists() and target.exists() and os.path.samefile(target, given):
             raise InputError(
-                "refusing to overwrite an input file", source=str(given),
+                "refusing to overwrite an input file",
+                source=str(given),
                 fix="Choose another --out folder",
             )
 
@@ -60,12 +65,14 @@ def atomic_path(final: Path, *, inputs: list[Path] = ()) -> Iterator[Path]:  # t
     """Yield a temporary path beside `final`; on success rename it onto `final`."""
     check_not_input(final, list(inputs))
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{final.suffix}",
-                                dir=final.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -64,8 +64,12 @@ def chord(numeral: str, tonic: int) -> tuple[int, tuple[int, ...]]:
     """
     m = _ROMAN.match(numeral)
     if not m:
-        raise InputError("not a Roman-numeral chord", field="progression", value=numeral,
-                         fix="Write e.g. I, vi, bVII, V7, ii7, Imaj7, viio")
+        raise InputError(
+            "not a Roman-numeral chord",
+            field="progression",
+            value=numeral,
+            fix="Write e.g. I, vi, bVII, V7, ii7, Imaj7, viio",
+        )
     accidental, roman, suffix = m[1], m[2], (m[3] or "").lower()
     root = (tonic + _DEGREE[roman.lower()] + {"b": -1, "#": 1, "": 0}[accidental]) % 12
     upper = roman.isupper()
@@ -112,6 +116,8 @@ def choose_tempo(
 ) -> tuple[float, int, float]:
     """Tempo and bar count so that whole bars fill `seconds` exactly.
 
+    An exact tempo (``lo == hi``) is kept as it is, with the nearest whole number of bars.
+
     Returns
     -------
     (bpm, bars, tempo_error_bpm)
@@ -119,9 +125,14 @@ def choose_tempo(
     """
     lo, hi = tempo_range
     per_bar = 60.0 * beats_per_bar
+    if hi - lo < 1e-9:  # an exact tempo was asked for: keep it, the last bar rings to the cut
+        return lo, max(1, round(seconds * lo / per_bar)), 0.0
     n0 = seconds * target_bpm / per_bar
     options = {max(1, math.floor(n0)), max(1, math.ceil(n0))}
-    options |= {max(1, math.floor(seconds * lo / per_bar)), max(1, math.ceil(seconds * hi / per_bar))}
+    options |= {
+        max(1, math.floor(seconds * lo / per_bar)),
+        max(1, math.ceil(seconds * hi / per_bar)),
+    }
 
     def score(bars: int) -> tuple[float, float]:
         bpm = bars * per_bar / seconds
@@ -133,8 +144,9 @@ def choose_tempo(
     return bpm, bars, round(score(bars)[0], 3)
 
 
-def make_plan(brief: Brief, seconds: float, rng: np.random.Generator,
-              vocab: dict[str, Any]) -> Plan:
+def make_plan(
+    brief: Brief, seconds: float, rng: np.random.Generator, vocab: dict[str, Any]
+) -> Plan:
     """Tempo, form, harmony and motif of a cue."""
     genre = vocab["genres"][brief.genre]
     bpb = 4
@@ -194,15 +206,17 @@ def make_plan(brief: Brief, seconds: float, rng: np.random.Generator,
             step = int(np.clip(step, -4, 6))
             beat += dur
     swing = {"jazz": 0.66, "lofi": 0.58}.get(brief.genre, 0.5)
-    return Plan(bpm, bpb, bars, seconds, pitch_class(brief.key), mode, sections,
-                tempo_error, swing, motif)
+    return Plan(
+        bpm, bpb, bars, seconds, pitch_class(brief.key), mode, sections, tempo_error, swing, motif
+    )
 
 
 class _Writer:
     """Writes the plan's notes into a PrettyMIDI, one instrument per part."""
 
-    def __init__(self, plan: Plan, brief: Brief, rng: np.random.Generator,
-                 vocab: dict[str, Any]) -> None:
+    def __init__(
+        self, plan: Plan, brief: Brief, rng: np.random.Generator, vocab: dict[str, Any]
+    ) -> None:
         self.plan, self.brief, self.rng, self.vocab = plan, brief, rng, vocab
         self.pm = pretty_midi.PrettyMIDI(initial_tempo=plan.bpm)
         self.scale = SCALES[plan.mode]
@@ -211,8 +225,15 @@ class _Writer:
     def t(self, bar: int, beat: float) -> float:
         return (bar * self.plan.beats_per_bar + beat) * self.plan.beat_s
 
-    def note(self, inst: pretty_midi.Instrument, pitch: int, start: float, end: float,
-             velocity: float, jitter_s: float = 0.006) -> None:
+    def note(
+        self,
+        inst: pretty_midi.Instrument,
+        pitch: int,
+        start: float,
+        end: float,
+        velocity: float,
+        jitter_s: float = 0.006,
+    ) -> None:
         if not inst.is_drum:
             start += float(self.rng.uniform(0, jitter_s))
         vel = int(np.clip(velocity + self.rng.normal(0, 4), 1, 127))
@@ -241,7 +262,10 @@ class _Writer:
         if not candidates:
             candidates = [[low + (pc - low) % 12 for pc in pcs]]
         prev = self.voicing or [(low + high) // 2] * 3
-        best = min(candidates, key=lambda c: sum(abs(a - b) for a, b in zip(sorted(c), sorted(prev), strict=False)))
+        best = min(
+            candidates,
+            key=lambda c: sum(abs(a - b) for a, b in zip(sorted(c), sorted(prev), strict=False)),
+        )
         self.voicing = best
         return best
 
@@ -276,13 +300,23 @@ class _Writer:
                     if e < 0.55:  # broken chord in eighths
                         seq = [*notes, notes[0] + 12, *reversed(notes[1:])]
                         for j in range(bpb * 2):
-                            self.note(inst, seq[j % len(seq)], self.t(bar, j / 2),
-                                      self.t(bar, j / 2 + 1), vel - 8)
+                            self.note(
+                                inst,
+                                seq[j % len(seq)],
+                                self.t(bar, j / 2),
+                                self.t(bar, j / 2 + 1),
+                                vel - 8,
+                            )
                     else:  # comping
                         for beat, dur in ((0, 1.5), (1.5, 1), (2.5, 0.5), (3, 1)):
                             for p in notes:
-                                self.note(inst, p, self.t(bar, beat), self.t(bar, beat + dur),
-                                          vel - (10 if beat % 1 else 0))
+                                self.note(
+                                    inst,
+                                    p,
+                                    self.t(bar, beat),
+                                    self.t(bar, beat + dur),
+                                    vel - (10 if beat % 1 else 0),
+                                )
                 elif role == "guitar":
                     notes = self.voice(numeral, 48, 67)
                     strums = "D.DU.UDU" if e >= 0.5 else "D...D.D."
@@ -292,8 +326,14 @@ class _Writer:
                         order = notes if c == "D" else list(reversed(notes))
                         for k, p in enumerate(order):
                             start = self.t(bar, j / 2) + 0.012 * k
-                            self.note(inst, p, start, self.t(bar, j / 2 + 1),
-                                      vel - (12 if c == "U" else 0), jitter_s=0.002)
+                            self.note(
+                                inst,
+                                p,
+                                start,
+                                self.t(bar, j / 2 + 1),
+                                vel - (12 if c == "U" else 0),
+                                jitter_s=0.002,
+                            )
 
     def bass(self, inst: pretty_midi.Instrument) -> None:
         bpb = self.plan.beats_per_bar
@@ -313,8 +353,13 @@ class _Writer:
                 else:
                     for j in range(bpb * 2):
                         p = root + (12 if j % 4 == 3 else 0)
-                        self.note(inst, p, self.t(bar, j / 2), self.t(bar, j / 2 + 0.45),
-                                  vel - (8 if j % 2 else 0))
+                        self.note(
+                            inst,
+                            p,
+                            self.t(bar, j / 2),
+                            self.t(bar, j / 2 + 0.45),
+                            vel - (8 if j % 2 else 0),
+                        )
 
     def melody(self, inst: pretty_midi.Instrument, octave_up: int = 0) -> None:
         bpb = self.plan.beats_per_bar
@@ -333,19 +378,28 @@ class _Writer:
                     pitch = self.scale_pitch(degree) + 12 * octave_up
                     if beat % 2 == 0:  # strong beats land on chord tones
                         tones = self.chord_tones(numeral)
-                        pitch = min((p for p in range(pitch - 4, pitch + 5) if p % 12 in tones),
-                                    key=lambda p: abs(p - pitch))
+                        pitch = min(
+                            (p for p in range(pitch - 4, pitch + 5) if p % 12 in tones),
+                            key=lambda p: abs(p - pitch),
+                        )
                     phrase_end = (bar - s.start_bar) % 4 == 3 and beat % bpb >= 2
                     length = dur * (1.6 if phrase_end else 0.92)
-                    self.note(inst, pitch, self.t(bar, beat % bpb),
-                              self.t(bar, beat % bpb + length), 62 + 45 * s.energy)
+                    self.note(
+                        inst,
+                        pitch,
+                        self.t(bar, beat % bpb),
+                        self.t(bar, beat % bpb + length),
+                        62 + 45 * s.energy,
+                    )
 
     def accents(self, inst: pretty_midi.Instrument) -> None:
         """Timpani-like hits: root on each section start, the final bar and every hit point."""
         root = 36 + self.plan.tonic % 12
         for s in self.plan.sections:
             if s.name != "intro" or s.energy > 0.3:
-                self.note(inst, root, self.t(s.start_bar, 0), self.t(s.start_bar, 2), 70 + 40 * s.energy)
+                self.note(
+                    inst, root, self.t(s.start_bar, 0), self.t(s.start_bar, 2), 70 + 40 * s.energy
+                )
         for hit in self.brief.hits_s:
             self.note(inst, root, hit, hit + 1.0, 115)
 
@@ -369,7 +423,9 @@ class _Writer:
                         self.note(inst, p, self.t(bar, 0), self.t(bar, 1), 110)
                     continue
                 if i == 0:
-                    self.note(inst, DRUM_NOTES["crash"], self.t(bar, 0), self.t(bar, 1), 80 + 30 * e)
+                    self.note(
+                        inst, DRUM_NOTES["crash"], self.t(bar, 0), self.t(bar, 1), 80 + 30 * e
+                    )
                 fill = i == s.bars - 1 and s.bars >= 2
                 for part in ("kick", "snare", hat, "tom"):
                     steps = pattern["hat" if part == "ride" else part]
@@ -382,8 +438,18 @@ class _Writer:
                         self.note(inst, DRUM_NOTES[part], at(bar, step), at(bar, step) + 0.1, vel)
                 if fill:
                     for step in range(8, 16):
-                        p = (DRUM_NOTES["snare"], 50, 48, 45)[(step - 8) // 2] if e > 0.6 else DRUM_NOTES["snare"]
-                        self.note(inst, p, at(bar, step), at(bar, step) + 0.1, 60 + 5 * (step - 8) + 20 * e)
+                        p = (
+                            (DRUM_NOTES["snare"], 50, 48, 45)[(step - 8) // 2]
+                            if e > 0.6
+                            else DRUM_NOTES["snare"]
+                        )
+                        self.note(
+                            inst,
+                            p,
+                            at(bar, step),
+                            at(bar, step) + 0.1,
+                            60 + 5 * (step - 8) + 20 * e,
+                        )
 
     def write(self) -> pretty_midi.PrettyMIDI:
         insts = self.vocab["instruments"]
@@ -420,8 +486,14 @@ class _Writer:
         return self.pm
 
 
-def render(pm: pretty_midi.PrettyMIDI, *, sample_rate: int, samples: int, soundfont: str,
-           gain_db: float = 0.0) -> np.ndarray:
+def render(
+    pm: pretty_midi.PrettyMIDI,
+    *,
+    sample_rate: int,
+    samples: int,
+    soundfont: str,
+    gain_db: float = 0.0,
+) -> np.ndarray:
     """Render MIDI with a SoundFont (TinySoundFont), sample-accurate note timing.
 
     Returns
@@ -439,14 +511,15 @@ def render(pm: pretty_midi.PrettyMIDI, *, sample_rate: int, samples: int, soundf
     channels = [c for c in range(16) if c != 9]
     for i, inst in enumerate(pm.instruments):
         chan = 9 if inst.is_drum else channels[i % len(channels)]
-        synth.program_select(chan, sfid, 0, 0 if inst.is_drum else inst.program,
-                             is_drums=inst.is_drum)
+        synth.program_select(
+            chan, sfid, 0, 0 if inst.is_drum else inst.program, is_drums=inst.is_drum
+        )
         for n in inst.notes:
             events.append((round(n.start * sample_rate), 1, chan, n.pitch, n.velocity))
             events.append((round(n.end * sample_rate), 0, chan, n.pitch, 0))
     events.sort()
     out = np.zeros(samples * 2, np.float32)
-    view = memoryview(out).cast("B")
+    view = memoryview(out.data).cast("B")
     pos = 0
     for when, kind, chan, pitch, velocity in events:
         when = min(when, samples)
@@ -473,28 +546,41 @@ class Composer:
     version = "0.1"
     max_seconds = math.inf
 
-    def __init__(self, *, sample_rate: int = 48000, soundfont: str | None = None,
-                 gain_db: float = -6.0, vocab: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 48000,
+        soundfont: str | None = None,
+        gain_db: float = -6.0,
+        vocab: dict[str, Any] | None = None,
+    ) -> None:
         self.sample_rate = sample_rate
         self.soundfont = soundfont or default_soundfont()
         if not os.path.isfile(self.soundfont):
-            raise InputError("SoundFont not found", field="composer.soundfont",
-                             value=self.soundfont, fix="Give the path of a General MIDI .sf2")
+            raise InputError(
+                "SoundFont not found",
+                field="composer.soundfont",
+                value=self.soundfont,
+                fix="Give the path of a General MIDI .sf2",
+            )
         self.gain_db = gain_db
         self.vocab = vocab or config.styles()
         self.model = os.path.basename(self.soundfont)
-        self.licence = (
-            "scoreflow composer output, free to use; rendered with "
-            + ("TimGM6mb.sf2 (GPL-2.0)" if self.model == "TimGM6mb.sf2" else self.model)
+        self.licence = "scoreflow composer output, free to use; rendered with " + (
+            "TimGM6mb.sf2 (GPL-2.0)" if self.model == "TimGM6mb.sf2" else self.model
         )
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Composer:
-        return cls(sample_rate=cfg["pipeline"]["sample_rate"],
-                   soundfont=cfg["composer"]["soundfont"] or cfg["pipeline"]["model"] or None,
-                   gain_db=cfg["composer"]["gain_db"])
+        return cls(
+            sample_rate=cfg["pipeline"]["sample_rate"],
+            soundfont=cfg["composer"]["soundfont"] or cfg["pipeline"]["model"] or None,
+            gain_db=cfg["composer"]["gain_db"],
+        )
 
-    def compose(self, brief: Brief, *, seconds: float, seed: int) -> tuple[Plan, pretty_midi.PrettyMIDI]:
+    def compose(
+        self, brief: Brief, *, seconds: float, seed: int
+    ) -> tuple[Plan, pretty_midi.PrettyMIDI]:
         """The plan and the MIDI of one cue (no audio)."""
         rng = np.random.default_rng(seed)
         plan = make_plan(brief, seconds, rng, self.vocab)
@@ -510,26 +596,41 @@ class Composer:
             plan, pm = self.compose(brief, seconds=secs, seed=seed + i)
             body = round(secs * self.sample_rate)
             tail = round(TAIL_S * self.sample_rate)
-            audio = render(pm, sample_rate=self.sample_rate, samples=body + tail,
-                           soundfont=self.soundfont, gain_db=self.gain_db)
+            audio = render(
+                pm,
+                sample_rate=self.sample_rate,
+                samples=body + tail,
+                soundfont=self.soundfont,
+                gain_db=self.gain_db,
+            )
             peak = float(np.abs(audio).max())
             if peak > 0.89:  # keep 1 dB of headroom; the mix sets the level
                 audio *= 0.89 / peak
             buf = io.BytesIO()
             pm.write(buf)
-            cues.append(Cue(
-                scene_id=brief.scene_id, audio=audio[:, :body], tail=audio[:, body:],
-                sample_rate=self.sample_rate, backend=self.name, model=self.model,
-                prompt=brief.prompt, seed=seed + i, licence=self.licence, bpm=round(plan.bpm, 3),
-                key=f"{brief.key} {plan.mode}", beats_per_bar=plan.beats_per_bar,
-                midi=buf.getvalue(),
-                metrics={
-                    "bars": plan.bars,
-                    "form": " ".join(f"{s.name}:{s.bars}" for s in plan.sections),
-                    "tempo_error_bpm": plan.tempo_error_bpm,
-                    "genre": brief.genre,
-                    "mood": brief.mood,
-                    "instruments": list(brief.instruments),
-                },
-            ))
+            cues.append(
+                Cue(
+                    scene_id=brief.scene_id,
+                    audio=audio[:, :body],
+                    tail=audio[:, body:],
+                    sample_rate=self.sample_rate,
+                    backend=self.name,
+                    model=self.model,
+                    prompt=brief.prompt,
+                    seed=seed + i,
+                    licence=self.licence,
+                    bpm=round(plan.bpm, 3),
+                    key=f"{brief.key} {plan.mode}",
+                    beats_per_bar=plan.beats_per_bar,
+                    midi=buf.getvalue(),
+                    metrics={
+                        "bars": plan.bars,
+                        "form": " ".join(f"{s.name}:{s.bars}" for s in plan.sections),
+                        "tempo_error_bpm": plan.tempo_error_bpm,
+                        "genre": brief.genre,
+                        "mood": brief.mood,
+                        "instruments": list(brief.instruments),
+                    },
+                )
+            )
         return cues

@@ -1,0 +1,35 @@
+# scoreflow: `make demo` scores the bundled example; `make test` runs lint, types and tests.
+# Each sets up its own virtualenv in .venv (Python 3.11; on Debian: apt-get install python3-venv).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install -y python3-venv'"; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	# tinysoundfont declares pyaudio (realtime playback) which scoreflow never uses
+	$(PY) -m pip install -q --no-deps "tinysoundfont==0.3.7"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) examples/make_example.py examples/build/example.mp4
+	$(VENV)/bin/scoreflow score examples/build/example.mp4 --shots examples/shots.csv --out out/example
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check flows tasks config tests bench examples
+	$(VENV)/bin/ruff format --check flows tasks config tests bench examples
+	$(VENV)/bin/mypy flows tasks
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) bench/bench_score.py
+
+clean:
+	rm -rf $(VENV) out examples/build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""Shared fixtures: generated media, and one Prefect test server for the session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports prefect: no telemetry, results and state in a throwaway home.
+_HOME = tempfile.mkdtemp(prefix="scoreflow-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_HOME"] = _HOME
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_HOME) / "storage")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tasks.media import generate_video  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def video_25(media_dir) -> Path:
+    """12 s at 25 fps with a dialogue-like track."""
+    return generate_video(media_dir / "v25.mp4", seconds=12, rate="25", size="160x90")
+
+
+@pytest.fixture(scope="session")
+def video_2997(media_dir) -> Path:
+    """8 s at 29.97 fps."""
+    return generate_video(media_dir / "v2997.mp4", seconds=8, rate="30000/1001", size="160x90")
+
+
+def noise(seconds: float, sr: int = 48000, *, seed: int = 0, db: float = -20.0) -> np.ndarray:
+    """Stereo white noise at an RMS level of `db` dBFS, shape (2, samples), float32."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, round(seconds * sr)))
+    return (x * 10 ** (db / 20)).astype(np.float32)
