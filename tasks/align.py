@@ -28,8 +28,14 @@ def fade(n: int, *, fade_in: bool) -> np.ndarray:
     return (ramp if fade_in else ramp[::-1]).astype(np.float32)
 
 
-def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
-              beats_per_bar: int, salience: float = 2.0) -> np.ndarray:
+def bar_lines(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    bpm: float | None,
+    beats_per_bar: int,
+    salience: float = 2.0,
+) -> np.ndarray:
     """Sample positions of bar lines, by beat tracking on the mono mix.
 
     Beats are snapped to the attack of the nearest detected onset (within a quarter beat),
@@ -45,8 +51,9 @@ def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
     mono = librosa.to_mono(audio)
     hop = 512
     env = librosa.onset.onset_strength(y=mono, sr=sample_rate, hop_length=hop)
-    tempo, beats = librosa.beat.beat_track(onset_envelope=env, sr=sample_rate, hop_length=hop,
-                                           start_bpm=bpm or 120.0, units="frames")
+    tempo, beats = librosa.beat.beat_track(
+        onset_envelope=env, sr=sample_rate, hop_length=hop, start_bpm=bpm or 120.0, units="frames"
+    )
     if len(beats) < beats_per_bar or env[beats].mean() < salience * np.median(env):
         return np.zeros(0, dtype=np.int64)
     # Downbeats carry the kick and the bass: linear power below 150 Hz around each beat.
@@ -55,8 +62,9 @@ def bar_lines(audio: np.ndarray, sample_rate: int, *, bpm: float | None,
     low = spec[freqs < 150.0].sum(axis=0)
     at_beat = np.array([low[max(0, b - 2) : b + 3].max() for b in beats])
     phase = max(range(beats_per_bar), key=lambda p: float(at_beat[p::beats_per_bar].mean()))
-    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=sample_rate, hop_length=hop,
-                                        backtrack=True, units="frames")
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=env, sr=sample_rate, hop_length=hop, backtrack=True, units="frames"
+    )
     if len(onsets):
         reach = 60.0 / float(np.atleast_1d(tempo)[0]) / 4 * sample_rate / hop
         near = onsets[np.abs(onsets[None, :] - beats[:, None]).argmin(axis=1)]

@@ -75,7 +75,7 @@ def test_trim_fades_out_without_click():
     out = fit_cue(cue(noise, bpm=None), target, fade_out_s=0.35)
     assert out.metrics["align"] == "trim"
     assert abs(out.audio[:, -1]).max() < 0.01
-    assert np.sqrt((out.audio[:, -int(0.01 * SR):] ** 2).mean()) < 0.02
+    assert np.sqrt((out.audio[:, -int(0.01 * SR) :] ** 2).mean()) < 0.02
 
 
 def test_rejects_empty_target():

@@ -14,7 +14,10 @@ def scene(description="", **kw):
 @pytest.mark.parametrize(
     ("text", "fields"),
     [
-        ("tense night chase through wet streets", {"genre": "cinematic", "mood": "tense", "mode": "minor"}),
+        (
+            "tense night chase through wet streets",
+            {"genre": "cinematic", "mood": "tense", "mode": "minor"},
+        ),
         ("warm acoustic morning, gentle, hopeful", {"genre": "acoustic", "mode": "major"}),
         ("corporate upbeat ukulele 120 bpm", {"genre": "corporate", "tempo_bpm": 120.0}),
         ("lofi study beats in F# minor", {"genre": "lofi", "key": "F#", "mode": "minor"}),
@@ -31,8 +34,17 @@ def test_text(text, fields):
 
 
 def test_explicit_fields_win():
-    b = make_brief(scene("happy jazz", genre="rock", mood="sad", tempo_bpm=140, key="Bbm",
-                         instruments=("violin",), intensity=0.9))
+    b = make_brief(
+        scene(
+            "happy jazz",
+            genre="rock",
+            mood="sad",
+            tempo_bpm=140,
+            key="Bbm",
+            instruments=("violin",),
+            intensity=0.9,
+        )
+    )
     assert (b.genre, b.mood, b.tempo_bpm, b.key, b.mode) == ("rock", "sad", 140, "Bb", "minor")
     assert b.instruments == ("violin",) and b.intensity == 0.9
 
@@ -57,5 +69,5 @@ def test_unknown_explicit_names(field, value):
 
 
 def test_unknown_instrument():
-    with pytest.raises(InputError, match="unknown instruments.*kazoo"):
+    with pytest.raises(InputError, match=r"unknown instruments.*kazoo"):
         make_brief(scene("x", instruments=("kazoo",)))

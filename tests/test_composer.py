@@ -35,9 +35,7 @@ def test_chords():
 
 @pytest.mark.parametrize("seconds", [0.7, 3.0, 9.37, 31.0, 95.5])
 def test_tempo_fills_whole_bars(seconds):
-    bpm, bars, error = choose_tempo(
-        seconds, target_bpm=100, tempo_range=(80, 120), beats_per_bar=4
-    )
+    bpm, bars, error = choose_tempo(seconds, target_bpm=100, tempo_range=(80, 120), beats_per_bar=4)
     assert bars * 4 * 60 / bpm == pytest.approx(seconds)
     if seconds > 3:
         assert error == 0 and 80 <= bpm <= 120
@@ -82,14 +80,17 @@ def test_tempo_words_move_the_beat(composer):
     fast = composer.generate([brief("electronic club", tempo_bpm=128)], seconds=[12.0], seed=1)[0]
     assert (slow.bpm, fast.bpm) == (70, 128)
     t_fast, _ = librosa.beat.beat_track(y=librosa.to_mono(fast.audio), sr=SR)
-    assert abs(float(np.atleast_1d(t_fast)[0]) - fast.bpm) < 0.1 * fast.bpm or abs(
-        float(np.atleast_1d(t_fast)[0]) * 2 - fast.bpm
-    ) < 0.1 * fast.bpm
+    assert (
+        abs(float(np.atleast_1d(t_fast)[0]) - fast.bpm) < 0.1 * fast.bpm
+        or abs(float(np.atleast_1d(t_fast)[0]) * 2 - fast.bpm) < 0.1 * fast.bpm
+    )
 
 
 def test_registry_and_errors():
-    cfg = {"pipeline": {"backend": "composer", "model": "", "sample_rate": SR},
-           "composer": {"soundfont": "", "gain_db": -6.0}}
+    cfg = {
+        "pipeline": {"backend": "composer", "model": "", "sample_rate": SR},
+        "composer": {"soundfont": "", "gain_db": -6.0},
+    }
     assert get_backend(cfg).name == "composer"
     with pytest.raises(InputError, match="planned but not built"):
         get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "musicgen"}})

@@ -1,3 +1,4 @@
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -32,7 +33,7 @@ def test_parse_rate(text, rate):
 
 @pytest.mark.parametrize("text", ["31", "abc", "0", "12.5", ""])
 def test_parse_rate_rejects_unknown(text):
-    with pytest.raises(InputError, match="unknown frame rate.*23.976"):
+    with pytest.raises(InputError, match=r"unknown frame rate.*23.976"):
         parse_rate(text)
 
 
@@ -93,6 +94,8 @@ def test_parse_timecode_rejects(tc, rate, message):
 
 def test_adjacent_scenes_tile_samples():
     r = RATES["23.976"]
-    spans = [(frame_to_sample(a, r, 48000), frame_to_sample(a + 7, r, 48000)) for a in range(0, 700, 7)]
-    assert all(e == s for (_, e), (s, _) in zip(spans, spans[1:], strict=False))
+    spans = [
+        (frame_to_sample(a, r, 48000), frame_to_sample(a + 7, r, 48000)) for a in range(0, 700, 7)
+    ]
+    assert all(e == s for (_, e), (s, _) in itertools.pairwise(spans))
     assert spans[-1][1] == round(Fraction(700) * 48000 / r)

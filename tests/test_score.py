@@ -1,0 +1,94 @@
+"""End to end through the Prefect engine, measured with ffmpeg and PyAV, not our own numbers."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from flows.score import score_video
+from tasks.media import measure_loudness, probe, read_audio, stream_hash
+from tasks.storage import sha256_file
+
+SHOTS = """scene,tc_in,tc_out,description,music
+1,00:00:00:00,00:00:04:00,"warm acoustic morning, gentle",
+2,00:00:04:00,00:00:07:00,{second},
+3,00:00:07:00,00:00:09:00,interview,off
+4,00:00:09:12,00:00:12:00,"smoky jazz lounge",
+"""
+
+
+def generate_states(flow_run_id):
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {r.name: r.state.name for r in runs if r.name.startswith("generate-cue")}
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_server, tmp_path_factory, video_25):
+    d = tmp_path_factory.mktemp("e2e")
+    shots = d / "shots.csv"
+    shots.write_text(SHOTS.format(second='"tense night chase, builds"'))
+    before = sha256_file(video_25)
+    state = score_video(
+        video=str(video_25), shots=str(shots), out=str(d / "out"), return_state=True
+    )
+    return d, shots, state, before
+
+
+def test_outputs_measured(first_run, video_25):
+    d, _, state, before = first_run
+    assert state.is_completed()
+    out = d / "out"
+    scored = out / "v25.scored.mp4"
+    info = probe(video_25)
+    # picture copied bit for bit, source untouched
+    assert stream_hash(scored) == stream_hash(video_25)
+    assert sha256_file(video_25) == before
+    # audio as long as the video, within one frame
+    decoded = read_audio(scored, sample_rate=48000)
+    assert abs(decoded.shape[1] / 48000 - info.duration_s) <= 1 / 25
+    # loudness by an independent meter
+    loud = measure_loudness(scored)
+    assert abs(loud["integrated_lufs"] - -23.0) <= 1.0, loud
+    assert loud["true_peak_dbtp"] <= -1.0 + 0.3, loud  # AAC may add a little overshoot
+    # no music in the scene marked off (7..9 s) nor the gap (9..9.48 s)
+    quiet = decoded[:, int(7.05 * 48000) : int(9.4 * 48000)]
+    assert np.abs(quiet).max() < 1e-3
+    assert np.sqrt((decoded[:, 48000 : 3 * 48000] ** 2).mean()) > 0.01  # music where it should be
+    # the soundtrack and every cue have exact sample counts
+    track, sr = soundfile.read(out / "soundtrack.wav")
+    assert sr == 48000 and track.shape == (300 * 48000 // 25, 2)
+    for sid, (a, b) in {"1": (0, 4), "2": (4, 7), "4": (9.48, 12)}.items():
+        info_c = soundfile.info(out / "cues" / f"{sid}.wav")
+        assert info_c.frames == round(b * 48000) - round(a * 48000)
+        assert (out / "cues" / f"{sid}.mid").stat().st_size > 100
+    rows = (out / "cuesheet.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("cue,scene,title,usage")
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name, entry in manifest["outputs"].items():
+        assert sha256_file(out / name) == entry["sha256"]
+    assert manifest["inputs"]["video"]["sha256"] == before
+    assert [s["music"] for s in manifest["scenes"]] == [True, True, False, True]
+    assert not list(out.rglob("*.partial*"))
+
+
+def test_rerun_regenerates_only_the_changed_cue(first_run, video_25):
+    d, shots, state, _ = first_run
+    assert set(generate_states(state.state_details.flow_run_id).values()) == {"Completed"}
+    shots.write_text(SHOTS.format(second='"sad rainy goodbye, slow"'))
+    again = score_video(
+        video=str(video_25), shots=str(shots), out=str(d / "out"), return_state=True
+    )
+    states = generate_states(again.state_details.flow_run_id)
+    assert states == {
+        "generate-cue-1": "Cached",
+        "generate-cue-2": "Completed",
+        "generate-cue-4": "Cached",
+    }
+    manifest = again.result()
+    assert [s.get("cue", {}).get("cached") for s in manifest["scenes"]] == [True, False, None, True]
