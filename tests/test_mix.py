@@ -4,7 +4,7 @@ import soundfile
 from conftest import noise
 
 from tasks.media import measure_loudness
-from tasks.mix import Placement, normalize, place, true_peak_dbtp
+from tasks.mix import Placement, normalize, peak_envelope, place, true_peak_dbtp
 from tasks.model import Cue
 
 SR = 48000
@@ -74,3 +74,14 @@ def test_normalize_measured_by_ffmpeg(tmp_path, target, ceiling, level_db):
     assert abs(measured["integrated_lufs"] - target) <= 0.5, measured
     assert measured["true_peak_dbtp"] <= ceiling + 0.1, measured
     assert true_peak_dbtp(out) <= ceiling
+
+
+def test_gated_true_peak_matches_full_oversampling_near_the_ceiling():
+    x = noise(3.0, db=-12)
+    x[:, SR : SR + 4800] *= 6  # one hot passage
+    full = peak_envelope(x)
+    gated = peak_envelope(x, floor_dbtp=-1.0)
+    near = full > 10 ** (-7 / 20)
+    assert near.any() and np.array_equal(gated[near], full[near])
+    assert np.all(gated <= full + 1e-7)
+    assert true_peak_dbtp(x) == pytest.approx(20 * np.log10(full.max()), abs=1e-4)
