@@ -7,6 +7,7 @@ ceiling by a look-ahead limiter whose gain curve never exceeds what each sample 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,7 @@ def peak_envelope(
     """
     n = audio.shape[-1]
     sample_peak = np.abs(audio).max(axis=0).astype(np.float32)
+    starts: Iterable[int]
     if floor_dbtp is None:
         starts = range(0, n, block)
     else:
