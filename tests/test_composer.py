@@ -1,3 +1,4 @@
+import io
 from fractions import Fraction
 
 import librosa
@@ -46,7 +47,7 @@ def test_exact_length_and_midi(composer):
     cue = composer.generate([brief("rock anthem")], seconds=[7.3], seed=3)[0]
     assert cue.audio.shape == (2, round(7.3 * SR)) and cue.audio.dtype == np.float32
     assert cue.tail.shape[0] == 2 and cue.tail.shape[1] > 0
-    pm = pretty_midi.PrettyMIDI(__import__("io").BytesIO(cue.midi))
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(cue.midi))
     names = {i.name for i in pm.instruments}
     assert {"drums", "electric bass"} <= names
     # harmony: several pitch classes sound together; melody: a lead line exists
