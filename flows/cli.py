@@ -82,26 +82,18 @@ def check(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "check":
-            print(
-                "\n".join(
-                    check(args.shots, video=args.video, fps=args.fps, config_file=args.config)
-                )
-            )
-            return 0
-        print(
-            "\n".join(
-                check(
-                    args.shots,
-                    video=args.video,
-                    fps=args.fps,
-                    config_file=args.config,
-                    backend=args.backend,
-                    model=args.model,
-                    preset=args.preset,
-                )
-            )
+        lines = check(
+            args.shots,
+            video=args.video,
+            fps=args.fps,
+            config_file=args.config,
+            backend=getattr(args, "backend", None),
+            model=getattr(args, "model", None),
+            preset=getattr(args, "preset", None),
         )
+        print("\n".join(lines))
+        if args.command == "check":
+            return 0
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from flows.score import score_video
 
