@@ -42,9 +42,69 @@ def loudness_presets() -> dict[str, Any]:
     return copy.deepcopy(_shipped("loudness.toml"))
 
 
-def styles() -> dict[str, Any]:
-    """The composer's vocabulary from config/styles.toml."""
-    return _shipped("styles.toml")
+BASS_STYLES = ("sustained", "root-fifth", "eighths", "octaves", "syncopated", "walking")
+ROLES = ("keys", "pad", "lead", "bass", "guitar", "perc")
+
+
+@cache
+def styles(extra: str = "") -> dict[str, Any]:
+    """The composer's vocabulary: config/styles.toml, with a user's styles file merged on top.
+
+    Parameters
+    ----------
+    extra : str
+        Path of a TOML file shaped like config/styles.toml (``composer.styles`` in the
+        config). Its genres, moods, instruments and patterns are added; entries with a
+        shipped name replace the shipped keys they set.
+    """
+    vocab = copy.deepcopy(_shipped("styles.toml"))
+    source = str(CONFIG_DIR / "styles.toml")
+    if extra:
+        source = extra
+        for section, table in _read_toml(Path(extra)).items():
+            if not isinstance(table, dict):
+                raise InputError("expected a table", source=extra, field=section, value=table)
+            for name, entry in table.items():
+                target = vocab.setdefault(section, {})
+                if isinstance(entry, dict) and isinstance(target.get(name), dict):
+                    target[name].update(entry)
+                else:
+                    target[name] = entry
+    _check_styles(vocab, source)
+    return vocab
+
+
+def _check_styles(vocab: dict[str, Any], source: str) -> None:
+    def bad(field: str, value: Any, fix: str) -> InputError:
+        return InputError("invalid style entry", source=source, field=field, value=value, fix=fix)
+
+    instruments, drums = vocab["instruments"], vocab["drums"]
+    for name, inst in instruments.items():
+        if inst.get("role") not in ROLES:
+            raise bad(f"instruments.{name}.role", inst.get("role"), f"Use one of {ROLES}")
+        if not 0 <= int(inst.get("program", -1)) <= 127:
+            raise bad(f"instruments.{name}.program", inst.get("program"), "A GM program 0-127")
+    for name, g in vocab["genres"].items():
+        lo, hi = g.get("tempo_bpm", (0, 0))
+        if not 20 <= lo <= hi <= 300:
+            raise bad(f"genres.{name}.tempo_bpm", g.get("tempo_bpm"), "[lo, hi] within 20-300")
+        for inst in g.get("instruments", []):
+            if inst not in instruments:
+                raise bad(f"genres.{name}.instruments", inst, "Name instruments defined here")
+        if g.get("drums") not in drums:
+            raise bad(f"genres.{name}.drums", g.get("drums"), f"One of {', '.join(drums)}")
+        if g.get("bass") not in BASS_STYLES:
+            raise bad(f"genres.{name}.bass", g.get("bass"), f"One of {', '.join(BASS_STYLES)}")
+        for mode in ("major", "minor"):
+            if not g.get(mode):
+                raise bad(f"genres.{name}.{mode}", g.get(mode), "At least one progression")
+    for name, m in vocab["moods"].items():
+        if not (-1 <= m.get("valence", 9) <= 1 and 0 <= m.get("arousal", 9) <= 1):
+            raise bad(f"moods.{name}", m, "valence in -1..1 and arousal in 0..1")
+    for name, pattern in drums.items():
+        for part in ("kick", "snare", "hat", "tom"):
+            if len(pattern.get(part, "")) != 16:
+                raise bad(f"drums.{name}.{part}", pattern.get(part), "16 steps of x, o or .")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], *, source: str, prefix: str = "") -> None:

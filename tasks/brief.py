@@ -1,7 +1,11 @@
-"""Scene description -> `Brief`: genre, mood, tempo, key, instruments, energy.
+"""Scene description -> `Brief`: genre, mood, tempo, key, instruments, energy, hit points.
 
-The vocabulary lives in config/styles.toml. Explicit shot-list fields win over the text;
-words the vocabulary does not know are ignored; ``no drums`` style negations are honoured.
+The vocabulary lives in config/styles.toml (and a user's styles file merged on top).
+Explicit shot-list fields win over the text; words the vocabulary does not know are ignored;
+``no drums`` style negations are honoured; an empty description gets a quiet, steady
+underscore. Hit points come from the shot list's ``hits`` and from the text: ``at 00:42``,
+``at 1:02:03``, ``at 00:00:42:12``, ``at 42 s`` (programme time when it falls inside the
+scene, else time from the scene start) and ``on the cut`` (the first frame of the scene).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import config
 from tasks.errors import InputError
 from tasks.model import Brief, Scene
-from tasks.timecode import frame_to_seconds
+from tasks.timecode import frame_to_seconds, parse_timecode
 
 _BPM = re.compile(r"\b(\d{2,3})\s*bpm\b")
 _KEY_TEXT = re.compile(
@@ -23,6 +27,9 @@ _KEY_FIELD = re.compile(
     r"^([A-Ga-g])([#b♯♭]?)\s*(m|min|minor|maj|major|dorian|mixolydian|lydian|phrygian)?$"
 )
 _MODES = {"m": "minor", "min": "minor", "maj": "major", None: None, "": None}
+_HIT_CLOCK = re.compile(r"\b(?:at|@)\s+(\d{1,2}(?:[:;]\d{1,2}){1,3}(?:\.\d+)?)")
+_HIT_SECONDS = re.compile(r"\b(?:at|@)\s+(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)\b")
+_ON_THE_CUT = re.compile(r"\b(?:on|hits?|at) the cut\b")
 
 
 def _seed_pick(options: list[str], token: str) -> str:
@@ -40,28 +47,28 @@ def _phrase_index(vocab: dict[str, Any]) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda t: -len(t[0]))
 
 
-def read_words(text: str, vocab: dict[str, Any]) -> dict[str, list[tuple[str, bool]]]:
+def read_words(text: str, vocab: dict[str, Any]) -> dict[str, list[tuple[str, bool, str]]]:
     """Find vocabulary phrases in `text`, longest first, each with a negated flag.
 
     Returns
     -------
     dict
-        category -> [(name, negated), ...] in order of appearance.
+        category -> [(name, negated, phrase), ...] in order of appearance.
     """
     clean = re.sub(r"[^a-z0-9#' ]+", " ", text.lower().replace("-", " "))
     taken = [False] * len(clean)
     negations = set(vocab["negations"]["words"])
-    hits: list[tuple[int, str, str, bool]] = []
+    hits: list[tuple[int, str, str, bool, str]] = []
     for phrase, category, name in _phrase_index(vocab):
         for m in re.finditer(rf"\b{re.escape(phrase)}\b", clean):
             if any(taken[m.start() : m.end()]):
                 continue
             taken[m.start() : m.end()] = [True] * (m.end() - m.start())
             before = clean[: m.start()].split()[-2:]
-            hits.append((m.start(), category, name, bool(negations & set(before))))
-    found: dict[str, list[tuple[str, bool]]] = {"genres": [], "moods": [], "instruments": []}
-    for _, category, name, negated in sorted(hits):
-        found[category].append((name, negated))
+            hits.append((m.start(), category, name, bool(negations & set(before)), phrase))
+    found: dict[str, list[tuple[str, bool, str]]] = {"genres": [], "moods": [], "instruments": []}
+    for _, category, name, negated, phrase in sorted(hits):
+        found[category].append((name, negated, phrase))
     return found
 
 
@@ -84,29 +91,101 @@ def _explicit(scene: Scene, field: str, value: str, known: dict[str, Any]) -> st
     return value
 
 
+def _clock_seconds(text: str, scene: Scene) -> float:
+    """``mm:ss``, ``h:mm:ss`` (decimals allowed) or a full ``hh:mm:ss:ff`` timecode."""
+    parts = re.split(r"[:;]", text)
+    if len(parts) == 4:
+        frame = parse_timecode(text, scene.rate, drop_frame=(";" in text) or None)
+        return frame_to_seconds(frame, scene.rate)
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def text_hits(scene: Scene) -> tuple[list[float], list[tuple[str, str]]]:
+    """Hit points written in the description, in seconds from the scene start.
+
+    A time inside the scene's programme span is read as programme time; otherwise, when it
+    is shorter than the scene, as time from the scene start; otherwise it is ignored (and
+    said so in the reading).
+    """
+    text = scene.description.lower()
+    start = frame_to_seconds(scene.start_frame, scene.rate)
+    hits: list[float] = []
+    reading: list[tuple[str, str]] = []
+    found = [(m[0], m[1], _clock_seconds) for m in _HIT_CLOCK.finditer(text)]
+    found += [(m[0], m[1], lambda t, _s: float(t)) for m in _HIT_SECONDS.finditer(text)]
+    for words, value, parse in found:
+        try:
+            t = parse(value, scene)
+        except (InputError, ValueError):
+            reading.append((words, "not a time (ignored)"))
+            continue
+        if start <= t < start + scene.duration_s:
+            hits.append(t - start)
+            reading.append((words, f"hit at {t - start:.2f} s (programme time {t:.2f} s)"))
+        elif t < scene.duration_s:
+            hits.append(t)
+            reading.append((words, f"hit at {t:.2f} s from the scene start"))
+        else:
+            reading.append((words, "outside the scene (ignored)"))
+    if m := _ON_THE_CUT.search(text):
+        hits.append(0.0)
+        reading.append((m[0], "hit on the cut (scene start)"))
+    return hits, reading
+
+
+def _curve(text: str, vocab: dict[str, Any]) -> tuple[str | None, str]:
+    """The energy curve whose words appear first in `text` (longest phrase wins a tie)."""
+    best: tuple[int, int, str, str] | None = None
+    for name, entry in vocab["energy"].items():
+        for phrase in entry["words"]:
+            m = re.search(rf"\b{re.escape(phrase)}\b", text)
+            if m and (best is None or (m.start(), -len(phrase)) < (best[0], best[1])):
+                best = (m.start(), -len(phrase), name, phrase)
+    return (best[2], best[3]) if best else (None, "")
+
+
+def _brightness(text: str, valence: float, vocab: dict[str, Any]) -> tuple[float, list[str]]:
+    found = {
+        side: [w for w in vocab["brightness"][side] if re.search(rf"\b{re.escape(w)}\b", text)]
+        for side in ("bright", "dark")
+    }
+    n_bright, n_dark = len(found["bright"]), len(found["dark"])
+    words = 0.0 if not n_bright + n_dark else (n_bright - n_dark) / (n_bright + n_dark)
+    return max(-1.0, min(1.0, 0.4 * valence + 0.6 * words)), found["bright"] + found["dark"]
+
+
 def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     """Read a scene's description and explicit fields into the musical plan for its cue."""
     vocab = vocab or config.styles()
     text = scene.description
+    lower = text.lower()
     words = read_words(text, vocab)
     genres, moods = vocab["genres"], vocab["moods"]
+    reading: list[tuple[str, str]] = [
+        (phrase, f"{category[:-1]} {name}" + (" (negated)" if neg else ""))
+        for category in ("genres", "moods", "instruments")
+        for name, neg, phrase in words[category]
+    ]
 
     if scene.genre:
         genre = _explicit(scene, "genre", scene.genre, genres)
     else:
-        genre = _most_common([n for n, neg in words["genres"] if not neg]) or str(
+        genre = _most_common([n for n, neg, _ in words["genres"] if not neg]) or str(
             vocab["defaults"]["genre"]
         )
     if scene.mood:
         mood = _explicit(scene, "mood", scene.mood, moods)
     else:
-        mood = _most_common([n for n, neg in words["moods"] if not neg]) or str(
+        mood = _most_common([n for n, neg, _ in words["moods"] if not neg]) or str(
             vocab["defaults"]["mood"]
         )
     g, md = genres[genre], moods[mood]
     valence, arousal = float(md["valence"]), float(md["arousal"])
     # Every matched mood word nudges the reading: "warm ... tense" is darker than "warm".
-    matched = [moods[n] for n, neg in words["moods"] if not neg]
+    matched = [moods[n] for n, neg, _ in words["moods"] if not neg]
     if matched and not scene.mood:
         valence = sum(float(m["valence"]) for m in matched) / len(matched)
         arousal = sum(float(m["arousal"]) for m in matched) / len(matched)
@@ -114,9 +193,10 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     lo, hi = (float(x) for x in g["tempo_bpm"])
     if scene.tempo_bpm:
         tempo, tempo_range = float(scene.tempo_bpm), (float(scene.tempo_bpm),) * 2
-    elif m := _BPM.search(text.lower()):
+    elif m := _BPM.search(lower):
         tempo = float(m[1])
         tempo_range = (tempo, tempo)
+        reading.append((m[0], f"tempo {tempo:g} bpm"))
     else:
         tempo, tempo_range = round(lo + (hi - lo) * arousal, 1), (lo, hi)
 
@@ -127,8 +207,9 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
             raise InputError("not a key", scene=scene.id, field="key", value=scene.key)
         tonic = km[1].upper() + km[2].replace("♯", "#").replace("♭", "b")
         mode = _MODES.get(km[3], km[3])
-    elif km := _KEY_TEXT.search(text.lower()):
+    elif km := _KEY_TEXT.search(lower):
         tonic, mode = km[1].upper() + km[2], km[3]
+        reading.append((km[0], f"key {tonic} {mode or ''}".strip()))
     else:
         tonic = ""
     mode = mode or ("minor" if valence < 0 else "major")
@@ -142,8 +223,8 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     if scene.instruments:
         instruments = [_explicit(scene, "instruments", i, known_inst) for i in scene.instruments]
     else:
-        unwanted = {n for n, neg in words["instruments"] if neg}
-        instruments = [n for n, neg in words["instruments"] if not neg]
+        unwanted = {n for n, neg, _ in words["instruments"] if neg}
+        instruments = [n for n, neg, _ in words["instruments"] if not neg]
         roles = {known_inst[n]["role"] for n in instruments}
         for n in g["instruments"]:
             if n not in unwanted and known_inst[n]["role"] not in roles:
@@ -152,11 +233,31 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     instruments = list(dict.fromkeys(instruments))
 
     drum_words = set(vocab["negations"]["drum_words"])
-    no_drums = any(
-        re.search(rf"\b(?:{'|'.join(vocab['negations']['words'])})\s+{w}\b", text.lower())
-        for w in drum_words
+    no_drums = re.search(
+        rf"\b(?:{'|'.join(vocab['negations']['words'])})\s+(?:{'|'.join(drum_words)})\b", lower
     )
-    intensity = scene.intensity if scene.intensity is not None else round(arousal, 2)
+    if no_drums:
+        reading.append((no_drums[0], "no drums"))
+
+    if scene.curve:
+        curve = _explicit(scene, "curve", scene.curve, vocab["energy"])
+    else:
+        found_curve, phrase = _curve(lower, vocab)
+        curve = found_curve or str(vocab["defaults"]["energy"])
+        if found_curve:
+            reading.append((phrase, f"energy {curve}"))
+    brightness, bright_words = _brightness(lower, valence, vocab)
+    reading += [(w, "brightness") for w in bright_words]
+
+    hits = [frame_to_seconds(h - scene.start_frame, scene.rate) for h in scene.hits]
+    found_hits, hit_reading = text_hits(scene)
+    reading += hit_reading
+    if scene.intensity is not None:
+        intensity = scene.intensity
+    elif not text.strip():
+        intensity = float(vocab["defaults"]["underscore_intensity"])
+    else:
+        intensity = round(arousal, 2)
     return Brief(
         scene_id=scene.id,
         prompt=text,
@@ -171,5 +272,29 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
         instruments=tuple(instruments),
         intensity=float(intensity),
         drums=g["drums"] != "none" and not no_drums,
-        hits_s=tuple(frame_to_seconds(h - scene.start_frame, scene.rate) for h in scene.hits),
+        hits_s=tuple(sorted({round(h, 4) for h in hits + found_hits})),
+        curve=curve,
+        brightness=round(brightness, 3),
+        reading=tuple(reading),
     )
+
+
+def explain(scene: Scene, brief: Brief | None) -> list[str]:
+    """How a scene's words were read, as lines for `scoreflow explain`."""
+    lines = [f"scene {scene.id}  {scene.tc_in} - {scene.tc_out}  ({scene.duration_s:.2f} s)"]
+    lines.append(f"  text:   {scene.description!r}")
+    if brief is None:
+        return [*lines, "  music:  off"]
+    read = ", ".join(f"{w!r} -> {what}" for w, what in brief.reading) or "nothing known"
+    lo, hi = brief.tempo_range
+    tempo = f"{lo:g} bpm" if lo == hi else f"{brief.tempo_bpm:g} bpm (range {lo:g}-{hi:g})"
+    hits = ", ".join(f"{h:.2f} s" for h in brief.hits_s) or "none"
+    lines += [
+        f"  read:   {read}",
+        f"  brief:  {brief.genre} / {brief.mood} (valence {brief.valence:+.2f}, "
+        f"arousal {brief.arousal:.2f}), {tempo}, {brief.key} {brief.mode}",
+        f"          instruments {', '.join(brief.instruments)}; drums "
+        f"{'yes' if brief.drums else 'no'}; intensity {brief.intensity:.2f}; energy "
+        f"{brief.curve}; brightness {brief.brightness:+.2f}; hits {hits}",
+    ]
+    return lines

@@ -32,6 +32,7 @@ class Scene:
     key: str | None = None
     instruments: tuple[str, ...] = ()
     intensity: float | None = None
+    curve: str | None = None  # energy over the scene: steady, rises, falls, swells
     music: bool = True
     seed: int | None = None
     hits: tuple[int, ...] = ()
@@ -79,7 +80,10 @@ class Brief:
     instruments: tuple[str, ...]
     intensity: float  # 0..1, overall energy
     drums: bool = True
-    hits_s: tuple[float, ...] = ()
+    hits_s: tuple[float, ...] = ()  # seconds from the scene start; 0.0 = a hit on the cut
+    curve: str = "steady"  # energy over the scene: steady, rises, falls, swells
+    brightness: float = 0.0  # -1 dark/low .. +1 bright/high
+    reading: tuple[tuple[str, str], ...] = ()  # (words, what they set), for `explain`
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

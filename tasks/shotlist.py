@@ -37,6 +37,8 @@ ALIASES = {
     "bpm": "tempo_bpm",
     "instrument": "instruments",
     "energy": "intensity",
+    "arc": "curve",
+    "energy_curve": "curve",
 }
 REQUIRED = ("scene", "tc_in", "description")
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".yaml": "yaml"}
@@ -272,6 +274,7 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str) -> Scene:
         description=_text(f["description"][0]) if "description" in f else "",
         genre=_text(f["genre"][0]).lower() if "genre" in f and _text(f["genre"][0]) else None,
         mood=_text(f["mood"][0]).lower() if "mood" in f and _text(f["mood"][0]) else None,
+        curve=_text(f["curve"][0]).lower() if "curve" in f and _text(f["curve"][0]) else None,
         tempo_bpm=number("tempo_bpm", 20, 300),
         key=key or None,
         instruments=instruments,
