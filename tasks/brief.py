@@ -114,11 +114,11 @@ def text_hits(scene: Scene) -> tuple[list[float], list[tuple[str, str]]]:
     start = frame_to_seconds(scene.start_frame, scene.rate)
     hits: list[float] = []
     reading: list[tuple[str, str]] = []
-    found = [(m[0], m[1], _clock_seconds) for m in _HIT_CLOCK.finditer(text)]
-    found += [(m[0], m[1], lambda t, _s: float(t)) for m in _HIT_SECONDS.finditer(text)]
-    for words, value, parse in found:
+    found = [(m[0], m[1], True) for m in _HIT_CLOCK.finditer(text)]
+    found += [(m[0], m[1], False) for m in _HIT_SECONDS.finditer(text)]
+    for words, value, clock in found:
         try:
-            t = parse(value, scene)
+            t = _clock_seconds(value, scene) if clock else float(value)
         except (InputError, ValueError):
             reading.append((words, "not a time (ignored)"))
             continue

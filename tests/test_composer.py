@@ -1,4 +1,5 @@
 import io
+import itertools
 from fractions import Fraction
 
 import librosa
@@ -6,17 +7,20 @@ import numpy as np
 import pretty_midi
 import pytest
 
+from tasks import analysis
 from tasks.backends import get_backend
-from tasks.backends.composer import Composer, choose_tempo, chord
+from tasks.backends.composer import Composer, choose_beats, chord, make_grid, split_meters
+from tasks.backends.composer.theory import pitch_class
 from tasks.brief import make_brief
 from tasks.errors import InputError
 from tasks.model import Scene
 
 SR = 48000
+GENRES = ("cinematic", "ambient", "electronic", "rock", "lofi", "corporate", "acoustic", "jazz")
 
 
-def brief(text, **kw):
-    return make_brief(Scene("c", 0, 250, Fraction(25), text, origin="t.csv:2", **kw))
+def brief(text, seconds=20.0, **kw):
+    return make_brief(Scene("c", 0, round(seconds * 25), Fraction(25), text, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -24,76 +28,249 @@ def composer():
     return Composer()
 
 
-def test_chords():
-    assert chord("I", 0) == (0, (0, 4, 7))
-    assert chord("vi", 0) == (9, (0, 3, 7))
-    assert chord("bVII", 2) == (0, (0, 4, 7))
-    assert chord("V7", 0) == (7, (0, 4, 7, 10))
-    assert chord("iio", 0) == (2, (0, 3, 6))
-    with pytest.raises(InputError, match="Roman-numeral"):
-        chord("X", 0)
+def render(composer, text, seconds=20.0, seed=1, **kw):
+    b = brief(text, seconds, **kw)
+    return b, composer.generate([b], seconds=[seconds], seed=seed)[0]
 
 
-@pytest.mark.parametrize("seconds", [0.7, 3.0, 9.37, 31.0, 95.5])
-def test_tempo_fills_whole_bars(seconds):
-    bpm, bars, error = choose_tempo(seconds, target_bpm=100, tempo_range=(80, 120), beats_per_bar=4)
-    assert bars * 4 * 60 / bpm == pytest.approx(seconds)
-    if seconds > 3:
-        assert error == 0 and 80 <= bpm <= 120
-    assert choose_tempo(seconds, target_bpm=128, tempo_range=(128, 128), beats_per_bar=4)[0] == 128
+@pytest.mark.parametrize(
+    ("numeral", "tonic", "expected"),
+    [
+        ("I", 0, (0, (0, 4, 7))),
+        ("vi", 0, (9, (0, 3, 7))),
+        ("bVII", 2, (0, (0, 4, 7))),
+        ("V7", 0, (7, (0, 4, 7, 10))),
+        ("Imaj7", 0, (0, (0, 4, 7, 11))),
+        ("iio", 0, (2, (0, 3, 6))),
+        ("V7/vi", 0, (4, (0, 4, 7, 10))),  # E7 leads to A minor
+        ("V7/V", 7, (9, (0, 4, 7, 10))),  # in G: A7 leads to D
+        ("X", 0, InputError),
+        ("V/Q", 0, InputError),
+    ],
+)
+def test_chords(numeral, tonic, expected):
+    if expected is InputError:
+        with pytest.raises(InputError, match="Roman-numeral"):
+            chord(numeral, tonic)
+    else:
+        assert chord(numeral, tonic) == expected
 
 
-def test_exact_length_and_midi(composer):
-    cue = composer.generate([brief("rock anthem")], seconds=[7.3], seed=3)[0]
-    assert cue.audio.shape == (2, round(7.3 * SR)) and cue.audio.dtype == np.float32
-    assert cue.tail.shape[0] == 2 and cue.tail.shape[1] > 0
+@pytest.mark.parametrize(
+    ("seconds", "target", "tempo_range", "bars_only", "max_error"),
+    [
+        (9.37, 100, (80, 120), True, 0),
+        (31.0, 100, (80, 120), True, 0),
+        (95.5, 100, (80, 120), True, 0),
+        (12.0, 128, (128, 128), False, 2.2),  # exact tempo: whole beats, small error
+        (15.0, 120, (120, 120), False, 0),  # 30 beats: seven 4/4 bars and a 2/4
+        (0.4, 110, (105, 125), False, 45),  # a stinger shorter than a beat in range
+    ],
+)
+def test_choose_beats(seconds, target, tempo_range, bars_only, max_error):
+    beats, bpm, error = choose_beats(seconds, target_bpm=target, tempo_range=tempo_range)
+    assert beats * 60 / bpm == pytest.approx(seconds)
+    assert error <= max_error
+    if bars_only:
+        assert beats % 4 == 0 and tempo_range[0] <= bpm <= tempo_range[1]
+    meters = split_meters(beats, odd_bar_last=False)
+    assert sum(meters) == beats and meters[-1] == (4 if beats >= 8 else meters[-1])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "hits", "on_grid"),
+    [
+        (30.0, (12.0,), (12.0,)),
+        (17.3, (5.1, 11.0), (5.1, 11.0)),
+        (20.0, (0.0, 10.0), (10.0,)),  # a hit on the cut is the first downbeat
+        (20.0, (0.1, 19.95), ()),  # too close to the edges: played off-grid
+        (61.7, (7.3, 7.6, 33.0), (7.3, 33.0)),  # 0.3 s after a hit: off-grid
+    ],
+)
+def test_grid_lands_hits_on_downbeats(seconds, hits, on_grid):
+    bars, _, off_grid = make_grid(seconds, hits_s=hits, target_bpm=96, tempo_range=(80, 110))
+    assert bars[0].start_s == 0 and bars[-1].end_s == pytest.approx(seconds, abs=1e-9)
+    for a, b in itertools.pairwise(bars):
+        assert b.start_s == pytest.approx(a.end_s, abs=1e-9)
+        assert abs(b.bpm / a.bpm - 1) < 0.09  # tempo changes stay small
+    starts = [b.start_s for b in bars]
+    for h in on_grid:
+        assert min(abs(s - h) for s in starts) < 1e-9
+    assert sorted(off_grid) == sorted(set(hits) - set(on_grid) - {0.0})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tense night chase through wet streets, builds to a crash at 00:07.3",
+        "warm acoustic morning, gentle, hopeful, hit at 5.1 s",
+        "corporate upbeat ukulele 120 bpm, logo at 6 s",
+        "smoky jazz lounge at 00:08",
+        "calm ambient, no drums, at 9 s",
+        "electronic club at 4.4 s",
+        "big hit on the cut, rock anthem",
+        "lofi study beats at 3.3 s",
+    ],
+)
+def test_length_downbeats_and_hits(composer, text):
+    seconds = 17.3
+    b, cue = render(composer, text, seconds, seed=2)
+    assert cue.audio.shape == (2, round(seconds * SR)) and cue.audio.dtype == np.float32
+    assert b.hits_s, "the text names a hit point"
+    # From the MIDI file: its own tempo map and meters put the hits and the final
+    # downbeat on downbeats, the grid closes on the cut, and notes start there.
     pm = pretty_midi.PrettyMIDI(io.BytesIO(cue.midi))
-    names = {i.name for i in pm.instruments}
-    assert {"drums", "electric bass"} <= names
-    # harmony: several pitch classes sound together; melody: a lead line exists
-    assert max(len(i.notes) for i in pm.instruments if not i.is_drum) > 10
-    assert float(np.abs(cue.audio).max()) <= 0.9
+    downbeats = pm.get_downbeats()
+    final = cue.metrics["downbeats_s"][-1]
+    starts = np.array([n.start for i in pm.instruments for n in i.notes])
+    for t in [*b.hits_s, final, seconds]:
+        assert np.abs(downbeats - t).min() < 0.010, t
+    for t in [*b.hits_s, final]:
+        assert np.abs(starts - t).min() < 0.010, t
+    # From the audio: an attack within 10 ms of each hit and of the final downbeat.
+    full = np.concatenate([cue.audio, cue.tail], axis=1)
+    for t, (at, strength) in zip(
+        [*b.hits_s, final], analysis.attacks_near(full, SR, [*b.hits_s, final]), strict=True
+    ):
+        assert abs(at - t) <= 0.010 and strength > 3, (t, at, strength)
+    assert cue.metrics["tempo_error_bpm"] <= 2.5
 
 
-def test_deterministic_per_seed(composer):
-    b = brief("warm acoustic morning")
-    a1 = composer.generate([b], seconds=[6.0], seed=11)[0].audio
-    a2 = composer.generate([b], seconds=[6.0], seed=11)[0].audio
-    a3 = composer.generate([b], seconds=[6.0], seed=12)[0].audio
-    assert np.array_equal(a1, a2)
-    assert not np.allclose(a1, a3)
+def test_midi_export_carries_the_plan(composer):
+    b, cue = render(composer, "rock anthem, hit at 6.3 s", 14.0, seed=5)
+    plan, _ = composer.compose(b, seconds=14.0, seed=5)
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(cue.midi))
+    times, tempi = pm.get_tempo_changes()
+    expected = plan.tempo_map()
+    assert len(times) == len(expected)
+    for (t, bpm), t2, bpm2 in zip(expected, times, tempi, strict=True):
+        assert abs(t - t2) < 0.002 and abs(bpm - bpm2) < 0.01
+    assert [i.name for i in pm.instruments][-1] == "drums" and pm.instruments[-1].is_drum
+    assert {i.name for i in pm.instruments} >= set(b.instruments)
+    key = pm.key_signature_changes[0].key_number
+    assert key % 12 == pitch_class(b.key) and (key >= 12) == (b.mode == "minor")
+    assert sum(ts.numerator for ts in pm.time_signature_changes) >= 4
 
 
-def test_real_music_not_a_tone(composer):
-    cue = composer.generate([brief("energetic rock chase")], seconds=[10.0], seed=1)[0]
+def test_deterministic_and_seeds_differ(composer):
+    b = brief("warm acoustic morning", 15.0)
+    a1, a2, a3 = (composer.generate([b], seconds=[15.0], seed=s)[0] for s in (11, 11, 12))
+    assert np.array_equal(a1.audio, a2.audio) and a1.midi == a2.midi
+
+    def chroma(cue):
+        c = librosa.feature.chroma_cqt(y=librosa.to_mono(cue.audio), sr=SR, hop_length=2400)
+        return c / np.maximum(np.linalg.norm(c, axis=0), 1e-9)
+
+    same = float(np.mean(np.sum(chroma(a1) * chroma(a2), axis=0)))
+    other = float(np.mean(np.sum(chroma(a1) * chroma(a3), axis=0)))
+    assert same > 0.999 and other < 0.9  # a different piece, not a remix
+
+    def notes(cue):
+        pm = pretty_midi.PrettyMIDI(io.BytesIO(cue.midi))
+        return {(i.name, round(n.start * 8), n.pitch) for i in pm.instruments for n in i.notes}
+
+    n1, n3 = notes(a1), notes(a3)
+    assert len(n1 & n3) / len(n1 | n3) < 0.5
+
+
+def test_genres_sound_different(composer):
+    """Timbre and rhythm (MFCC mean and spread) differ more between genres than between
+    two seeds of one genre."""
+    features = {}
+    for genre, seed in itertools.product(GENRES, (1, 2)):
+        _, cue = render(composer, "", 12.0, seed=seed, genre=genre)
+        mfcc = librosa.feature.mfcc(y=librosa.to_mono(cue.audio), sr=SR, n_mfcc=20)
+        features[genre, seed] = np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)])
+    within = max(np.linalg.norm(features[g, 1] - features[g, 2]) for g in GENRES)
+    between = min(
+        np.linalg.norm(features[g, 1] - features[h, 1])
+        for g, h in itertools.combinations(GENRES, 2)
+    )
+    assert between > within
+
+
+@pytest.mark.parametrize(
+    ("measure", "low", "high"),
+    [
+        ("tempo", "calm slow rock", "energetic fast rock"),
+        ("mode", "happy cinematic in D", "sad cinematic in D"),
+        ("brightness", "dark low brooding piano, no drums", "bright sparkling piano, no drums"),
+        ("density", "calm gentle acoustic", "energetic driving acoustic"),
+    ],
+)
+def test_words_move_the_music(composer, measure, low, high):
+    (b_lo, lo), (b_hi, hi) = (render(composer, t, 16.0, seed=3) for t in (low, high))
+    if measure == "tempo":
+        measured = [analysis.estimate_tempo(c.audio, SR, start_bpm=c.bpm) for c in (lo, hi)]
+        for cue, bpm in zip((lo, hi), measured, strict=True):
+            assert min(abs(bpm - cue.bpm), abs(2 * bpm - cue.bpm)) < 0.06 * cue.bpm
+        assert hi.bpm > lo.bpm * 1.15 and measured[1] > measured[0]
+    elif measure == "mode":
+        tonic = pitch_class("D")
+
+        def minor_lean(cue):
+            scores = analysis.key_scores(cue.audio, SR)
+            return scores[tonic, "minor"] - scores[tonic, "major"]
+
+        assert (b_lo.mode, b_hi.mode) == ("major", "minor")
+        assert minor_lean(lo) < 0 < minor_lean(hi)
+    elif measure == "brightness":
+        centroids = [analysis.spectral_centroid_hz(c.audio, SR) for c in (lo, hi)]
+        assert centroids[1] > 1.2 * centroids[0]
+    else:
+        rates = [analysis.onset_rate(c.audio, SR) for c in (lo, hi)]
+        assert rates[1] > 1.3 * rates[0]
+
+
+@pytest.mark.parametrize(("curve", "rising"), [("builds", True), ("fades out", False)])
+def test_energy_curve(composer, curve, rising):
+    _, cue = render(composer, f"cinematic drama, {curve}", 30.0, seed=4)
     mono = librosa.to_mono(cue.audio)
-    onsets = librosa.onset.onset_detect(y=mono, sr=SR, units="time")
-    assert len(onsets) > 15  # rhythm
-    chroma = librosa.feature.chroma_cqt(y=mono[: SR * 8], sr=SR).mean(axis=1)
-    assert (chroma > 0.3 * chroma.max()).sum() >= 3  # harmony: several pitch classes
-    # no silence inside the cue: every half second carries sound
+    third = len(mono) // 3
+    first, last = (10 * np.log10(np.mean(mono[s : s + third] ** 2)) for s in (0, len(mono) - third))
+    assert (last - first > 3) if rising else (first - last > 3)
+
+
+def test_not_a_loop(composer):
+    """Long cues do not repeat one bar group: see `analysis.loop_score` for the measure;
+    the counter-example, four bars of the same cue tiled, scores near 1."""
+    for genre in ("rock", "ambient", "corporate"):
+        _, cue = render(composer, "", 60.0, seed=7, genre=genre)
+        score, _ = analysis.loop_score(cue.audio, SR)
+        d = cue.metrics["downbeats_s"]
+        bars4 = cue.audio[:, round(d[2] * SR) : round(d[6] * SR)]
+        looped = np.tile(bars4, (1, cue.samples // bars4.shape[1] + 1))[:, : cue.samples]
+        loop, lag = analysis.loop_score(looped, SR)
+        assert score < 0.92 < 0.97 < loop, (genre, score, loop)
+        assert lag == pytest.approx(bars4.shape[1] / SR, rel=0.05) or lag > 2 * (d[1] - d[0])
+
+
+@pytest.mark.parametrize("genre", GENRES)
+def test_no_clipping_no_silence(composer, genre):
+    _, cue = render(composer, "calm", 10.0, seed=8, genre=genre)
+    assert float(np.abs(cue.audio).max()) <= 0.891
+    mono = librosa.to_mono(cue.audio)
     frames = mono[: len(mono) // (SR // 2) * (SR // 2)].reshape(-1, SR // 2)
     assert (np.sqrt((frames**2).mean(axis=1)) > 1e-3).all()
 
 
-def test_tempo_words_move_the_beat(composer):
-    slow = composer.generate([brief("calm ambient", tempo_bpm=70)], seconds=[12.0], seed=1)[0]
-    fast = composer.generate([brief("electronic club", tempo_bpm=128)], seconds=[12.0], seed=1)[0]
-    assert (slow.bpm, fast.bpm) == (70, 128)
-    t_fast, _ = librosa.beat.beat_track(y=librosa.to_mono(fast.audio), sr=SR)
-    assert (
-        abs(float(np.atleast_1d(t_fast)[0]) - fast.bpm) < 0.1 * fast.bpm
-        or abs(float(np.atleast_1d(t_fast)[0]) * 2 - fast.bpm) < 0.1 * fast.bpm
-    )
+def test_short_and_odd_lengths(composer):
+    for seconds in (0.3, 1.0, 2.7):
+        _, cue = render(composer, "rock", seconds, seed=1)
+        assert cue.samples == round(seconds * SR) and np.abs(cue.audio).max() > 0.01
 
 
-def test_registry_and_errors():
+def test_registry_and_errors(tmp_path):
     cfg = {
         "pipeline": {"backend": "composer", "model": "", "sample_rate": SR},
-        "composer": {"soundfont": "", "gain_db": -6.0},
+        "composer": {"soundfont": "", "gain_db": -6.0, "reverb": 0.0, "styles": ""},
     }
     assert get_backend(cfg).name == "composer"
     with pytest.raises(InputError, match="planned but not built"):
         get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "musicgen"}})
     with pytest.raises(InputError, match="SoundFont not found"):
         Composer(soundfont="/nonexistent.sf2")
+    bad = tmp_path / "styles.toml"
+    bad.write_text('[genres.rock]\nmajor = ["I IV Q7"]\n')
+    with pytest.raises(InputError, match=r"genres\.rock\.major.*Q7"):
+        get_backend({**cfg, "composer": {**cfg["composer"], "styles": str(bad)}})

@@ -1,0 +1,168 @@
+"""The embedded composer: Brief -> musical plan -> multi-track MIDI -> stereo audio.
+
+Offline, deterministic per seed, no model download, no GPU.
+
+- `plan`: the bar grid composed to length (tempo map and meters so that hit points are
+  downbeats and the last bar closes on the cut), the form (intro, contrasting sections, an
+  ending), energy per bar from the brief's curve, harmony (progressions by genre and mode,
+  cadences, secondary dominants, a lift of a whole step for rising cues) and a two-bar motif
+  varied per statement (sequence, inversion, retrograde, new rhythm, diminution);
+- `parts`: notes for pads, keys or arpeggios, strummed guitar, genre bass lines (walking
+  bass included), melody and counter-line, timpani strokes, genre drums with fills;
+- `render`: a General MIDI SoundFont through TinySoundFont, a room reverb, and a MIDI file
+  that carries the tempo map, meters and key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pretty_midi
+
+import config
+from tasks.backends.composer.parts import TAIL_S, Writer
+from tasks.backends.composer.plan import Plan, choose_beats, make_grid, make_plan, split_meters
+from tasks.backends.composer.render import add_room, default_soundfont, midi_bytes, synthesize
+from tasks.backends.composer.theory import NAMES, chord
+from tasks.errors import InputError
+from tasks.model import Brief, Cue
+
+__all__ = [
+    "Composer",
+    "Plan",
+    "choose_beats",
+    "chord",
+    "default_soundfont",
+    "make_grid",
+    "make_plan",
+    "split_meters",
+]
+HEADROOM = 0.89  # -1 dBFS: the mix sets the level
+
+
+class Composer:
+    """The embedded, offline composer backend."""
+
+    name = "composer"
+    version = "0.2"
+    max_seconds = math.inf
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 48000,
+        soundfont: str | None = None,
+        gain_db: float = -6.0,
+        reverb: float = 0.18,
+        vocab: dict[str, Any] | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.soundfont = soundfont or default_soundfont()
+        if not os.path.isfile(self.soundfont):
+            raise InputError(
+                "SoundFont not found",
+                field="composer.soundfont",
+                value=self.soundfont,
+                fix="Give the path of a General MIDI .sf2",
+            )
+        if not 0.0 <= reverb <= 1.0:
+            raise InputError("must be between 0 and 1", field="composer.reverb", value=reverb)
+        self.gain_db, self.reverb = gain_db, reverb
+        self.vocab = vocab or config.styles()
+        for name, genre in self.vocab["genres"].items():
+            for mode in ("major", "minor"):
+                for progression in genre[mode]:
+                    for numeral in progression.split():
+                        try:
+                            chord(numeral, 0)
+                        except InputError as exc:
+                            raise InputError(
+                                exc.message,
+                                field=f"genres.{name}.{mode}",
+                                value=numeral,
+                                fix=exc.fix,
+                            ) from None
+        self.model = os.path.basename(self.soundfont)
+        self.licence = "scoreflow composer output, free to use; rendered with " + (
+            "TimGM6mb.sf2 (GPL-2.0)" if self.model == "TimGM6mb.sf2" else self.model
+        )
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Composer:
+        composer = cfg["composer"]
+        return cls(
+            sample_rate=cfg["pipeline"]["sample_rate"],
+            soundfont=composer["soundfont"] or cfg["pipeline"]["model"] or None,
+            gain_db=composer["gain_db"],
+            reverb=composer.get("reverb", 0.18),
+            vocab=config.styles(composer.get("styles", "")),
+        )
+
+    def compose(
+        self, brief: Brief, *, seconds: float, seed: int
+    ) -> tuple[Plan, pretty_midi.PrettyMIDI]:
+        """The plan and the MIDI of one cue (no audio)."""
+        if seconds <= 0:
+            raise InputError("cue length must be positive", scene=brief.scene_id, value=seconds)
+        rng = np.random.default_rng(seed)
+        plan = make_plan(brief, seconds, rng, self.vocab)
+        return plan, Writer(plan, brief, rng, self.vocab).write()
+
+    def render(self, pm: pretty_midi.PrettyMIDI, samples: int) -> np.ndarray:
+        """Audio of shape (2, samples): SoundFont synthesis plus the room."""
+        audio = synthesize(
+            pm,
+            sample_rate=self.sample_rate,
+            samples=samples,
+            soundfont=self.soundfont,
+            gain_db=self.gain_db,
+        )
+        return add_room(audio, self.sample_rate, send=self.reverb)
+
+    def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
+        if len(briefs) != len(seconds):
+            raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
+        cues = []
+        for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True)):
+            plan, pm = self.compose(brief, seconds=secs, seed=seed + i)
+            body = round(secs * self.sample_rate)
+            audio = self.render(pm, body + round(TAIL_S * self.sample_rate))
+            peak = float(np.abs(audio).max())
+            if peak > HEADROOM:
+                audio *= HEADROOM / peak
+            cues.append(
+                Cue(
+                    scene_id=brief.scene_id,
+                    audio=audio[:, :body],
+                    tail=audio[:, body:],
+                    sample_rate=self.sample_rate,
+                    backend=self.name,
+                    model=self.model,
+                    prompt=brief.prompt,
+                    seed=seed + i,
+                    licence=self.licence,
+                    bpm=round(plan.bpm, 3),
+                    key=f"{NAMES[plan.tonic]} {plan.mode}",
+                    beats_per_bar=4,
+                    midi=midi_bytes(pm, plan),
+                    metrics={
+                        "bars": len(plan.bars),
+                        "meters": plan.meters(),
+                        "tempo_map": plan.tempo_map(),
+                        "tempo_error_bpm": plan.tempo_error_bpm,
+                        "form": " ".join(f"{s.name}:{s.count}" for s in plan.sections),
+                        "downbeats_s": [round(t, 4) for t in plan.downbeats_s()],
+                        "hits_s": list(brief.hits_s),
+                        "off_grid_hits_s": plan.off_grid_hits_s,
+                        "modulation": plan.modulation,
+                        "genre": brief.genre,
+                        "mood": brief.mood,
+                        "curve": brief.curve,
+                        "instruments": list(brief.instruments),
+                    },
+                )
+            )
+        return cues
