@@ -7,6 +7,7 @@ names the file, the key and the value.
 from __future__ import annotations
 
 import copy
+import hashlib
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -46,7 +47,6 @@ BASS_STYLES = ("sustained", "root-fifth", "eighths", "octaves", "syncopated", "w
 ROLES = ("keys", "pad", "lead", "bass", "guitar", "perc")
 
 
-@cache
 def styles(extra: str = "") -> dict[str, Any]:
     """The composer's vocabulary: config/styles.toml, with a user's styles file merged on top.
 
@@ -57,6 +57,13 @@ def styles(extra: str = "") -> dict[str, Any]:
         config). Its genres, moods, instruments and patterns are added; entries with a
         shipped name replace the shipped keys they set.
     """
+    mtime = Path(extra).stat().st_mtime_ns if extra and Path(extra).is_file() else 0
+    return _styles(extra, mtime)
+
+
+@cache
+def _styles(extra: str, mtime: int) -> dict[str, Any]:
+    """`styles`, cached per file version (`mtime`)."""
     vocab = copy.deepcopy(_shipped("styles.toml"))
     source = str(CONFIG_DIR / "styles.toml")
     if extra:
@@ -72,6 +79,14 @@ def styles(extra: str = "") -> dict[str, Any]:
                     target[name] = entry
     _check_styles(vocab, source)
     return vocab
+
+
+def styles_digest(extra: str = "") -> str:
+    """SHA-256 of the vocabulary in effect (shipped styles plus `extra`), for cache keys."""
+    digest = hashlib.sha256((CONFIG_DIR / "styles.toml").read_bytes())
+    if extra:
+        digest.update(Path(extra).read_bytes())
+    return digest.hexdigest()
 
 
 def _check_styles(vocab: dict[str, Any], source: str) -> None:

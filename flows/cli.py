@@ -4,6 +4,7 @@
                     [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--seed N]
                     [--keep-original-audio]
     scoreflow check --shots FILE [--video VIDEO] [--fps RATE]
+    scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--config FILE] [--seed N]
 
 Bad input is reported as one message without a traceback (exit 2); other failures exit 1.
 Inputs are validated before the Prefect engine starts, so a typo fails in a second.
@@ -43,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--video")
     c.add_argument("--fps")
     c.add_argument("--config")
+    e = sub.add_parser(
+        "explain", help="show how each scene's words were read, and the composer's plan"
+    )
+    e.add_argument("--shots", required=True)
+    e.add_argument("--video")
+    e.add_argument("--fps")
+    e.add_argument("--config")
+    e.add_argument("--seed", type=int, help="base seed, as for score")
     return p
 
 
@@ -68,20 +77,60 @@ def check(
         config_file, {"pipeline": {"backend": backend, "model": model, "preset": preset}}
     )
     get_backend(cfg)
+    vocab = config.styles(cfg["composer"]["styles"])
     info = probe(local_path(video, what="video")) if video else None
     scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)
     lines = [f"video: {describe(info)}"] if info else []
     for s in scenes:
-        b = make_brief(s) if s.music else None
+        b = make_brief(s, vocab=vocab) if s.music else None
         music = f"{b.genre}/{b.mood} {b.tempo_bpm:g} bpm {b.key} {b.mode}" if b else "no music"
         lines.append(f"  {s.id:>8}  {s.tc_in} - {s.tc_out}  {s.duration_s:7.2f} s  {music}")
     lines.append(f"OK: {len(scenes)} scenes, {sum(s.music for s in scenes)} with music")
     return lines
 
 
+def explain(
+    shots: str, *, video: str | None, fps: str | None, config_file: str | None, seed: int | None
+) -> list[str]:
+    """How each scene's words were read (its brief) and, for the composer, its plan."""
+    import config
+    from tasks.backends import get_backend
+    from tasks.backends.composer import Composer
+    from tasks.brief import explain as explain_brief
+    from tasks.brief import make_brief
+    from tasks.media import probe
+    from tasks.model import scene_seed
+    from tasks.shotlist import read_shotlist
+    from tasks.storage import local_path
+
+    cfg = config.load_config(config_file, {"pipeline": {"seed": seed}})
+    backend = get_backend(cfg)
+    vocab = config.styles(cfg["composer"]["styles"])
+    info = probe(local_path(video, what="video")) if video else None
+    lines: list[str] = []
+    for s in read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info):
+        brief = make_brief(s, vocab=vocab) if s.music else None
+        lines += explain_brief(s, brief)
+        if brief is not None and isinstance(backend, Composer):
+            start, end = s.sample_span(backend.sample_rate)
+            seconds = (end - start) / backend.sample_rate
+            plan, _ = backend.compose(
+                brief, seconds=seconds, seed=scene_seed(cfg["pipeline"]["seed"], s)
+            )
+            lines += plan.summary()
+        lines.append("")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "explain":
+            lines = explain(
+                args.shots, video=args.video, fps=args.fps, config_file=args.config, seed=args.seed
+            )
+            print("\n".join(lines))
+            return 0
         lines = check(
             args.shots,
             video=args.video,

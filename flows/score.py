@@ -24,18 +24,10 @@ import config
 from tasks import align, deliver, media, mix, mux, shotlist
 from tasks.backends import get_backend
 from tasks.brief import make_brief
-from tasks.model import Brief, Cue, MediaInfo, Scene
+from tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
 from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file
 
 STAGES = 7
-
-
-def scene_seed(base_seed: int, scene: Scene) -> int:
-    """A scene's own seed: explicit, else derived from the base seed and the scene id."""
-    if scene.seed is not None:
-        return scene.seed
-    digest = hashlib.sha256(f"{base_seed}:{scene.id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +47,7 @@ def cue_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
         "seed": params["seed"],
         "settings": settings,
         "backend_version": get_backend(settings).version,
-        "styles": hashlib.sha256((config.CONFIG_DIR / "styles.toml").read_bytes()).hexdigest(),
+        "styles": config.styles_digest(settings["composer"]["styles"]),
     }
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return "scoreflow-cue-" + hashlib.sha256(blob).hexdigest()
@@ -72,8 +64,9 @@ def read_shots_task(shots: Path, fps: str | None, info: MediaInfo) -> list[Scene
 
 
 @task(name="brief", cache_policy=NO_CACHE)
-def brief_task(scenes: list[Scene]) -> list[Brief]:
-    return [make_brief(s) for s in scenes]
+def brief_task(scenes: list[Scene], styles: str) -> list[Brief]:
+    vocab = config.styles(styles)
+    return [make_brief(s, vocab=vocab) for s in scenes]
 
 
 @task(
@@ -168,7 +161,7 @@ def score_video(
     scenes = read_shots_task(shots_p, fps, info)
     scored = [s for s in scenes if s.music]
     log.info("        %d scenes, %d with music", len(scenes), len(scored))
-    briefs = brief_task(scored)
+    briefs = brief_task(scored, cfg["composer"]["styles"])
 
     log.info("[3/%d] generating %d cues with %s", STAGES, len(scored), cfg["pipeline"]["backend"])
     settings = music_settings(cfg)

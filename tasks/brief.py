@@ -55,7 +55,9 @@ def read_words(text: str, vocab: dict[str, Any]) -> dict[str, list[tuple[str, bo
     dict
         category -> [(name, negated, phrase), ...] in order of appearance.
     """
-    clean = re.sub(r"[^a-z0-9#' ]+", " ", text.lower().replace("-", " "))
+    # Clause punctuation becomes "|", so a negation never reaches across it.
+    clauses = re.sub(r"[,;:.!?()]+", " | ", text.lower().replace("-", " "))
+    clean = re.sub(r"[^a-z0-9#'| ]+", " ", clauses)
     taken = [False] * len(clean)
     negations = set(vocab["negations"]["words"])
     hits: list[tuple[int, str, str, bool, str]] = []
@@ -64,7 +66,7 @@ def read_words(text: str, vocab: dict[str, Any]) -> dict[str, list[tuple[str, bo
             if any(taken[m.start() : m.end()]):
                 continue
             taken[m.start() : m.end()] = [True] * (m.end() - m.start())
-            before = clean[: m.start()].split()[-2:]
+            before = clean[: m.start()].split("|")[-1].split()[-2:]
             hits.append((m.start(), category, name, bool(negations & set(before)), phrase))
     found: dict[str, list[tuple[str, bool, str]]] = {"genres": [], "moods": [], "instruments": []}
     for _, category, name, negated, phrase in sorted(hits):

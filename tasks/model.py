@@ -5,6 +5,7 @@ Time is exact: frames at a `Fraction` rate, half-open ranges ``[start_frame, end
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -61,6 +62,14 @@ class Scene:
     @property
     def tc_out(self) -> str:
         return format_timecode(self.end_frame, self.rate, drop_frame=self.drop_frame)
+
+
+def scene_seed(base_seed: int, scene: Scene) -> int:
+    """A scene's own seed: explicit, else derived from the base seed and the scene id."""
+    if scene.seed is not None:
+        return scene.seed
+    digest = hashlib.sha256(f"{base_seed}:{scene.id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,76 @@ def test_unknown_explicit_names(field, value):
 def test_unknown_instrument():
     with pytest.raises(InputError, match=r"unknown instruments.*kazoo"):
         make_brief(scene("x", instruments=("kazoo",)))
+
+
+def at(description, start_s=30, seconds=30, **kw):
+    """A scene from `start_s` to `start_s + seconds` of the programme, at 25 fps."""
+    return make_brief(
+        Scene("s1", start_s * 25, (start_s + seconds) * 25, Fraction(25), description, **kw)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "hits", "reading"),
+    [
+        ("builds to a crash at 00:42", (12.0,), "programme time 42.00 s"),
+        ("crash at 00:12", (12.0,), "from the scene start"),
+        ("sting at 0:00:41.5", (11.5,), "programme time"),
+        ("hit at 00:00:40:12", (10.48,), "programme time 40.48 s"),
+        ("stinger at 7.25 s", (7.25,), "from the scene start"),
+        ("big hit on the cut", (0.0,), "hit on the cut"),
+        ("crash at 03:00", (), "outside the scene (ignored)"),
+        ("at 1:99:99:99", (), "not a time (ignored)"),
+    ],
+)
+def test_hits_from_text(text, hits, reading):
+    b = at(text)
+    assert b.hits_s == pytest.approx(hits)
+    assert any(reading in what for _, what in b.reading), b.reading
+
+
+def test_hits_from_field_and_text_merge():
+    b = at("crash at 00:45", hits=(40 * 25,))
+    assert b.hits_s == (10.0, 15.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "curve"),
+    [
+        ("tense chase, builds to a crash", "rises"),
+        ("the storm dies down, calm", "falls"),
+        ("a love theme that swells", "swells"),
+        ("steady background underscore", "steady"),
+        ("just a scene", "steady"),
+        ("it builds, then fades", "rises"),  # the first curve word wins
+    ],
+)
+def test_energy_curve_words(text, curve):
+    assert at(text).curve == curve
+
+
+def test_explicit_curve_wins_and_is_checked():
+    assert at("builds", curve="falls").curve == "falls"
+    with pytest.raises(InputError, match=r"unknown curve.*'wobbles'"):
+        at("x", curve="wobbles")
+
+
+def test_brightness_and_underscore():
+    bright, dark = at("bright sparkling piano"), at("dark brooding piano")
+    assert bright.brightness > 0.3 > -0.3 > dark.brightness
+    empty = at("")
+    assert (empty.genre, empty.mood, empty.curve, empty.intensity) == (
+        "cinematic",
+        "neutral",
+        "steady",
+        0.35,
+    )
+    assert at("zzz").intensity == 0.45  # unknown words: neutral mood, its own arousal
+
+
+def test_reading_names_the_words():
+    b = at("tense night chase, no drums, ukulele 96 bpm in F# minor")
+    read = dict(b.reading)
+    assert read["chase"] == "mood tense" and read["ukulele"] == "instrument ukulele"
+    assert read["no drums"] == "no drums" and read["96 bpm"] == "tempo 96 bpm"
+    assert read["in f# minor"] == "key F# minor"

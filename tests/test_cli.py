@@ -20,6 +20,41 @@ def test_check_prints_scenes(tmp_path, video_25, capsys):
     assert "OK: 2 scenes, 2 with music" in out and "rock/" in out and "25 fps" in out
 
 
+def test_explain_shows_reading_and_plan(tmp_path, capsys):
+    shots = tmp_path / "s.csv"
+    shots.write_text(
+        "scene,tc_in,tc_out,description,curve\n"
+        '1,0,20,"tense chase, builds to a crash at 00:12",\n'
+        "2,20,30,corporate upbeat ukulele 120 bpm,falls\n"
+    )
+    assert main(["explain", "--shots", str(shots), "--fps", "25"]) == 0
+    out = capsys.readouterr().out
+    assert "'chase' -> mood tense" in out and "'builds' -> energy rises" in out
+    assert "'at 00:12' -> hit at 12.00 s" in out and "hits 12.00 s" in out
+    assert "'ukulele' -> instrument ukulele" in out and "'120 bpm' -> tempo 120 bpm" in out
+    assert "energy falls" in out  # the explicit column wins
+    assert "120 bpm from 0.00 s" in out and "from 12.00 s" in out and "ending" in out
+
+
+def test_user_styles_extend_the_vocabulary(tmp_path, capsys):
+    styles = tmp_path / "styles.toml"
+    styles.write_text(
+        '[genres.polka]\nwords = ["polka", "oompah"]\ntempo_bpm = [110, 130]\n'
+        'instruments = ["trumpet", "acoustic bass"]\ndrums = "folk"\nchords_per_bar = 1\n'
+        'bass = "root-fifth"\nmajor = ["I V7 V7 I"]\nminor = ["i V7 V7 i"]\n'
+    )
+    cfg = tmp_path / "project.toml"
+    cfg.write_text(f'[composer]\nstyles = "{styles}"\n')
+    shots = tmp_path / "s.csv"
+    shots.write_text("scene,tc_in,tc_out,description\n1,0,8,an oompah band\n")
+    args = ["--shots", str(shots), "--fps", "25", "--config", str(cfg)]
+    assert main(["explain", *args]) == 0
+    assert "'oompah' -> genre polka" in capsys.readouterr().out
+    styles.write_text('[genres.polka]\ntempo_bpm = [110, 130]\ndrums = "march"\n')
+    proc = run("explain", *args)
+    assert proc.returncode == 2 and "genres.polka" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "content", "expected"),
     [

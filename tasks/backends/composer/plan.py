@@ -414,6 +414,9 @@ def make_plan(
             dominant = "V7" if brief.genre in ("jazz", "lofi") else "V"
             if brief.genre == "jazz" and last.beats >= 4:
                 last.chords = [(0.0, last.beats / 2, "ii7"), (last.beats / 2, last.beats / 2, "V7")]
+            elif s.count == 1 and last.beats >= 4:  # a one-bar section keeps its own chord too
+                half = last.beats / 2
+                last.chords = [(0.0, half, last.chords[0][2]), (half, half, dominant)]
             else:
                 last.chords = [(0.0, float(last.beats), dominant)]
             last.tonic = bars[nxt.first].tonic  # a modulation pivots on the new key's V
