@@ -29,6 +29,7 @@ test: lint
 	$(VENV)/bin/pytest -q
 
 bench: $(VENV)/.installed
+	$(PY) bench/bench_composer.py
 	$(PY) bench/bench_score.py
 
 clean:

@@ -113,14 +113,14 @@ class Composer:
 
     def render(self, pm: pretty_midi.PrettyMIDI, samples: int) -> np.ndarray:
         """Audio of shape (2, samples): SoundFont synthesis plus the room."""
-        audio = synthesize(
+        frames = synthesize(
             pm,
             sample_rate=self.sample_rate,
             samples=samples,
             soundfont=self.soundfont,
             gain_db=self.gain_db,
         )
-        return add_room(audio, self.sample_rate, send=self.reverb)
+        return add_room(frames, self.sample_rate, send=self.reverb).T
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         if len(briefs) != len(seconds):

@@ -65,6 +65,21 @@ def _transform(
     return list(motif)
 
 
+def tie_common_tones(inst: pretty_midi.Instrument, *, gap_s: float = 0.05) -> None:
+    """Hold a pitch through consecutive chords instead of restriking it, as a string
+    section does with common tones (and the synthesizer runs one voice, not two)."""
+    merged: dict[int, pretty_midi.Note] = {}
+    out = []
+    for n in sorted(inst.notes, key=lambda n: (n.start, n.pitch)):
+        prev = merged.get(n.pitch)
+        if prev is not None and 0 <= n.start - prev.end < gap_s:
+            prev.end = max(prev.end, n.end)
+            continue
+        merged[n.pitch] = n
+        out.append(n)
+    inst.notes = out
+
+
 class Writer:
     """Writes a plan's notes into a PrettyMIDI."""
 
@@ -316,7 +331,7 @@ class Writer:
     def counter(self, inst: pretty_midi.Instrument, base: int) -> None:
         """A slow counter-line: the chord's third or seventh, long notes, at high energy."""
         for i, bar, beat, beats, numeral in self.chord_spans():
-            if bar.energy < 0.6 or bar.section in ("intro",):
+            if bar.energy < 0.45 or bar.section == "intro":
                 continue
             root, intervals = chord(numeral, bar.tonic)
             pc = (root + intervals[-1 if len(intervals) > 3 else 1]) % 12
@@ -412,6 +427,8 @@ class Writer:
                 ),
                 None,
             )
+        has_keys = any(insts[n]["role"] == "keys" for n in self.brief.instruments)
+        arpeggio = bool(self.genre.get("arpeggio"))
         for name in self.brief.instruments:
             entry = insts[name]
             inst = pretty_midi.Instrument(program=int(entry["program"]), name=name)
@@ -424,12 +441,14 @@ class Writer:
                 self.bass(inst)
             elif name == melody_by:
                 self.melody(inst, 72 if role == "lead" else 84)
-            elif role == "lead":
-                self.counter(inst, 60 + self.lift)
+            elif role == "lead" or (role == "perc" and has_keys and not arpeggio):
+                self.counter(inst, (60 if role == "lead" else 72) + self.lift)
             elif entry["program"] == 47:
                 self.accents(inst)
             else:
                 self.harmony(inst, role)
+            if role == "pad":
+                tie_common_tones(inst)
             self.voicing = []
             self.pm.instruments.append(inst)
         if melody_by is None:  # every cue carries a tune

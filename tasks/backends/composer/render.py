@@ -102,7 +102,8 @@ def synthesize(
 
     Returns
     -------
-    np.ndarray, shape (2, samples), float32
+    np.ndarray, shape (samples, 2), float32
+        Interleaved stereo frames (``.T`` gives the (channels, samples) view).
     """
     import tinysoundfont
 
@@ -139,7 +140,7 @@ def synthesize(
             synth.noteoff(chan, number)
     if pos < samples:
         synth.generate_simple(samples - pos, buffer=view[pos * 8 :])
-    return out.reshape(-1, 2).T  # planar view of the interleaved buffer
+    return out.reshape(-1, 2)
 
 
 ROOM_DECIMATION = 4  # the reverb runs at a quarter of the sample rate (air damps the top)
@@ -168,25 +169,25 @@ def room_response(sample_rate: int, *, decay_s: float = 1.6) -> np.ndarray:
     return ir.astype(np.float32)
 
 
-def add_room(audio: np.ndarray, sample_rate: int, *, send: float) -> np.ndarray:
-    """Add a room reverb to `audio` in place and return it.
+def add_room(frames: np.ndarray, sample_rate: int, *, send: float) -> np.ndarray:
+    """Add a room reverb to interleaved stereo `frames` in place and return them.
 
     The mono sum is averaged down by ``ROOM_DECIMATION``, convolved with `room_response`,
     and brought back up by linear interpolation.
 
     Parameters
     ----------
-    audio : np.ndarray, shape (2, n), float32
+    frames : np.ndarray, shape (samples, 2), float32, C-contiguous
     send : float
         Reverb level relative to the dry signal (0 = dry).
     """
     if send <= 0:
-        return audio
-    q, n = ROOM_DECIMATION, audio.shape[1]
-    m = n // q
-    mono = (audio[0, : m * q] + audio[1, : m * q]).reshape(m, q).mean(axis=1) * (0.5 * send)
-    wet = signal.oaconvolve(mono[None, :], room_response(sample_rate), axes=1)[:, :m]
-    ramp = np.arange(q, dtype=np.float32) / q
-    up = wet[:, :-1, None] + (wet[:, 1:] - wet[:, :-1])[:, :, None] * ramp
-    audio[:, : (m - 1) * q] += up.reshape(2, -1)
-    return audio
+        return frames
+    q = ROOM_DECIMATION
+    m = frames.shape[0] // q
+    mono = frames[: m * q].reshape(m, 2 * q).mean(axis=1) * send
+    wet = signal.oaconvolve(mono[None, :], room_response(sample_rate), axes=1)[:, :m].T
+    ramp = np.arange(q, dtype=np.float32)[None, :, None] / q
+    up = wet[:-1, None, :] + (wet[1:] - wet[:-1])[:, None, :] * ramp  # (m - 1, q, 2)
+    frames[: (m - 1) * q] += up.reshape(-1, 2)
+    return frames
