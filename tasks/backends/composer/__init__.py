@@ -25,7 +25,13 @@ import pretty_midi
 import config
 from tasks.backends.composer.parts import TAIL_S, Writer
 from tasks.backends.composer.plan import Plan, choose_beats, make_grid, make_plan, split_meters
-from tasks.backends.composer.render import add_room, default_soundfont, midi_bytes, synthesize
+from tasks.backends.composer.render import (
+    add_room,
+    default_soundfont,
+    midi_bytes,
+    synthesize,
+    tone,
+)
 from tasks.backends.composer.theory import NAMES, chord
 from tasks.errors import InputError
 from tasks.model import Brief, Cue
@@ -111,8 +117,10 @@ class Composer:
         plan = make_plan(brief, seconds, rng, self.vocab)
         return plan, Writer(plan, brief, rng, self.vocab).write()
 
-    def render(self, pm: pretty_midi.PrettyMIDI, samples: int) -> np.ndarray:
-        """Audio of shape (2, samples): SoundFont synthesis plus the room."""
+    def render(
+        self, pm: pretty_midi.PrettyMIDI, samples: int, *, brightness: float = 0.0
+    ) -> np.ndarray:
+        """Audio of shape (2, samples): SoundFont synthesis, tone, room."""
         frames = synthesize(
             pm,
             sample_rate=self.sample_rate,
@@ -120,6 +128,7 @@ class Composer:
             soundfont=self.soundfont,
             gain_db=self.gain_db,
         )
+        tone(frames, self.sample_rate, brightness=brightness)
         return add_room(frames, self.sample_rate, send=self.reverb).T
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
@@ -129,7 +138,9 @@ class Composer:
         for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True)):
             plan, pm = self.compose(brief, seconds=secs, seed=seed + i)
             body = round(secs * self.sample_rate)
-            audio = self.render(pm, body + round(TAIL_S * self.sample_rate))
+            audio = self.render(
+                pm, body + round(TAIL_S * self.sample_rate), brightness=brief.brightness
+            )
             peak = float(np.abs(audio).max())
             if peak > HEADROOM:
                 audio *= HEADROOM / peak

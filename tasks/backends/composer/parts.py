@@ -65,6 +65,15 @@ def _transform(
     return list(motif)
 
 
+def fold_into_range(inst: pretty_midi.Instrument, lowest: int, highest: int) -> None:
+    """Move notes outside an instrument's playable range by octaves into it."""
+    for n in inst.notes:
+        while n.pitch > highest and n.pitch - 12 >= lowest:
+            n.pitch -= 12
+        while n.pitch < lowest and n.pitch + 12 <= highest:
+            n.pitch += 12
+
+
 def tie_common_tones(inst: pretty_midi.Instrument, *, gap_s: float = 0.05) -> None:
     """Hold a pitch through consecutive chords instead of restriking it, as a string
     section does with common tones (and the synthesizer runs one voice, not two)."""
@@ -90,7 +99,7 @@ class Writer:
         self.genre = vocab["genres"][brief.genre]
         self.pm = pretty_midi.PrettyMIDI(initial_tempo=plan.bars[0].bpm, resolution=960)
         self.voicing: list[int] = []
-        self.lift = round(4 * brief.brightness)  # semitones: bright voicings sit higher
+        self.lift = round(7 * brief.brightness)  # semitones: bright voicings sit higher
 
     # -- time and pitch helpers --------------------------------------------------------
     def at(self, bar: int, beat: float) -> float:
@@ -151,7 +160,7 @@ class Writer:
 
     def bass_root(self, numeral: str, tonic: int) -> int:
         root, _ = chord(numeral, tonic)
-        return 33 + (root - 33) % 12  # A1..G#2
+        return 33 + (root - 33) % 12 + 12 * (self.brief.brightness > 0.5)  # A1..G#2, up if bright
 
     def scale_pitch(self, degree: int, tonic: int, base: int) -> int:
         scale = self.plan.scale
@@ -441,14 +450,15 @@ class Writer:
                 self.bass(inst)
             elif name == melody_by:
                 self.melody(inst, 72 if role == "lead" else 84)
-            elif role == "lead" or (role == "perc" and has_keys and not arpeggio):
-                self.counter(inst, (60 if role == "lead" else 72) + self.lift)
             elif entry["program"] == 47:
                 self.accents(inst)
+            elif role == "lead" or (role == "perc" and has_keys and not arpeggio):
+                self.counter(inst, (60 if role == "lead" else 72) + self.lift)
             else:
                 self.harmony(inst, role)
             if role == "pad":
                 tie_common_tones(inst)
+            fold_into_range(inst, *entry.get("range", (24, 108)))
             self.voicing = []
             self.pm.instruments.append(inst)
         if melody_by is None:  # every cue carries a tune

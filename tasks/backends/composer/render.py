@@ -143,6 +143,30 @@ def synthesize(
     return out.reshape(-1, 2)
 
 
+def tone(frames: np.ndarray, sample_rate: int, *, brightness: float) -> np.ndarray:
+    """Tilt the spectrum of interleaved stereo `frames` in place: a dark cue (brightness
+    below -0.3) gets a one-pole low-pass falling from 6 kHz to 2 kHz at -1; a bright one
+    (above 0.3) a high shelf rising to +6 dB above about 3 kHz at +1.
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (samples, 2), float32
+    brightness : float
+        -1 dark .. +1 bright.
+    """
+    if abs(brightness) <= 0.3:
+        return frames
+    amount = (abs(brightness) - 0.3) / 0.7
+    cutoff = 6000.0 - 4000.0 * amount if brightness < 0 else 3000.0
+    b, a = signal.butter(1, cutoff / (sample_rate / 2))
+    low = signal.lfilter(b.astype(np.float32), a.astype(np.float32), frames, axis=0)
+    if brightness < 0:
+        frames[:] = low
+    else:
+        frames += (10 ** (6 * amount / 20) - 1) * (frames - low)
+    return frames
+
+
 ROOM_DECIMATION = 4  # the reverb runs at a quarter of the sample rate (air damps the top)
 
 
