@@ -8,6 +8,7 @@ the final bar lands the tonic on its downbeat with a struck attack and rings to 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -167,10 +168,10 @@ class Writer:
         octave, idx = divmod(degree, len(scale))
         return base + tonic - 12 * (tonic > 5) + 12 * octave + scale[idx]
 
-    def chord_spans(self, first: int = 0, last: int | None = None):  # type: ignore[no-untyped-def]
-        """(bar index, bar, beat, beats, numeral) of every chord in bars [first, last)."""
+    def chord_spans(self) -> Iterator[tuple[int, Bar, float, float, str]]:
+        """(bar index, bar, beat, beats, numeral) of every chord of the cue."""
         bars = self.plan.bars
-        for i in range(first, len(bars) if last is None else last):
+        for i in range(len(bars)):
             for beat, beats, numeral in bars[i].chords:
                 yield i, bars[i], beat, beats, numeral
 
@@ -196,8 +197,7 @@ class Writer:
                     self.note(inst, p, start + 0.004 * k * (role == "guitar"), end, vel + 18, 0)
                 if i == last or role == "pad":
                     continue
-                start = bar.t(beat + 1)  # after the stab, the pattern goes on
-                beat, beats = beat + 1, beats - 1
+                beat, beats = beat + 1, beats - 1  # after the stab, the pattern goes on
             if role == "pad" or (role == "keys" and e < 0.3):
                 restrike = e > 0.7 and role == "pad" and beats >= 4
                 for seg in ((0, beats / 2), (beats / 2, beats)) if restrike else ((0, beats),):
@@ -338,15 +338,14 @@ class Writer:
             self.note(inst, pitch, final.start_s, final.end_s + RING_S, 70 + 30 * final.energy, 0)
 
     def counter(self, inst: pretty_midi.Instrument, base: int) -> None:
-        """A slow counter-line: the chord's third or seventh, long notes, at high energy."""
-        for i, bar, beat, beats, numeral in self.chord_spans():
+        """A slow counter-line: the chord's third or seventh, long notes, from mid energy."""
+        for _, bar, beat, beats, numeral in self.chord_spans():
             if bar.energy < 0.45 or bar.section == "intro":
                 continue
             root, intervals = chord(numeral, bar.tonic)
             pc = (root + intervals[-1 if len(intervals) > 3 else 1]) % 12
             pitch = base + (pc - base) % 12
             self.note(inst, pitch, bar.t(beat), bar.t(beat + beats) - 0.03, 50 + 40 * bar.energy)
-            del i
 
     def accents(self, inst: pretty_midi.Instrument) -> None:
         """Timpani-like strokes: section starts at energy, every hit, the final downbeat."""

@@ -65,8 +65,3 @@ def chord(numeral: str, tonic: int) -> tuple[int, tuple[int, ...]]:
 def chord_tones(numeral: str, tonic: int) -> set[int]:
     root, intervals = chord(numeral, tonic)
     return {(root + i) % 12 for i in intervals}
-
-
-def degree_of(numeral: str) -> str:
-    """The plain degree of a numeral: ``"bVII7"`` -> ``"bvii"``, ``"V7/vi"`` -> ``"v/vi"``."""
-    return re.sub(r"(o|maj7|7)(?=/|$)", "", numeral).lower()
