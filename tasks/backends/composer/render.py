@@ -209,9 +209,11 @@ def add_room(frames: np.ndarray, sample_rate: int, *, send: float) -> np.ndarray
         return frames
     q = ROOM_DECIMATION
     m = frames.shape[0] // q
-    mono = frames[: m * q].reshape(m, 2 * q).mean(axis=1) * send
-    wet = signal.oaconvolve(mono[None, :], room_response(sample_rate), axes=1)[:, :m].T
-    ramp = np.arange(q, dtype=np.float32)[None, :, None] / q
-    up = wet[:-1, None, :] + (wet[1:] - wet[:-1])[:, None, :] * ramp  # (m - 1, q, 2)
-    frames[: (m - 1) * q] += up.reshape(-1, 2)
+    mono = frames[: m * q].reshape(m, 2 * q) @ np.full(2 * q, send / (2 * q), np.float32)
+    ir = room_response(sample_rate)
+    wet = np.stack([signal.oaconvolve(mono, ir[c])[:m] for c in (0, 1)], axis=1)
+    step = (wet[1:] - wet[:-1]).astype(np.float32)
+    held = frames[: (m - 1) * q].reshape(m - 1, q, 2)
+    for j in range(q):  # linear interpolation back to the full rate, one phase at a time
+        held[:, j, :] += wet[:-1] + step * np.float32(j / q)
     return frames
