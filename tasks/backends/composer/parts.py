@@ -248,6 +248,15 @@ class Writer:
                             vel - (12 if c == "U" else 0),
                             0.002,
                         )
+        for h in self.plan.off_grid_hits_s:  # hits too close to a downbeat: a stab on time
+            bar = self.bar_at(h)
+            numeral = bar.chord_at((h - bar.start_s) / bar.beat_s)
+            for p in self.voice(numeral, bar.tonic, lo, hi):
+                self.note(inst, p, h, h + 0.4, 112, 0)
+
+    def bar_at(self, t: float) -> Bar:
+        """The bar sounding at `t` seconds."""
+        return next(b for b in reversed(self.plan.bars) if b.start_s <= t)
 
     def bass(self, inst: pretty_midi.Instrument) -> None:
         style = self.genre.get("bass", "root-fifth")
@@ -363,6 +372,9 @@ class Writer:
             self.note(inst, 36 + self.plan.tonic % 12, h, h + 1.0, 115, 0)
 
     def drums(self, inst: pretty_midi.Instrument) -> None:
+        for h in self.plan.off_grid_hits_s:
+            for p in ("kick", "crash"):
+                self.note(inst, DRUM_NOTES[p], h, h + 0.5, 115)
         pattern = self.vocab["drums"][self.genre["drums"]]
         sw = self.plan.swing
         hat = "ride" if self.brief.genre == "jazz" else "hat"
