@@ -138,7 +138,7 @@ def test_length_downbeats_and_hits(composer, text):
 
 @pytest.mark.parametrize("text", ["rock anthem", "calm ambient, no drums"])
 def test_off_grid_hits_still_sound(composer, text):
-    b, cue = render(composer, f"{text}, hits at 6 s and at 6.2 s", 14.0, seed=3)
+    _, cue = render(composer, f"{text}, hits at 6 s and at 6.2 s", 14.0, seed=3)
     assert cue.metrics["off_grid_hits_s"] == [6.2]
     full = np.concatenate([cue.audio, cue.tail], axis=1)
     ((at, strength),) = analysis.attacks_near(full, SR, [6.2], window_s=0.015)
