@@ -335,6 +335,134 @@ def vary_progression(progression: list[str], rng: np.random.Generator) -> list[s
     return p
 
 
+def _set_energy(bars: list[Bar], sections: list[Section], brief: Brief, seconds: float) -> None:
+    """Energy per bar: the brief's curve scaled by its intensity, contrast per section."""
+    curve = _curve(brief.curve, [h / seconds for h in brief.hits_s])
+    scale = 0.35 + 0.75 * brief.intensity
+    for s in sections:
+        lift = {"B": 0.08, "C": 0.12}.get(s.material, 0.0) + (0.05 if s.name == "A''" else 0.0)
+        for b in bars[s.first : s.first + s.count]:
+            e = curve((b.start_s + b.end_s) / 2 / seconds) * scale + lift
+            if s.name == "intro":
+                e *= 0.6
+            if b.hit:
+                e = max(e, 0.85 * scale)
+            b.energy = float(np.clip(e, 0.08, 1.0))
+            b.section = s.name
+    if len(bars) >= 2:
+        bars[-1].energy = bars[-2].energy
+
+
+def _harmonise(
+    bars: list[Bar],
+    sections: list[Section],
+    brief: Brief,
+    genre: dict[str, Any],
+    *,
+    tonic: int,
+    dark: bool,
+    rng: np.random.Generator,
+) -> int:
+    """Chords for every bar: a progression per material, cadences into returns, hits and the
+    ending, secondary dominants where the genre uses them. Returns the modulation (semitones
+    the last A section and the ending move up)."""
+    progressions = [p.split() for p in genre["minor" if dark else "major"]]
+    order = [int(i) for i in rng.permutation(len(progressions))]
+    prog = {
+        m: vary_progression(progressions[order[i % len(order)]], rng)
+        for i, m in enumerate(("A", "B", "C"))
+    }
+    prog["intro"] = prog["A"]
+    cpb = float(genre.get("chords_per_bar", 1))
+    span = max(1, round(1 / cpb))  # bars per chord
+    body = [s for s in sections if s.name not in ("intro", "ending")]
+    modulation = 0
+    if (
+        len(bars) >= 24
+        and (brief.curve in ("rises", "swells") or brief.mood == "triumphant")
+        and len(body) >= 3
+        and body[-1].material == "A"
+    ):
+        modulation = 2
+    for s in sections:
+        p = prog.get(s.material, prog["A"])
+        lifted = modulation and (s is body[-1] or s.name == "ending")
+        for i, b in enumerate(bars[s.first : s.first + s.count]):
+            b.tonic = (tonic + (modulation if lifted else 0)) % 12
+            if cpb >= 2 and b.beats >= 4:  # two chords a bar
+                half = b.beats / 2
+                b.chords = [(0.0, half, p[(2 * i) % len(p)]), (half, half, p[(2 * i + 1) % len(p)])]
+            else:
+                b.chords = [(0.0, float(b.beats), p[(i // span) % len(p)])]
+    bars[-1].chords = [(0.0, float(bars[-1].beats), "i" if dark else "I")]
+    dominant = "V7" if brief.genre in ("jazz", "lofi") else "V"
+    for s, nxt in pairwise(sections):
+        last = bars[s.first + s.count - 1]
+        if not (s.count >= 2 or nxt.name == "ending") or not (
+            nxt.name == "ending" or nxt.material == "A" or bars[nxt.first].hit
+        ):
+            continue
+        half = last.beats / 2
+        if brief.genre == "jazz" and last.beats >= 4:
+            last.chords = [(0.0, half, "ii7"), (half, half, "V7")]
+        elif s.count == 1 and last.beats >= 4:  # a one-bar section keeps its own chord too
+            last.chords = [(0.0, half, last.chords[0][2]), (half, half, dominant)]
+        else:
+            last.chords = [(0.0, float(last.beats), dominant)]
+        last.tonic = bars[nxt.first].tonic  # a modulation pivots on the new key's V
+    if genre.get("secondary_dominants"):
+        targets = {"ii", "iii", "iv", "v", "vi", "bvi", "biii"}
+        for s in sections:
+            if s.name in ("intro", "ending", "A"):
+                continue
+            for b, nb in pairwise(bars[s.first : s.first + s.count]):
+                target = nb.chords[0][2]
+                if (
+                    b.beats >= 4
+                    and len(b.chords) == 1
+                    and target.lower().rstrip("7") in targets
+                    and target.lower() != b.chords[0][2].lower()
+                    and nb.tonic == b.tonic
+                    and rng.random() < 0.5
+                ):
+                    half = b.beats / 2
+                    b.chords = [
+                        (0.0, half, b.chords[0][2]),
+                        (half, half, f"V7/{target.rstrip('7')}"),
+                    ]
+    return modulation
+
+
+def _motif(rng: np.random.Generator) -> list[tuple[float, float, int]]:
+    """Two bars of (beat, beats, scale step): two rhythms, mostly steps, the odd leap."""
+    motif: list[tuple[float, float, int]] = []
+    step = 0
+    for bar in range(2):
+        beat = 0.0
+        for dur in RHYTHMS[int(rng.integers(len(RHYTHMS)))]:
+            motif.append((bar * 4 + beat, dur, step))
+            move = int(rng.choice([-1, -1, 1, 1, 2, -2, 1, -1, 3, -3, 4]))
+            step = int(np.clip(step + move, -3, 7))
+            beat += dur
+    return motif
+
+
+def _choose_variations(sections: list[Section], rng: np.random.Generator) -> None:
+    """How each two-bar statement of the motif is varied, by section."""
+    openings = {"A": ["statement", "sequence"], "B": ["inversion", "rhythm"]}
+    openings["C"] = ["diminution", "retrograde"]
+    for s in sections:
+        if s.name in ("intro", "ending"):
+            continue
+        statements = max(1, math.ceil(s.count / 2))
+        if s.name == "A" or s.material in ("B", "C"):
+            first = openings[s.material]
+        else:
+            first = [VARIATIONS[int(rng.integers(len(VARIATIONS)))], "statement"]
+        rest = [VARIATIONS[int(rng.integers(len(VARIATIONS)))] for _ in range(statements)]
+        s.variations = tuple((first + rest)[:statements])
+
+
 def make_plan(
     brief: Brief, seconds: float, rng: np.random.Generator, vocab: dict[str, Any]
 ) -> Plan:
@@ -349,124 +477,14 @@ def make_plan(
     )
     mode = brief.mode if brief.mode in SCALES else "major"
     tonic = pitch_class(brief.key)
-    bpm = bars[0].bpm
-    phrase = 8 if len(bars) >= 24 and bpm >= 100 else 4
+    phrase = 8 if len(bars) >= 24 and bars[0].bpm >= 100 else 4
     sections = _form(bars, phrase=phrase, quiet_start=brief.curve != "falls")
-
-    # Energy: the brief's curve scaled by its intensity, contrast per section.
-    curve = _curve(brief.curve, [h / seconds for h in brief.hits_s])
-    scale = 0.35 + 0.75 * brief.intensity
-    for s in sections:
-        lift = {"B": 0.08, "C": 0.12}.get(s.material, 0.0) + (0.05 if s.name == "A''" else 0.0)
-        for b in bars[s.first : s.first + s.count]:
-            x = (b.start_s + b.end_s) / 2 / seconds
-            e = curve(x) * scale + lift
-            if s.name == "intro":
-                e *= 0.6
-            if b.hit:
-                e = max(e, 0.85 * scale)
-            b.energy = float(np.clip(e, 0.08, 1.0))
-            b.section = s.name
-    if len(bars) >= 2:
-        bars[-1].energy = bars[-2].energy
-
-    # Harmony: a progression per material, cadences at section ends, V before the end.
-    dark = mode in DARK_MODES
-    progressions = [p.split() for p in genre["minor" if dark else "major"]]
-    order = [int(i) for i in rng.permutation(len(progressions))]
-    prog = {
-        m: vary_progression(progressions[order[i % len(order)]], rng)
-        for i, m in enumerate(("A", "B", "C"))
-    }
-    prog["intro"] = prog["A"]
-    cpb = float(genre.get("chords_per_bar", 1))
-    span = max(1, round(1 / cpb))  # bars per chord
-    split = cpb >= 2  # two chords per bar
-    modulation = 0
-    body = [s for s in sections if s.name not in ("intro", "ending")]
-    if (
-        len(bars) >= 24
-        and (brief.curve in ("rises", "swells") or brief.mood == "triumphant")
-        and len(body) >= 3
-        and body[-1].material == "A"
-    ):
-        modulation = 2
-    for s in sections:
-        p = prog.get(s.material, prog["A"])
-        key = tonic + (modulation if modulation and s is body[-1] else 0)
-        if s.name == "ending" and modulation:
-            key = tonic + modulation
-        for i, b in enumerate(bars[s.first : s.first + s.count]):
-            b.tonic = key % 12
-            if split and b.beats >= 4:
-                half = b.beats / 2
-                b.chords = [(0.0, half, p[(2 * i) % len(p)]), (half, half, p[(2 * i + 1) % len(p)])]
-            else:
-                b.chords = [(0.0, float(b.beats), p[(i // span) % len(p)])]
-    tonic_chord = "i" if dark else "I"
-    bars[-1].chords = [(0.0, float(bars[-1].beats), tonic_chord)]
-    for k, s in enumerate(sections[:-1]):
-        last = bars[s.first + s.count - 1]
-        nxt = sections[k + 1]
-        if (s.count >= 2 or nxt.name == "ending") and (
-            nxt.name == "ending" or nxt.material == "A" or bars[nxt.first].hit
-        ):
-            dominant = "V7" if brief.genre in ("jazz", "lofi") else "V"
-            if brief.genre == "jazz" and last.beats >= 4:
-                last.chords = [(0.0, last.beats / 2, "ii7"), (last.beats / 2, last.beats / 2, "V7")]
-            elif s.count == 1 and last.beats >= 4:  # a one-bar section keeps its own chord too
-                half = last.beats / 2
-                last.chords = [(0.0, half, last.chords[0][2]), (half, half, dominant)]
-            else:
-                last.chords = [(0.0, float(last.beats), dominant)]
-            last.tonic = bars[nxt.first].tonic  # a modulation pivots on the new key's V
-    if genre.get("secondary_dominants"):
-        targets = {"ii", "iii", "iv", "vi", "bvi", "biii", "v", "ii7", "iii7", "vi7", "iv7"}
-        for s in sections:
-            if s.name in ("intro", "ending", "A"):
-                continue
-            for b, nb in pairwise(bars[s.first : s.first + s.count]):
-                target = nb.chords[0][2]
-                if (
-                    b.beats >= 4
-                    and len(b.chords) == 1
-                    and target.lower().rstrip("7") in targets | {"v"}
-                    and target.lower() != b.chords[0][2].lower()
-                    and nb.tonic == b.tonic
-                    and rng.random() < 0.5
-                ):
-                    half = b.beats / 2
-                    b.chords = [
-                        (0.0, half, b.chords[0][2]),
-                        (half, half, f"V7/{target.rstrip('7')}"),
-                    ]
-
-    # Motif: two bars, mostly steps, one leap; variation per statement by section.
-    motif: list[tuple[float, float, int]] = []
-    step = 0
-    for half_ in range(2):
-        rhythm = RHYTHMS[int(rng.integers(len(RHYTHMS)))]
-        beat = 0.0
-        for dur in rhythm:
-            motif.append((half_ * 4 + beat, dur, step))
-            move = int(rng.choice([-1, -1, 1, 1, 2, -2, 1, -1, 3, -3, 4]))
-            step = int(np.clip(step + move, -3, 7))
-            beat += dur
-    for s in sections:
-        statements = max(1, math.ceil(s.count / 2))
-        if s.name in ("intro", "ending"):
-            continue
-        if s.name == "A":
-            first = ["statement", "sequence"]
-        elif s.material == "B":
-            first = ["inversion", "rhythm"]
-        elif s.material == "C":
-            first = ["diminution", "retrograde"]
-        else:
-            first = [VARIATIONS[int(rng.integers(len(VARIATIONS)))], "statement"]
-        rest = [VARIATIONS[int(rng.integers(len(VARIATIONS)))] for _ in range(statements)]
-        s.variations = tuple((first + rest)[:statements])
-    swing = {"jazz": 0.66, "lofi": 0.58}.get(brief.genre, 0.5)
+    _set_energy(bars, sections, brief, seconds)
+    modulation = _harmonise(
+        bars, sections, brief, genre, tonic=tonic, dark=mode in DARK_MODES, rng=rng
+    )
+    motif = _motif(rng)
+    _choose_variations(sections, rng)
     return Plan(
         seconds=seconds,
         bars=bars,
@@ -475,7 +493,7 @@ def make_plan(
         mode=mode,
         tempo_error_bpm=tempo_error,
         off_grid_hits_s=off_grid,
-        swing=swing,
+        swing={"jazz": 0.66, "lofi": 0.58}.get(brief.genre, 0.5),
         motif=motif,
         modulation=modulation,
     )
