@@ -158,7 +158,12 @@ def load_config(
     """
     config = defaults()
     if path is not None:
-        _merge(config, _read_toml(Path(path)), source=str(path))
+        project = _read_toml(Path(path))
+        for key in ("styles", "soundfont"):  # paths in a project file are relative to it
+            value = project.get("composer", {}).get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                project["composer"][key] = str(Path(path).resolve().parent / value)
+        _merge(config, project, source=str(path))
     if overrides:
         clean = {
             section: {k: v for k, v in values.items() if v is not None}

@@ -142,7 +142,7 @@ def _curve(text: str, vocab: dict[str, Any]) -> tuple[str | None, str]:
     """The energy curve whose words appear first in `text` (longest phrase wins a tie)."""
     best: tuple[int, int, str, str] | None = None
     for name, entry in vocab["energy"].items():
-        for phrase in entry["words"]:
+        for phrase in entry.get("words", []):
             m = re.search(rf"\b{re.escape(phrase)}\b", text)
             if m and (best is None or (m.start(), -len(phrase)) < (best[0], best[1])):
                 best = (m.start(), -len(phrase), name, phrase)

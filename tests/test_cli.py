@@ -44,7 +44,7 @@ def test_user_styles_extend_the_vocabulary(tmp_path, capsys):
         'bass = "root-fifth"\nmajor = ["I V7 V7 I"]\nminor = ["i V7 V7 i"]\n'
     )
     cfg = tmp_path / "project.toml"
-    cfg.write_text(f'[composer]\nstyles = "{styles}"\n')
+    cfg.write_text('[composer]\nstyles = "styles.toml"\n')  # relative to the config file
     shots = tmp_path / "s.csv"
     shots.write_text("scene,tc_in,tc_out,description\n1,0,8,an oompah band\n")
     args = ["--shots", str(shots), "--fps", "25", "--config", str(cfg)]
