@@ -5,6 +5,7 @@
                     [--keep-original-audio]
     scoreflow check --shots FILE [--video VIDEO] [--fps RATE]
     scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--config FILE] [--seed N]
+    scoreflow render MIDI --out WAV [--seconds S] [--config FILE]
 
 Bad input is reported as one message without a traceback (exit 2); other failures exit 1.
 Inputs are validated before the Prefect engine starts, so a typo fails in a second.
@@ -52,7 +53,28 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--fps")
     e.add_argument("--config")
     e.add_argument("--seed", type=int, help="base seed, as for score")
+    r = sub.add_parser("render", help="render a (cue) MIDI file with the composer's SoundFont")
+    r.add_argument("midi")
+    r.add_argument("--out", required=True, help="WAV file to write (48 kHz, 24-bit)")
+    r.add_argument("--seconds", type=float, help="length (default: the last note-off)")
+    r.add_argument("--config")
     return p
+
+
+def render(midi: str, *, out: str, seconds: float | None, config_file: str | None) -> str:
+    """Render a MIDI file to a WAV through the composer's SoundFont and room."""
+    import config
+    from tasks.backends.composer import Composer
+    from tasks.deliver import write_wav
+    from tasks.storage import check_not_input, local_path
+
+    cfg = config.load_config(config_file)
+    source, target = local_path(midi, what="MIDI file"), local_path(out, what="output")
+    check_not_input(target, [source])
+    composer = Composer.from_config(cfg)
+    audio = composer.render_file(source, seconds=seconds)
+    write_wav(target, audio, composer.sample_rate, subtype=cfg["output"]["wav_subtype"])
+    return f"{target}: {audio.shape[1] / composer.sample_rate:.2f} s"
 
 
 def check(
@@ -125,6 +147,9 @@ def explain(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "render":
+            print(render(args.midi, out=args.out, seconds=args.seconds, config_file=args.config))
+            return 0
         if args.command == "explain":
             lines = explain(
                 args.shots, video=args.video, fps=args.fps, config_file=args.config, seed=args.seed

@@ -1,9 +1,17 @@
+import io
 import subprocess
 import sys
+from fractions import Fraction
 
+import numpy as np
+import pretty_midi
 import pytest
+import soundfile
 
 from flows.cli import main
+from tasks.backends.composer import Composer
+from tasks.brief import make_brief
+from tasks.model import Scene
 
 
 def run(*args):
@@ -91,3 +99,35 @@ def test_bad_input_exits_2_without_traceback(tmp_path, video_25, args, content, 
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert str(shots) in proc.stderr or "frame rate" in proc.stderr or "preset" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_render_an_edited_cue_midi(tmp_path, capsys):
+    composer = Composer()
+    b = make_brief(Scene("c", 0, 150, Fraction(25), "calm acoustic"))
+    cue = composer.generate([b], seconds=[6.0], seed=2)[0]
+    midi = tmp_path / "cue.mid"
+    midi.write_bytes(cue.midi)
+    out = tmp_path / "cue.wav"
+    assert main(["render", str(midi), "--out", str(out), "--seconds", "6"]) == 0
+    rendered, sr = soundfile.read(out, always_2d=True)
+    assert sr == 48000 and rendered.shape == (6 * 48000, 2)
+    # The exported file renders back to the cue (note times move by under a MIDI tick).
+    body = cue.audio.T / np.abs(cue.audio).max()
+    corr = np.corrcoef(rendered[:, 0], body[:, 0])[0, 1]
+    assert corr > 0.9, corr
+    # An edit is heard: everything up a fifth.
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(cue.midi))
+    for inst in pm.instruments:
+        for n in inst.notes:
+            n.pitch += 0 if inst.is_drum else 7
+    pm.write(str(midi))
+    assert main(["render", str(midi), "--out", str(out), "--seconds", "6"]) == 0
+    edited, _ = soundfile.read(out, always_2d=True)
+    assert abs(np.corrcoef(edited[:, 0], rendered[:, 0])[0, 1]) < 0.3
+    capsys.readouterr()
+    midi.write_text("not midi")
+    proc = run("render", str(midi), "--out", str(out))
+    assert proc.returncode == 2 and "not a readable MIDI file" in proc.stderr
+    assert str(midi) in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("render", str(out), "--out", str(out))
+    assert proc.returncode == 2 and "refusing to overwrite" in proc.stderr

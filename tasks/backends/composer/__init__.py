@@ -131,6 +131,37 @@ class Composer:
         tone(frames, self.sample_rate, brightness=brightness)
         return add_room(frames, self.sample_rate, send=self.reverb).T
 
+    def render_file(
+        self, path: str | os.PathLike[str], *, seconds: float | None = None
+    ) -> np.ndarray:
+        """Render a MIDI file, e.g. a cue's exported MIDI after editing it in a DAW.
+
+        Parameters
+        ----------
+        seconds : float, optional
+            Length of the result; by default the file's last note-off.
+
+        Returns
+        -------
+        np.ndarray, shape (2, samples), float32, peak at most -1 dBFS
+        """
+        try:
+            pm = pretty_midi.PrettyMIDI(os.fspath(path))
+        except FileNotFoundError:
+            raise InputError("MIDI file not found", source=os.fspath(path)) from None
+        except Exception as exc:
+            raise InputError(
+                f"not a readable MIDI file ({exc})",
+                source=os.fspath(path),
+                fix="Give a Standard MIDI File (.mid), such as cues/<scene>.mid",
+            ) from None
+        length = pm.get_end_time() if seconds is None else seconds
+        if length <= 0:
+            raise InputError("nothing to render", source=os.fspath(path), value=length)
+        audio = self.render(pm, round(length * self.sample_rate))
+        peak = float(np.abs(audio).max())
+        return audio * (HEADROOM / peak) if peak > HEADROOM else audio
+
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         if len(briefs) != len(seconds):
             raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
