@@ -16,11 +16,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps "tinysoundfont==0.3.7"
 	touch $@
 
+# torch 2.13.0 (CPU build) and transformers, for the neural backends and their tests
+$(VENV)/.neural: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[neural]"
+	touch $@
+
 demo: $(VENV)/.installed
 	$(PY) examples/make_example.py examples/build/example.mp4
 	$(VENV)/bin/scoreflow score examples/build/example.mp4 --shots examples/shots.csv --out out/example
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.neural
 	$(VENV)/bin/ruff check flows tasks config tests bench examples
 	$(VENV)/bin/ruff format --check flows tasks config tests bench examples
 	$(VENV)/bin/mypy flows tasks

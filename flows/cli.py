@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--video")
     c.add_argument("--fps")
     c.add_argument("--config")
+    c.add_argument("--backend", help="check this backend can be built (model present)")
+    c.add_argument("--model")
     e = sub.add_parser(
         "explain", help="show how each scene's words were read, and the composer's plan"
     )
@@ -98,7 +100,9 @@ def check(
     cfg = config.load_config(
         config_file, {"pipeline": {"backend": backend, "model": model, "preset": preset}}
     )
-    get_backend(cfg)
+    licence = get_backend(cfg).licence
+    if "non-commercial" in licence.lower():
+        print(f"scoreflow: warning: {licence}: not for commercial use", file=sys.stderr)
     vocab = config.styles(cfg["composer"]["styles"])
     info = probe(local_path(video, what="video")) if video else None
     scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)

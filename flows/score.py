@@ -35,6 +35,7 @@ def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
         "composer": dict(cfg["composer"]),
+        "musicgen": dict(cfg["musicgen"]),
     }
 
 

@@ -273,7 +273,7 @@ def test_registry_and_errors(tmp_path):
     }
     assert get_backend(cfg).name == "composer"
     with pytest.raises(InputError, match="planned but not built"):
-        get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "musicgen"}})
+        get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "stable-audio"}})
     with pytest.raises(InputError, match="SoundFont not found"):
         Composer(soundfont="/nonexistent.sf2")
     bad = tmp_path / "styles.toml"

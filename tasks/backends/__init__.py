@@ -7,12 +7,16 @@ Every backend looks like this (shaped like audiocraft's models)::
     backend.licence          # licence of its output / weights
     backend.generate(briefs, seconds=[...], seed=0) -> list[Cue]   # batched
 
-Cue ``i`` of a batch uses seed ``seed + i``, so a batch of one with seed ``s`` and item ``i``
-of a batch with seed ``s - i`` are the same piece.
+The composer gives cue ``i`` of a batch seed ``seed + i``, so a batch of one with seed ``s``
+and item ``i`` of a batch with seed ``s - i`` are the same piece. Neural backends sample a
+whole batch from one generator (seeded with ``seed`` plus the batch's first index): a run is
+reproducible for the same briefs and lengths, and a cue generated alone depends on its own
+seed only, which is how the flow calls them.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from tasks.errors import InputError
@@ -32,20 +36,40 @@ class MusicBackend(Protocol):
         ...
 
 
-BACKENDS = ("composer",)
-PLANNED = ("musicgen", "audiocraft", "stable-audio")
+BACKENDS = ("composer", "musicgen")
+PLANNED = ("audiocraft", "stable-audio")
+
+
+_BUILT: dict[str, MusicBackend] = {}
 
 
 def get_backend(config: dict[str, Any]) -> MusicBackend:
-    """Build the backend named in ``config["pipeline"]["backend"]``."""
+    """The backend named in ``config["pipeline"]["backend"]``, built once per process for
+    the same settings (a neural model is loaded once, not once per cue)."""
     name = config["pipeline"]["backend"]
+    settings = {k: v for k, v in config.items() if k in ("pipeline", name)}
+    if name == "composer":  # the vocabulary file may change under a long-running process
+        import config as shipped
+
+        settings["styles"] = shipped.styles_digest(config["composer"].get("styles", ""))
+    key = json.dumps(settings, sort_keys=True, default=str)
+    if key in _BUILT:
+        return _BUILT[key]
+    backend: MusicBackend
     if name == "composer":
         from tasks.backends.composer import Composer
 
-        return Composer.from_config(config)
-    hint = (
-        f"{name!r} is planned but not built yet"
-        if name in PLANNED
-        else f"Use one of {', '.join(BACKENDS)}"
-    )
-    raise InputError("unknown backend", field="pipeline.backend", value=name, fix=hint)
+        backend = Composer.from_config(config)
+    elif name == "musicgen":
+        from tasks.backends.musicgen import MusicGen
+
+        backend = MusicGen.from_config(config)
+    else:
+        hint = (
+            f"{name!r} is planned but not built yet"
+            if name in PLANNED
+            else f"Use one of {', '.join(BACKENDS)}"
+        )
+        raise InputError("unknown backend", field="pipeline.backend", value=name, fix=hint)
+    _BUILT[key] = backend
+    return backend
