@@ -208,3 +208,27 @@ def test_cli_warns_about_non_commercial_weights(tiny_model, tmp_path, capsys):
     args = ["check", "--shots", str(shots), "--fps", "25", "--backend", "musicgen"]
     assert main([*args, "--model", tiny_model]) == 0
     assert "warning: MusicGen weights: CC-BY-NC 4.0" in capsys.readouterr().err
+
+
+def test_audiocraft_backend_says_how_to_install(tiny_model, tmp_path):
+    try:
+        import audiocraft  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("audiocraft is installed here")
+    with pytest.raises(InputError, match="audiocraft is not importable") as err:
+        get_backend(
+            {**cfg(""), "pipeline": {"backend": "audiocraft", "model": "", "sample_rate": SR}}
+        )
+    assert "pins torch 2.1" in str(err.value) and "--backend musicgen" in str(err.value)
+
+
+def test_audiocraft_debug_model_where_installed():
+    pytest.importorskip("audiocraft")
+    config = {
+        **cfg("debug"),
+        "pipeline": {"backend": "audiocraft", "model": "debug", "sample_rate": SR},
+    }
+    cues = get_backend(config).generate([brief("rock"), brief("calm")], seconds=[0.6, 0.4], seed=1)
+    assert [c.samples for c in cues] == [round(0.6 * SR), round(0.4 * SR)]

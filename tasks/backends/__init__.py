@@ -36,8 +36,8 @@ class MusicBackend(Protocol):
         ...
 
 
-BACKENDS = ("composer", "musicgen")
-PLANNED = ("audiocraft", "stable-audio")
+BACKENDS = ("composer", "musicgen", "audiocraft")
+PLANNED = ("stable-audio",)
 
 
 _BUILT: dict[str, MusicBackend] = {}
@@ -47,7 +47,7 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
     """The backend named in ``config["pipeline"]["backend"]``, built once per process for
     the same settings (a neural model is loaded once, not once per cue)."""
     name = config["pipeline"]["backend"]
-    settings = {k: v for k, v in config.items() if k in ("pipeline", name)}
+    settings = {k: v for k, v in config.items() if k in ("pipeline", name, "musicgen")}
     if name == "composer":  # the vocabulary file may change under a long-running process
         import config as shipped
 
@@ -64,6 +64,10 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
         from tasks.backends.musicgen import MusicGen
 
         backend = MusicGen.from_config(config)
+    elif name == "audiocraft":
+        from tasks.backends.audiocraft import AudiocraftMusicGen
+
+        backend = AudiocraftMusicGen.from_config(config)
     else:
         hint = (
             f"{name!r} is planned but not built yet"

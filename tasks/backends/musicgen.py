@@ -139,6 +139,46 @@ def batches(seconds: Sequence[float], *, max_batch: int, spread: float = 1.5) ->
     return groups
 
 
+def to_cue(
+    audio: np.ndarray,
+    brief: Brief,
+    *,
+    backend: Any,
+    model_rate: int,
+    seconds: float,
+    prompt: str,
+    seed: int,
+    metrics: dict[str, Any],
+) -> Cue:
+    """A cue from generated audio (shape (samples,) mono or (channels, samples)) at
+    `model_rate`: resampled to the backend's rate, cut to `seconds` plus a `TAIL_S` tail,
+    stereo, peak at most -1 dBFS."""
+    ratio = Fraction(backend.sample_rate, model_rate)
+    audio = np.atleast_2d(audio)
+    audio = signal.resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1)
+    body, tail = round(seconds * backend.sample_rate), round(TAIL_S * backend.sample_rate)
+    audio = np.pad(audio, ((0, 0), (0, max(0, body + tail - audio.shape[1]))))[:, : body + tail]
+    peak = float(np.abs(audio).max())
+    if peak > HEADROOM:
+        audio = audio * (HEADROOM / peak)
+    stereo = np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2]
+    stereo = stereo.astype(np.float32)
+    return Cue(
+        scene_id=brief.scene_id,
+        audio=stereo[:, :body],
+        tail=stereo[:, body:],
+        sample_rate=backend.sample_rate,
+        backend=backend.name,
+        model=os.path.basename(backend.model_id.rstrip("/")) or backend.model_id,
+        prompt=prompt,
+        seed=seed,
+        licence=backend.licence,
+        bpm=brief.tempo_bpm,
+        key=f"{brief.key} {brief.mode}",
+        metrics=metrics,
+    )
+
+
 class MusicGen:
     """MusicGen (transformers) behind the scoreflow backend interface."""
 
@@ -331,38 +371,23 @@ class MusicGen:
         for group in batches(seconds, max_batch=self.max_batch):
             for i, result in zip(group, split_on_oom(run, group), strict=True):
                 results[i] = result
-        ratio = Fraction(self.sample_rate, self.model_rate)
-        cues = []
-        for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True)):
-            audio, windows, batch = results[i]
-            mono = signal.resample_poly(audio, ratio.numerator, ratio.denominator)
-            body, tail = round(secs * self.sample_rate), round(TAIL_S * self.sample_rate)
-            mono = np.pad(mono, (0, max(0, body + tail - len(mono))))[: body + tail]
-            peak = float(np.abs(mono).max())
-            if peak > HEADROOM:
-                mono *= HEADROOM / peak
-            stereo = np.repeat(mono[None, :].astype(np.float32), 2, axis=0)
-            cues.append(
-                Cue(
-                    scene_id=brief.scene_id,
-                    audio=stereo[:, :body],
-                    tail=stereo[:, body:],
-                    sample_rate=self.sample_rate,
-                    backend=self.name,
-                    model=os.path.basename(self.model_id.rstrip("/")) or self.model_id,
-                    prompt=texts[i],
-                    seed=seed,
-                    licence=self.licence,
-                    bpm=brief.tempo_bpm,
-                    key=f"{brief.key} {brief.mode}",
-                    metrics={
-                        "model_id": self.model_id,
-                        "device": self.device,
-                        "dtype": str(self.dtype).removeprefix("torch."),
-                        "windows": windows,
-                        "batch": batch,
-                        "model_sample_rate": self.model_rate,
-                    },
-                )
+        return [
+            to_cue(
+                results[i][0],
+                brief,
+                backend=self,
+                model_rate=self.model_rate,
+                seconds=secs,
+                prompt=texts[i],
+                seed=seed,
+                metrics={
+                    "model_id": self.model_id,
+                    "device": self.device,
+                    "dtype": str(self.dtype).removeprefix("torch."),
+                    "windows": results[i][1],
+                    "batch": results[i][2],
+                    "model_sample_rate": self.model_rate,
+                },
             )
-        return cues
+            for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True))
+        ]
