@@ -101,7 +101,7 @@ def check(
         config_file, {"pipeline": {"backend": backend, "model": model, "preset": preset}}
     )
     licence = get_backend(cfg).licence
-    if "non-commercial" in licence.lower():
+    if "non-commercial" in licence.lower() or "restricted commercial" in licence.lower():
         print(f"scoreflow: warning: {licence}: not for commercial use", file=sys.stderr)
     vocab = config.styles(cfg["composer"]["styles"])
     info = probe(local_path(video, what="video")) if video else None

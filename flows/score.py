@@ -36,6 +36,7 @@ def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
         "pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
         "composer": dict(cfg["composer"]),
         "musicgen": dict(cfg["musicgen"]),
+        "stable-audio": dict(cfg["stable-audio"]),
     }
 
 

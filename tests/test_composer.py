@@ -272,8 +272,8 @@ def test_registry_and_errors(tmp_path):
         "composer": {"soundfont": "", "gain_db": -6.0, "reverb": 0.0, "styles": ""},
     }
     assert get_backend(cfg).name == "composer"
-    with pytest.raises(InputError, match="planned but not built"):
-        get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "stable-audio"}})
+    with pytest.raises(InputError, match=r"unknown backend.*'polka'.*stable-audio"):
+        get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "polka"}})
     with pytest.raises(InputError, match="SoundFont not found"):
         Composer(soundfont="/nonexistent.sf2")
     bad = tmp_path / "styles.toml"

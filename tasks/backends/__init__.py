@@ -36,8 +36,7 @@ class MusicBackend(Protocol):
         ...
 
 
-BACKENDS = ("composer", "musicgen", "audiocraft")
-PLANNED = ("stable-audio",)
+BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
 
 
 _BUILT: dict[str, MusicBackend] = {}
@@ -68,12 +67,16 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
         from tasks.backends.audiocraft import AudiocraftMusicGen
 
         backend = AudiocraftMusicGen.from_config(config)
+    elif name == "stable-audio":
+        from tasks.backends.stable_audio import StableAudio
+
+        backend = StableAudio.from_config(config)
     else:
-        hint = (
-            f"{name!r} is planned but not built yet"
-            if name in PLANNED
-            else f"Use one of {', '.join(BACKENDS)}"
+        raise InputError(
+            "unknown backend",
+            field="pipeline.backend",
+            value=name,
+            fix=f"Use one of {', '.join(BACKENDS)}",
         )
-        raise InputError("unknown backend", field="pipeline.backend", value=name, fix=hint)
     _BUILT[key] = backend
     return backend
