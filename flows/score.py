@@ -23,6 +23,7 @@ from prefect.context import TaskRunContext
 import config
 from tasks import align, deliver, media, mix, mux, shotlist
 from tasks.backends import get_backend
+from tasks.backends.batching import batch_queue
 from tasks.brief import make_brief
 from tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
 from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file
@@ -80,7 +81,10 @@ def brief_task(scenes: list[Scene], styles: str) -> list[Brief]:
 )
 def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str, Any]) -> Cue:
     backend = get_backend(settings)
-    return backend.generate([brief], seconds=[samples / backend.sample_rate], seed=seed)[0]
+    seconds = samples / backend.sample_rate
+    if getattr(backend, "batched", False):  # concurrent cue tasks share batched calls
+        return batch_queue(backend).generate(brief, seconds=seconds, seed=seed)
+    return backend.generate([brief], seconds=[seconds], seed=seed)[0]
 
 
 @task(name="fit-cue", task_run_name="fit-cue-{cue.scene_id}", cache_policy=NO_CACHE)
@@ -168,6 +172,9 @@ def score_video(
     log.info("[3/%d] generating %d cues with %s", STAGES, len(scored), cfg["pipeline"]["backend"])
     settings = music_settings(cfg)
     spans = {s.id: s.sample_span(sr) for s in scored}
+    music = get_backend(settings)
+    if getattr(music, "batched", False):
+        batch_queue(music).expect(len(scored))
     generated = [
         generate_cue_task.submit(
             b,

@@ -232,3 +232,43 @@ def test_audiocraft_debug_model_where_installed():
     }
     cues = get_backend(config).generate([brief("rock"), brief("calm")], seconds=[0.6, 0.4], seed=1)
     assert [c.samples for c in cues] == [round(0.6 * SR), round(0.4 * SR)]
+
+
+def test_concurrent_cue_requests_share_one_call(tiny_model):
+    import threading
+
+    from tasks.backends.batching import BatchQueue
+
+    queue = BatchQueue(get_backend(cfg(tiny_model)), quiet_s=5.0)
+    queue.expect(4)
+    cues = {}
+
+    def ask(i):
+        cues[i] = queue.generate(brief(f"cue {i}"), seconds=0.5, seed=10 + i)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(cues) == [0, 1, 2, 3]
+    assert {c.metrics["cues_in_call"] for c in cues.values()} == {4}  # well before 5 s quiet
+    assert all(c.samples == SR // 2 for c in cues.values())
+
+
+def test_score_video_with_musicgen(prefect_server, tiny_model, video_25, tmp_path):
+    from flows.score import score_video
+
+    shots = tmp_path / "shots.csv"
+    shots.write_text(
+        "scene,tc_in,tc_out,description,music\n1,0,4,tense rock,\n2,4,7,calm pad,\n"
+        "3,7,9,interview,off\n4,9,12,jazz,\n"
+    )
+    out = tmp_path / "out"
+    manifest = score_video(
+        video=str(video_25), shots=str(shots), out=str(out), backend="musicgen", model=tiny_model
+    )
+    cues = [s["cue"] for s in manifest["scenes"] if s.get("cue")]
+    assert len(cues) == 3 and {c["metrics"]["cues_in_call"] for c in cues} == {3}
+    assert all("CC-BY-NC" in c["licence"] for c in cues)
+    assert "CC-BY-NC" in (out / "cuesheet.csv").read_text()

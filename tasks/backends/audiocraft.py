@@ -45,6 +45,7 @@ class AudiocraftMusicGen:
 
     name = "audiocraft"
     version = "1"
+    batched = True  # the flow gathers concurrent cues into batched calls
     licence = LICENCE
 
     def __init__(
@@ -138,7 +139,12 @@ class AudiocraftMusicGen:
                 seconds=secs,
                 prompt=texts[i],
                 seed=seed,
-                metrics={"model_id": self.model_id, "device": self.device, "batch": results[i][1]},
+                metrics={
+                    "model_id": self.model_id,
+                    "device": self.device,
+                    "batch": results[i][1],
+                    "cues_in_call": len(briefs),
+                },
             )
             for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True))
         ]

@@ -184,6 +184,7 @@ class MusicGen:
 
     name = "musicgen"
     version = "1"
+    batched = True  # the flow gathers concurrent cues into batched calls
 
     def __init__(
         self,
@@ -386,6 +387,7 @@ class MusicGen:
                     "dtype": str(self.dtype).removeprefix("torch."),
                     "windows": results[i][1],
                     "batch": results[i][2],
+                    "cues_in_call": len(briefs),
                     "model_sample_rate": self.model_rate,
                 },
             )

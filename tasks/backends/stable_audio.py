@@ -61,6 +61,7 @@ class StableAudio:
 
     name = "stable-audio"
     version = "1"
+    batched = True  # the flow gathers concurrent cues into batched calls
     licence = LICENCE
 
     def __init__(
@@ -205,6 +206,7 @@ class StableAudio:
                     "dtype": str(self.dtype).removeprefix("torch."),
                     "windows": results[i][1],
                     "batch": results[i][2],
+                    "cues_in_call": len(briefs),
                     "steps": self.steps,
                     "model_sample_rate": rate,
                 },
