@@ -95,6 +95,7 @@ def cfg(model, **musicgen):
         "max_batch": 8,
         "allow_download": False,
         "raw_prompt": False,
+        "static_cache": False,
     }
     settings.update(musicgen)
     return {
@@ -143,8 +144,9 @@ def test_batching_matches_single_lengths_and_seeds_repeat(tiny_model):
     assert not np.array_equal(together[0].audio, other[0].audio)
 
 
-def test_continuation_beyond_the_window(tiny_model):
-    backend = get_backend(cfg(tiny_model, window_s=1.0, stride_s=0.5))
+@pytest.mark.parametrize("static_cache", [False, True])
+def test_continuation_beyond_the_window(tiny_model, static_cache):
+    backend = get_backend(cfg(tiny_model, window_s=1.0, stride_s=0.5, static_cache=static_cache))
     cue = backend.generate([brief("rock")], seconds=[2.3], seed=1)[0]
     assert cue.samples == round(2.3 * SR)
     assert cue.metrics["windows"] == 1 + 5  # 1.0 s, then 0.5 s steps up to 3.3 s (tail)

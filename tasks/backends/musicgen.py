@@ -202,6 +202,7 @@ class MusicGen:
         max_batch: int = 8,
         allow_download: bool = False,
         raw_prompt: bool = False,
+        static_cache: bool = False,
     ) -> None:
         if not 0 < stride_s < window_s:
             raise InputError(
@@ -231,6 +232,8 @@ class MusicGen:
         }
         if top_p < 1:
             self.sampling["top_p"] = top_p
+        if static_cache:
+            self.sampling["cache_implementation"] = "static"
         self.window_s, self.stride_s, self.max_batch = window_s, stride_s, max_batch
         self.max_seconds = window_s
         self.allow_download, self.raw_prompt = allow_download, raw_prompt
@@ -256,6 +259,7 @@ class MusicGen:
             max_batch=m["max_batch"],
             allow_download=m["allow_download"],
             raw_prompt=m["raw_prompt"],
+            static_cache=m["static_cache"],
         )
 
     def _missing(self, exc: Exception) -> InputError:
