@@ -33,11 +33,12 @@ STAGES = 7
 
 def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that defines the music a backend makes."""
+    backend = cfg["pipeline"]["backend"]
+    section = "musicgen" if backend == "audiocraft" else backend  # audiocraft shares it
     return {
         "pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
-        "composer": dict(cfg["composer"]),
-        "musicgen": dict(cfg["musicgen"]),
-        "stable-audio": dict(cfg["stable-audio"]),
+        "composer": dict(cfg["composer"]),  # its vocabulary also shapes every brief
+        **({section: dict(cfg[section])} if section in cfg else {}),
     }
 
 
