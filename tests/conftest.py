@@ -48,3 +48,22 @@ def noise(seconds: float, sr: int = 48000, *, seed: int = 0, db: float = -20.0) 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, round(seconds * sr)))
     return (x * 10 ** (db / 20)).astype(np.float32)
+
+
+def t5_tokenizer(model_max_length: int = 512):
+    """A T5 tokenizer with no files: a Unigram model trained on a few music phrases
+    (model weights and their tokenizers cannot be downloaded here)."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import T5Tokenizer
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=80, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
+    phrases = ["tense cinematic music, strings", "calm ambient pad, 70 bpm", "rock anthem drums"]
+    tok.train_from_iterator(phrases * 5, trainer)
+    vocab = [tuple(v) for v in json.loads(tok.to_str())["model"]["vocab"]]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=model_max_length)

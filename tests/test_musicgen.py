@@ -1,7 +1,6 @@
 """The MusicGen backend, loaded through its real code path from a tiny random model saved
 to a temporary folder (weights cannot be downloaded here), offline."""
 
-import json
 from fractions import Fraction
 
 import numpy as np
@@ -9,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+
+from conftest import t5_tokenizer  # noqa: E402
 
 from tasks.backends import get_backend  # noqa: E402
 from tasks.backends.musicgen import MusicGen, batches, prompt_text, split_on_oom  # noqa: E402
@@ -22,7 +23,6 @@ SR = 48000
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """musicgen-small's layout at toy size: EnCodec 32 kHz, 50 frames/s, 4 codebooks of 64."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import (
         EncodecConfig,
         EncodecFeatureExtractor,
@@ -31,18 +31,12 @@ def tiny_model(tmp_path_factory):
         MusicgenForConditionalGeneration,
         MusicgenProcessor,
         T5Config,
-        T5Tokenizer,
     )
 
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(
-        vocab_size=80, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    tokenizer = t5_tokenizer()
+    text = T5Config(
+        vocab_size=len(tokenizer), d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2
     )
-    phrases = ["tense cinematic music, strings", "calm ambient pad, 70 bpm", "rock anthem drums"]
-    tok.train_from_iterator(phrases * 5, trainer)
-    vocab = [tuple(v) for v in json.loads(tok.to_str())["model"]["vocab"]]
-    text = T5Config(vocab_size=len(vocab), d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)
     audio = EncodecConfig(
         sampling_rate=32000,
         upsampling_ratios=[8, 5, 4, 4],
@@ -74,7 +68,7 @@ def tiny_model(tmp_path_factory):
     model.generation_config.pad_token_id = 64
     processor = MusicgenProcessor(
         feature_extractor=EncodecFeatureExtractor(sampling_rate=32000, feature_size=1),
-        tokenizer=T5Tokenizer(vocab=vocab, extra_ids=0),
+        tokenizer=tokenizer,
     )
     folder = tmp_path_factory.mktemp("musicgen-tiny")
     model.save_pretrained(folder)

@@ -1,7 +1,6 @@
 """The Stable Audio backend, loaded through diffusers' real loading path from a tiny random
 pipeline saved to a temporary folder (weights cannot be downloaded here), offline."""
 
-import json
 from fractions import Fraction
 
 import numpy as np
@@ -9,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
+
+from conftest import t5_tokenizer  # noqa: E402
 
 from tasks.backends import get_backend  # noqa: E402
 from tasks.backends.stable_audio import crossfade_join  # noqa: E402
@@ -30,18 +31,9 @@ def tiny_pipeline(tmp_path_factory):
         StableAudioPipeline,
         StableAudioProjectionModel,
     )
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Config, T5EncoderModel
 
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(
-        vocab_size=80, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
-    )
-    tok.train_from_iterator(
-        ["tense cinematic music", "calm ambient pad", "rock drums"] * 5, trainer
-    )
-    vocab = [tuple(v) for v in json.loads(tok.to_str())["model"]["vocab"]]
+    tokenizer = t5_tokenizer(model_max_length=32)
     torch.manual_seed(0)
     pipe = StableAudioPipeline(
         transformer=StableAudioDiTModel(
@@ -73,9 +65,11 @@ def tiny_pipeline(tmp_path_factory):
             sampling_rate=44100,
         ),
         text_encoder=T5EncoderModel(
-            T5Config(vocab_size=len(vocab), d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2)
+            T5Config(
+                vocab_size=len(tokenizer), d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2
+            )
         ),
-        tokenizer=T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=32),
+        tokenizer=tokenizer,
         projection_model=StableAudioProjectionModel(
             text_encoder_dim=8, conditioning_dim=4, min_value=0, max_value=512
         ),

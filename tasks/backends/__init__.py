@@ -16,6 +16,7 @@ seed only, which is how the flow calls them.
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any, Protocol
 
@@ -37,6 +38,18 @@ class MusicBackend(Protocol):
 
 
 BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
+
+
+def settings_for(cls: type, cfg: dict[str, Any], section: str) -> dict[str, Any]:
+    """Keyword arguments for ``cls(...)``: the model and sample rate from ``[pipeline]``,
+    then every key of ``[section]`` that `cls` takes."""
+    params = inspect.signature(cls).parameters
+    kwargs = {k: v for k, v in cfg[section].items() if k in params}
+    return {
+        "model": cfg["pipeline"]["model"],
+        "sample_rate": cfg["pipeline"]["sample_rate"],
+        **kwargs,
+    }
 
 
 _BUILT: dict[str, MusicBackend] = {}

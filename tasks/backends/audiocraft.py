@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.backends import settings_for
 from tasks.backends.musicgen import (
     DEFAULT_MODEL,
     LICENCE,
@@ -82,20 +83,7 @@ class AudiocraftMusicGen:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> AudiocraftMusicGen:
-        m = cfg["musicgen"]
-        return cls(
-            model=cfg["pipeline"]["model"],
-            sample_rate=cfg["pipeline"]["sample_rate"],
-            device=m["device"],
-            guidance_scale=m["guidance_scale"],
-            temperature=m["temperature"],
-            top_k=m["top_k"],
-            top_p=m["top_p"],
-            window_s=m["window_s"],
-            stride_s=m["stride_s"],
-            max_batch=m["max_batch"],
-            raw_prompt=m["raw_prompt"],
-        )
+        return cls(**settings_for(cls, cfg, "musicgen"))
 
     def load(self) -> None:
         if self._model is None:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import signal
 
+from tasks.backends import settings_for
 from tasks.errors import BackendError, InputError
 from tasks.model import Brief, Cue
 
@@ -244,23 +245,7 @@ class MusicGen:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> MusicGen:
-        m = cfg["musicgen"]
-        return cls(
-            model=cfg["pipeline"]["model"],
-            sample_rate=cfg["pipeline"]["sample_rate"],
-            device=m["device"],
-            dtype=m["dtype"],
-            guidance_scale=m["guidance_scale"],
-            temperature=m["temperature"],
-            top_k=m["top_k"],
-            top_p=m["top_p"],
-            window_s=m["window_s"],
-            stride_s=m["stride_s"],
-            max_batch=m["max_batch"],
-            allow_download=m["allow_download"],
-            raw_prompt=m["raw_prompt"],
-            static_cache=m["static_cache"],
-        )
+        return cls(**settings_for(cls, cfg, "musicgen"))
 
     def _missing(self, exc: Exception) -> InputError:
         how = (

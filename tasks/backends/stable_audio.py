@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tasks.backends import settings_for
 from tasks.backends.musicgen import (
     TAIL_S,
     batches,
@@ -105,21 +106,7 @@ class StableAudio:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> StableAudio:
-        s = cfg["stable-audio"]
-        return cls(
-            model=cfg["pipeline"]["model"],
-            sample_rate=cfg["pipeline"]["sample_rate"],
-            device=s["device"],
-            dtype=s["dtype"],
-            steps=s["steps"],
-            guidance_scale=s["guidance_scale"],
-            negative_prompt=s["negative_prompt"],
-            window_s=s["window_s"],
-            overlap_s=s["overlap_s"],
-            max_batch=s["max_batch"],
-            allow_download=s["allow_download"],
-            raw_prompt=s["raw_prompt"],
-        )
+        return cls(**settings_for(cls, cfg, "stable-audio"))
 
     def _missing(self, exc: Exception) -> InputError:
         return InputError(
