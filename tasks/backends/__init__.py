@@ -37,6 +37,7 @@ class MusicBackend(Protocol):
         ...
 
 
+HEADROOM = 0.89  # every backend's cues peak at most here (-1 dBFS): the mix sets the level
 BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
 
 

@@ -15,12 +15,8 @@ from tasks.backends import settings_for
 from tasks.backends.musicgen import (
     DEFAULT_MODEL,
     LICENCE,
-    TAIL_S,
-    batches,
-    prompt_text,
+    generate_in_batches,
     resolve_device,
-    split_on_oom,
-    to_cue,
 )
 from tasks.errors import InputError
 from tasks.model import Brief, Cue
@@ -101,38 +97,19 @@ class AudiocraftMusicGen:
         """One cue per brief, batched by length (see `MusicGen.generate`)."""
         import torch
 
-        if len(briefs) != len(seconds):
-            raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
         self.load()
-        texts = [prompt_text(b, raw=self.raw_prompt) for b in briefs]
-        results: dict[int, Any] = {}
 
-        def run(indices: list[int]) -> list[Any]:
-            torch.manual_seed(seed + indices[0])
-            duration = max(seconds[i] for i in indices) + TAIL_S
+        def run(texts: list[str], duration: float, batch_seed: int) -> tuple[Any, dict[str, Any]]:
+            torch.manual_seed(batch_seed)
             self._model.set_generation_params(duration=duration, **self.params)
-            wav = self._model.generate([texts[i] for i in indices])
-            return [(w.float().cpu().numpy(), len(indices)) for w in wav]
+            return self._model.generate(texts).float().cpu().numpy(), {}
 
-        for group in batches(seconds, max_batch=self.max_batch):
-            for i, result in zip(group, split_on_oom(run, group), strict=True):
-                results[i] = result
-        rate = int(self._model.sample_rate)
-        return [
-            to_cue(
-                results[i][0],
-                brief,
-                backend=self,
-                model_rate=rate,
-                seconds=secs,
-                prompt=texts[i],
-                seed=seed,
-                metrics={
-                    "model_id": self.model_id,
-                    "device": self.device,
-                    "batch": results[i][1],
-                    "cues_in_call": len(briefs),
-                },
-            )
-            for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True))
-        ]
+        return generate_in_batches(
+            self,
+            briefs,
+            seconds,
+            seed=seed,
+            model_rate=int(self._model.sample_rate),
+            run=run,
+            metrics={"model_id": self.model_id, "device": self.device},
+        )

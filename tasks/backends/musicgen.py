@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import signal
 
-from tasks.backends import settings_for
+from tasks.backends import HEADROOM, settings_for
 from tasks.errors import BackendError, InputError
 from tasks.model import Brief, Cue
 
@@ -29,7 +29,6 @@ DEFAULT_MODEL = "facebook/musicgen-small"
 LICENCE = "MusicGen weights: CC-BY-NC 4.0 (non-commercial use only)"
 TAIL_S = 1.0  # generated past the cut, for crossfades into a touching scene
 SEAM_S = 0.25  # crossfade where a continuation window meets the audio before it
-HEADROOM = 0.89
 T = TypeVar("T")
 
 
@@ -178,6 +177,56 @@ def to_cue(
         key=f"{brief.key} {brief.mode}",
         metrics=metrics,
     )
+
+
+def generate_in_batches(
+    backend: Any,
+    briefs: list[Brief],
+    seconds: list[float],
+    *,
+    seed: int,
+    model_rate: int,
+    run: Callable[[list[str], float, int], tuple[np.ndarray, dict[str, Any]]],
+    metrics: dict[str, Any],
+) -> list[Cue]:
+    """The body of every neural backend's `generate`.
+
+    Checks the lengths, turns the briefs into prompts, groups the cues by length
+    (`batches`), and for each group calls ``run(texts, seconds, batch_seed)``, where
+    `seconds` is the group's longest cue plus `TAIL_S` and `batch_seed` is `seed` plus the
+    group's first index; a group that runs out of memory is split (`split_on_oom`). `run`
+    returns the audio (one row per text, at `model_rate`) and its own metrics. Every cue
+    gets `metrics`, the run's metrics, ``batch`` and ``cues_in_call``.
+    """
+    if len(briefs) != len(seconds):
+        raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
+    for brief, secs in zip(briefs, seconds, strict=True):
+        if secs <= 0:
+            raise InputError("cue length must be positive", scene=brief.scene_id, value=secs)
+    texts = [prompt_text(b, raw=backend.raw_prompt) for b in briefs]
+    results: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
+
+    def one(indices: list[int]) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        longest = max(seconds[i] for i in indices) + TAIL_S
+        audio, extra = run([texts[i] for i in indices], longest, seed + indices[0])
+        return [(a, {**extra, "batch": len(indices)}) for a in audio]
+
+    for group in batches(seconds, max_batch=backend.max_batch):
+        for i, result in zip(group, split_on_oom(one, group), strict=True):
+            results[i] = result
+    return [
+        to_cue(
+            results[i][0],
+            brief,
+            backend=backend,
+            model_rate=model_rate,
+            seconds=secs,
+            prompt=texts[i],
+            seed=seed,
+            metrics={**metrics, **results[i][1], "cues_in_call": len(briefs)},
+        )
+        for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True))
+    ]
 
 
 class MusicGen:
@@ -342,43 +391,27 @@ class MusicGen:
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         """One cue per brief, batched by length; each batch seeded with `seed` + its first
         index, so a run is reproducible for the same briefs and lengths."""
-        if len(briefs) != len(seconds):
-            raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
-        for brief, secs in zip(briefs, seconds, strict=True):
-            if secs <= 0:
-                raise InputError("cue length must be positive", scene=brief.scene_id, value=secs)
         self.load()
         torch = _torch()
-        texts = [prompt_text(b, raw=self.raw_prompt) for b in briefs]
-        results: dict[int, tuple[np.ndarray, int, int]] = {}
 
-        def run(indices: list[int]) -> list[tuple[np.ndarray, int, int]]:
-            torch.manual_seed(seed + indices[0])
-            longest = max(seconds[i] for i in indices) + TAIL_S
-            audio, windows = self._generate([texts[i] for i in indices], longest)
-            return [(a, windows, len(indices)) for a in audio]
+        def run(
+            texts: list[str], longest: float, batch_seed: int
+        ) -> tuple[np.ndarray, dict[str, Any]]:
+            torch.manual_seed(batch_seed)
+            audio, windows = self._generate(texts, longest)
+            return audio, {"windows": windows}
 
-        for group in batches(seconds, max_batch=self.max_batch):
-            for i, result in zip(group, split_on_oom(run, group), strict=True):
-                results[i] = result
-        return [
-            to_cue(
-                results[i][0],
-                brief,
-                backend=self,
-                model_rate=self.model_rate,
-                seconds=secs,
-                prompt=texts[i],
-                seed=seed,
-                metrics={
-                    "model_id": self.model_id,
-                    "device": self.device,
-                    "dtype": str(self.dtype).removeprefix("torch."),
-                    "windows": results[i][1],
-                    "batch": results[i][2],
-                    "cues_in_call": len(briefs),
-                    "model_sample_rate": self.model_rate,
-                },
-            )
-            for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True))
-        ]
+        return generate_in_batches(
+            self,
+            briefs,
+            seconds,
+            seed=seed,
+            model_rate=self.model_rate,
+            run=run,
+            metrics={
+                "model_id": self.model_id,
+                "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "model_sample_rate": self.model_rate,
+            },
+        )

@@ -13,16 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tasks.align import fade
 from tasks.backends import settings_for
-from tasks.backends.musicgen import (
-    TAIL_S,
-    batches,
-    prompt_text,
-    resolve_device,
-    resolve_dtype,
-    split_on_oom,
-    to_cue,
-)
+from tasks.backends.musicgen import generate_in_batches, resolve_device, resolve_dtype
 from tasks.errors import InputError
 from tasks.model import Brief, Cue
 
@@ -50,9 +43,9 @@ def crossfade_join(parts: list[np.ndarray], overlap: int) -> np.ndarray:
     """Join (channels, samples) parts, each overlapping the next by `overlap` samples with
     an equal-power crossfade."""
     out = parts[0]
-    ramp = np.sin(0.5 * np.pi * (np.arange(overlap) + 0.5) / overlap).astype(np.float32)
+    fade_in, fade_out = fade(overlap, fade_in=True), fade(overlap, fade_in=False)
     for part in parts[1:]:
-        mixed = out[:, -overlap:] * ramp[::-1] + part[:, :overlap] * ramp
+        mixed = out[:, -overlap:] * fade_out + part[:, :overlap] * fade_in
         out = np.concatenate([out[:, :-overlap], mixed, part[:, overlap:]], axis=1)
     return out
 
@@ -150,53 +143,34 @@ class StableAudio:
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         """One cue per brief, batched by length; a cue longer than the window is made of
         windows (each seeded on from the batch seed) joined with crossfades."""
-        if len(briefs) != len(seconds):
-            raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
-        for brief, secs in zip(briefs, seconds, strict=True):
-            if secs <= 0:
-                raise InputError("cue length must be positive", scene=brief.scene_id, value=secs)
         self.load()
         rate = int(self._pipe.vae.sampling_rate)
-        texts = [prompt_text(b, raw=self.raw_prompt) for b in briefs]
         window, overlap = self.max_seconds, self.overlap_s
-        results: dict[int, tuple[np.ndarray, int, int]] = {}
 
-        def run(indices: list[int]) -> list[tuple[np.ndarray, int, int]]:
-            total = max(seconds[i] for i in indices) + TAIL_S
+        def run(
+            texts: list[str], total: float, batch_seed: int
+        ) -> tuple[np.ndarray, dict[str, Any]]:
             n = 1 if total <= window else math.ceil((total - overlap) / (window - overlap))
             length = total if n == 1 else window
-            parts = [
-                self._call([texts[i] for i in indices], length, seed + indices[0] + 1000 * k)
-                for k in range(n)
-            ]
+            parts = [self._call(texts, length, batch_seed + 1000 * k) for k in range(n)]
             joined = [
                 crossfade_join([p[j] for p in parts], round(overlap * rate))
-                for j in range(len(indices))
+                for j in range(len(texts))
             ]
-            return [(a, n, len(indices)) for a in joined]
+            return np.stack(joined), {"windows": n}
 
-        for group in batches(seconds, max_batch=self.max_batch):
-            for i, result in zip(group, split_on_oom(run, group), strict=True):
-                results[i] = result
-        return [
-            to_cue(
-                results[i][0],
-                brief,
-                backend=self,
-                model_rate=rate,
-                seconds=secs,
-                prompt=texts[i],
-                seed=seed,
-                metrics={
-                    "model_id": self.model_id,
-                    "device": self.device,
-                    "dtype": str(self.dtype).removeprefix("torch."),
-                    "windows": results[i][1],
-                    "batch": results[i][2],
-                    "cues_in_call": len(briefs),
-                    "steps": self.steps,
-                    "model_sample_rate": rate,
-                },
-            )
-            for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True))
-        ]
+        return generate_in_batches(
+            self,
+            briefs,
+            seconds,
+            seed=seed,
+            model_rate=rate,
+            run=run,
+            metrics={
+                "model_id": self.model_id,
+                "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "steps": self.steps,
+                "model_sample_rate": rate,
+            },
+        )

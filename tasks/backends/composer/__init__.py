@@ -23,6 +23,7 @@ import numpy as np
 import pretty_midi
 
 import config
+from tasks.backends import HEADROOM
 from tasks.backends.composer.parts import TAIL_S, Writer
 from tasks.backends.composer.plan import Plan, choose_beats, make_grid, make_plan, split_meters
 from tasks.backends.composer.render import (
@@ -46,7 +47,6 @@ __all__ = [
     "make_plan",
     "split_meters",
 ]
-HEADROOM = 0.89  # -1 dBFS: the mix sets the level
 
 
 class Composer:
