@@ -100,9 +100,9 @@ def check(
     cfg = config.load_config(
         config_file, {"pipeline": {"backend": backend, "model": model, "preset": preset}}
     )
-    licence = get_backend(cfg).licence
-    if "non-commercial" in licence.lower() or "restricted commercial" in licence.lower():
-        print(f"scoreflow: warning: {licence}: not for commercial use", file=sys.stderr)
+    engine = get_backend(cfg)
+    if not engine.commercial_use:
+        print(f"scoreflow: warning: {engine.licence}: not for commercial use", file=sys.stderr)
     vocab = config.styles(cfg["composer"]["styles"])
     info = probe(local_path(video, what="video")) if video else None
     scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)

@@ -5,6 +5,7 @@ Every backend looks like this (shaped like audiocraft's models)::
     backend.sample_rate      # Hz of the audio it returns
     backend.max_seconds      # longest cue it makes in one go
     backend.licence          # licence of its output / weights
+    backend.commercial_use   # False when the weights restrict commercial use (CLI warns)
     backend.generate(briefs, seconds=[...], seed=0) -> list[Cue]   # batched
 
 The composer gives cue ``i`` of a batch seed ``seed + i``, so a batch of one with seed ``s``
@@ -31,6 +32,7 @@ class MusicBackend(Protocol):
     sample_rate: int
     max_seconds: float
     licence: str
+    commercial_use: bool  # may the output be used commercially without further licensing
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         """One cue per brief, each `seconds[i]` long (the body; a tail may follow)."""

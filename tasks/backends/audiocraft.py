@@ -43,6 +43,7 @@ class AudiocraftMusicGen:
     name = "audiocraft"
     version = "1"
     batched = True  # the flow gathers concurrent cues into batched calls
+    commercial_use = False
     licence = LICENCE
 
     def __init__(

@@ -235,6 +235,7 @@ class MusicGen:
     name = "musicgen"
     version = "1"
     batched = True  # the flow gathers concurrent cues into batched calls
+    commercial_use = False
 
     def __init__(
         self,

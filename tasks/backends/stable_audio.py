@@ -56,6 +56,7 @@ class StableAudio:
     name = "stable-audio"
     version = "1"
     batched = True  # the flow gathers concurrent cues into batched calls
+    commercial_use = False
     licence = LICENCE
 
     def __init__(

@@ -55,6 +55,7 @@ class Composer:
     name = "composer"
     version = "0.2"
     max_seconds = math.inf
+    commercial_use = True
 
     def __init__(
         self,
