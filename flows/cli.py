@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tasks.errors import InputError, ScoreflowError
 
@@ -79,6 +80,29 @@ def render(midi: str, *, out: str, seconds: float | None, config_file: str | Non
     return f"{target}: {audio.shape[1] / composer.sample_rate:.2f} s"
 
 
+def _read_inputs(
+    shots: str,
+    *,
+    video: str | None,
+    fps: str | None,
+    config_file: str | None,
+    overrides: dict[str, Any],
+) -> tuple[dict[str, Any], Any, dict[str, Any], Any, list[Any]]:
+    """What `check` and `explain` both read: config, backend, vocabulary, video, scenes."""
+    import config
+    from tasks.backends import get_backend
+    from tasks.media import probe
+    from tasks.shotlist import read_shotlist
+    from tasks.storage import local_path
+
+    cfg = config.load_config(config_file, {"pipeline": overrides})
+    engine = get_backend(cfg)
+    vocab = config.styles(cfg["composer"]["styles"])
+    info = probe(local_path(video, what="video")) if video else None
+    scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)
+    return cfg, engine, vocab, info, scenes
+
+
 def check(
     shots: str,
     *,
@@ -90,22 +114,18 @@ def check(
     preset: str | None = None,
 ) -> list[str]:
     """Validate everything a run needs without running it; return lines to print."""
-    import config
-    from tasks.backends import get_backend
     from tasks.brief import make_brief
-    from tasks.media import describe, probe
-    from tasks.shotlist import read_shotlist
-    from tasks.storage import local_path
+    from tasks.media import describe
 
-    cfg = config.load_config(
-        config_file, {"pipeline": {"backend": backend, "model": model, "preset": preset}}
+    _, engine, vocab, info, scenes = _read_inputs(
+        shots,
+        video=video,
+        fps=fps,
+        config_file=config_file,
+        overrides={"backend": backend, "model": model, "preset": preset},
     )
-    engine = get_backend(cfg)
     if not engine.commercial_use:
         print(f"scoreflow: warning: {engine.licence}: not for commercial use", file=sys.stderr)
-    vocab = config.styles(cfg["composer"]["styles"])
-    info = probe(local_path(video, what="video")) if video else None
-    scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)
     lines = [f"video: {describe(info)}"] if info else []
     for s in scenes:
         b = make_brief(s, vocab=vocab) if s.music else None
@@ -119,28 +139,22 @@ def explain(
     shots: str, *, video: str | None, fps: str | None, config_file: str | None, seed: int | None
 ) -> list[str]:
     """How each scene's words were read (its brief) and, for the composer, its plan."""
-    import config
-    from tasks.backends import get_backend
     from tasks.backends.composer import Composer
     from tasks.brief import explain as explain_brief
     from tasks.brief import make_brief
-    from tasks.media import probe
     from tasks.model import scene_seed
-    from tasks.shotlist import read_shotlist
-    from tasks.storage import local_path
 
-    cfg = config.load_config(config_file, {"pipeline": {"seed": seed}})
-    backend = get_backend(cfg)
-    vocab = config.styles(cfg["composer"]["styles"])
-    info = probe(local_path(video, what="video")) if video else None
+    cfg, engine, vocab, _, scenes = _read_inputs(
+        shots, video=video, fps=fps, config_file=config_file, overrides={"seed": seed}
+    )
     lines: list[str] = []
-    for s in read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info):
+    for s in scenes:
         brief = make_brief(s, vocab=vocab) if s.music else None
         lines += explain_brief(s, brief)
-        if brief is not None and isinstance(backend, Composer):
-            start, end = s.sample_span(backend.sample_rate)
-            seconds = (end - start) / backend.sample_rate
-            plan, _ = backend.compose(
+        if brief is not None and isinstance(engine, Composer):
+            start, end = s.sample_span(engine.sample_rate)
+            seconds = (end - start) / engine.sample_rate
+            plan, _ = engine.compose(
                 brief, seconds=seconds, seed=scene_seed(cfg["pipeline"]["seed"], s)
             )
             lines += plan.summary()
