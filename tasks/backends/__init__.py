@@ -21,6 +21,8 @@ import inspect
 import json
 from typing import Any, Protocol
 
+import numpy as np
+
 from tasks.errors import InputError
 from tasks.model import Brief, Cue
 
@@ -40,6 +42,14 @@ class MusicBackend(Protocol):
 
 
 HEADROOM = 0.89  # every backend's cues peak at most here (-1 dBFS): the mix sets the level
+
+
+def within_headroom(audio: np.ndarray) -> np.ndarray:
+    """`audio` scaled down so its sample peak is at most `HEADROOM` (unchanged if it is)."""
+    peak = float(np.abs(audio).max())
+    return audio * (HEADROOM / peak) if peak > HEADROOM else audio
+
+
 BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import signal
 
-from tasks.backends import HEADROOM, settings_for
+from tasks.backends import settings_for, within_headroom
 from tasks.errors import BackendError, InputError
 from tasks.model import Brief, Cue
 
@@ -158,9 +158,7 @@ def to_cue(
     audio = signal.resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1)
     body, tail = round(seconds * backend.sample_rate), round(TAIL_S * backend.sample_rate)
     audio = np.pad(audio, ((0, 0), (0, max(0, body + tail - audio.shape[1]))))[:, : body + tail]
-    peak = float(np.abs(audio).max())
-    if peak > HEADROOM:
-        audio = audio * (HEADROOM / peak)
+    audio = within_headroom(audio)
     stereo = np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2]
     stereo = stereo.astype(np.float32)
     return Cue(

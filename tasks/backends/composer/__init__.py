@@ -23,7 +23,7 @@ import numpy as np
 import pretty_midi
 
 import config
-from tasks.backends import HEADROOM
+from tasks.backends import within_headroom
 from tasks.backends.composer.parts import TAIL_S, Writer
 from tasks.backends.composer.plan import Plan, choose_beats, make_grid, make_plan, split_meters
 from tasks.backends.composer.render import (
@@ -159,9 +159,7 @@ class Composer:
         length = pm.get_end_time() if seconds is None else seconds
         if length <= 0:
             raise InputError("nothing to render", source=os.fspath(path), value=length)
-        audio = self.render(pm, round(length * self.sample_rate))
-        peak = float(np.abs(audio).max())
-        return audio * (HEADROOM / peak) if peak > HEADROOM else audio
+        return within_headroom(self.render(pm, round(length * self.sample_rate)))
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         if len(briefs) != len(seconds):
@@ -173,9 +171,7 @@ class Composer:
             audio = self.render(
                 pm, body + round(TAIL_S * self.sample_rate), brightness=brief.brightness
             )
-            peak = float(np.abs(audio).max())
-            if peak > HEADROOM:
-                audio *= HEADROOM / peak
+            audio = within_headroom(audio)
             cues.append(
                 Cue(
                     scene_id=brief.scene_id,
