@@ -83,7 +83,7 @@ def brief_task(scenes: list[Scene], styles: str) -> list[Brief]:
 def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str, Any]) -> Cue:
     backend = get_backend(settings)
     seconds = samples / backend.sample_rate
-    if getattr(backend, "batched", False):  # concurrent cue tasks share batched calls
+    if backend.batched:  # concurrent cue tasks share batched calls
         return batch_queue(backend).generate(brief, seconds=seconds, seed=seed)
     return backend.generate([brief], seconds=[seconds], seed=seed)[0]
 
@@ -174,7 +174,7 @@ def score_video(
     settings = music_settings(cfg)
     spans = {s.id: s.sample_span(sr) for s in scored}
     music = get_backend(settings)
-    if getattr(music, "batched", False):
+    if music.batched:
         batch_queue(music).expect(len(scored))
     generated = [
         generate_cue_task.submit(

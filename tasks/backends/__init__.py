@@ -35,6 +35,7 @@ class MusicBackend(Protocol):
     max_seconds: float
     licence: str
     commercial_use: bool  # may the output be used commercially without further licensing
+    batched: bool  # True: concurrent single-cue calls should be gathered (batching.py)
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         """One cue per brief, each `seconds[i]` long (the body; a tail may follow)."""

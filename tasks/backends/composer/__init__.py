@@ -56,6 +56,7 @@ class Composer:
     version = "0.2"
     max_seconds = math.inf
     commercial_use = True
+    batched = False  # renders one cue at a time; nothing gained by gathering
 
     def __init__(
         self,
