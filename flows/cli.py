@@ -1,10 +1,11 @@
 """The `scoreflow` command.
 
     scoreflow score VIDEO --shots FILE --out DIR [--config FILE] [--backend NAME]
-                    [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--seed N]
-                    [--keep-original-audio]
-    scoreflow check --shots FILE [--video VIDEO] [--fps RATE]
-    scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--config FILE] [--seed N]
+                    [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--start-tc TC]
+                    [--seed N] [--keep-original-audio]
+    scoreflow check --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
+    scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
+                      [--config FILE] [--seed N]
     scoreflow render MIDI --out WAV [--seconds S] [--config FILE]
 
 Bad input is reported as one message without a traceback (exit 2); other failures exit 1.
@@ -21,19 +22,23 @@ from typing import Any
 
 from tasks.errors import InputError, ScoreflowError
 
+SHOTS_HELP = "shot list (.csv .tsv .json .yaml) or cut (.edl .xml .fcpxml .otio)"
+START_HELP = "timecode of the video's first frame, e.g. 01:00:00:00 (default: the video's own)"
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scoreflow", description="Score a video from a shot list.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("score", help="score a video end to end")
     s.add_argument("video")
-    s.add_argument("--shots", required=True, help="shot list: .csv, .tsv, .json, .yaml")
+    s.add_argument("--shots", required=True, help=SHOTS_HELP)
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--config", help="project config (TOML), overrides config/defaults.toml")
     s.add_argument("--backend", help="music backend (default: composer)")
     s.add_argument("--model", help="backend model id or path")
     s.add_argument("--preset", help="loudness preset: ebu-r128, atsc-a85, streaming, netflix")
     s.add_argument("--fps", help="frame rate of the shot list, e.g. 23.976 or 30000/1001")
+    s.add_argument("--start-tc", help=START_HELP)
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
     s.add_argument(
         "--keep-original-audio",
@@ -42,18 +47,20 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the video's own audio as a second track",
     )
     c = sub.add_parser("check", help="validate a shot list (and its fit to a video)")
-    c.add_argument("--shots", required=True)
+    c.add_argument("--shots", required=True, help=SHOTS_HELP)
     c.add_argument("--video")
     c.add_argument("--fps")
+    c.add_argument("--start-tc", help=START_HELP)
     c.add_argument("--config")
     c.add_argument("--backend", help="check this backend can be built (model present)")
     c.add_argument("--model")
     e = sub.add_parser(
         "explain", help="show how each scene's words were read, and the composer's plan"
     )
-    e.add_argument("--shots", required=True)
+    e.add_argument("--shots", required=True, help=SHOTS_HELP)
     e.add_argument("--video")
     e.add_argument("--fps")
+    e.add_argument("--start-tc", help=START_HELP)
     e.add_argument("--config")
     e.add_argument("--seed", type=int, help="base seed, as for score")
     r = sub.add_parser("render", help="render a (cue) MIDI file with the composer's SoundFont")
@@ -85,6 +92,7 @@ def _read_inputs(
     *,
     video: str | None,
     fps: str | None,
+    start_tc: str | None,
     config_file: str | None,
     overrides: dict[str, Any],
 ) -> tuple[dict[str, Any], Any, dict[str, Any], Any, list[Any]]:
@@ -99,7 +107,9 @@ def _read_inputs(
     engine = get_backend(cfg)
     vocab = config.styles(cfg["composer"]["styles"])
     info = probe(local_path(video, what="video")) if video else None
-    scenes = read_shotlist(local_path(shots, what="shot list"), fps=fps, media=info)
+    scenes = read_shotlist(
+        local_path(shots, what="shot list"), fps=fps, media=info, start_tc=start_tc
+    )
     return cfg, engine, vocab, info, scenes
 
 
@@ -109,6 +119,7 @@ def check(
     video: str | None,
     fps: str | None,
     config_file: str | None,
+    start_tc: str | None = None,
     backend: str | None = None,
     model: str | None = None,
     preset: str | None = None,
@@ -121,6 +132,7 @@ def check(
         shots,
         video=video,
         fps=fps,
+        start_tc=start_tc,
         config_file=config_file,
         overrides={"backend": backend, "model": model, "preset": preset},
     )
@@ -136,7 +148,13 @@ def check(
 
 
 def explain(
-    shots: str, *, video: str | None, fps: str | None, config_file: str | None, seed: int | None
+    shots: str,
+    *,
+    video: str | None,
+    fps: str | None,
+    config_file: str | None,
+    seed: int | None,
+    start_tc: str | None = None,
 ) -> list[str]:
     """How each scene's words were read (its brief) and, for the composer, its plan."""
     from tasks.backends.composer import Composer
@@ -145,7 +163,12 @@ def explain(
     from tasks.model import scene_seed
 
     cfg, engine, vocab, _, scenes = _read_inputs(
-        shots, video=video, fps=fps, config_file=config_file, overrides={"seed": seed}
+        shots,
+        video=video,
+        fps=fps,
+        start_tc=start_tc,
+        config_file=config_file,
+        overrides={"seed": seed},
     )
     lines: list[str] = []
     for s in scenes:
@@ -170,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "explain":
             lines = explain(
-                args.shots, video=args.video, fps=args.fps, config_file=args.config, seed=args.seed
+                args.shots,
+                video=args.video,
+                fps=args.fps,
+                config_file=args.config,
+                seed=args.seed,
+                start_tc=args.start_tc,
             )
             print("\n".join(lines))
             return 0
@@ -179,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             video=args.video,
             fps=args.fps,
             config_file=args.config,
+            start_tc=args.start_tc,
             backend=getattr(args, "backend", None),
             model=getattr(args, "model", None),
             preset=getattr(args, "preset", None),
@@ -198,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             model=args.model,
             preset=args.preset,
             fps=args.fps,
+            start_tc=args.start_tc,
             seed=args.seed,
             keep_original_audio=args.keep_original_audio,
         )

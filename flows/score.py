@@ -63,8 +63,10 @@ def probe_task(video: Path) -> MediaInfo:
 
 
 @task(name="read-shots", cache_policy=NO_CACHE)
-def read_shots_task(shots: Path, fps: str | None, info: MediaInfo) -> list[Scene]:
-    return shotlist.read_shotlist(shots, fps=fps, media=info)
+def read_shots_task(
+    shots: Path, fps: str | None, start_tc: str | None, info: MediaInfo
+) -> list[Scene]:
+    return shotlist.read_shotlist(shots, fps=fps, media=info, start_tc=start_tc)
 
 
 @task(name="brief", cache_policy=NO_CACHE)
@@ -142,6 +144,7 @@ def score_video(
     model: str | None = None,
     preset: str | None = None,
     fps: str | None = None,
+    start_tc: str | None = None,
     seed: int | None = None,
     keep_original_audio: bool | None = None,
 ) -> dict[str, Any]:
@@ -165,7 +168,7 @@ def score_video(
     info = probe_task(video_p)
     log.info("        %s", media.describe(info))
     log.info("[2/%d] reading shot list %s", STAGES, shots_p.name)
-    scenes = read_shots_task(shots_p, fps, info)
+    scenes = read_shots_task(shots_p, fps, start_tc, info)
     scored = [s for s in scenes if s.music]
     log.info("        %d scenes, %d with music", len(scenes), len(scored))
     briefs = brief_task(scored, cfg["composer"]["styles"])

@@ -80,10 +80,10 @@ def _most_common(names: list[str]) -> str | None:
 
 def _explicit(scene: Scene, field: str, value: str, known: dict[str, Any]) -> str:
     if value not in known:
-        line = int(scene.origin.rsplit(":", 1)[1]) if ":" in scene.origin else None
+        source, line = scene.where()
         raise InputError(
             f"unknown {field}",
-            source=scene.origin.rsplit(":", 1)[0] or None,
+            source=source,
             line=line,
             scene=scene.id,
             field=field,
@@ -113,7 +113,7 @@ def text_hits(scene: Scene) -> tuple[list[float], list[tuple[str, str]]]:
     said so in the reading).
     """
     text = scene.description.lower()
-    start = frame_to_seconds(scene.start_frame, scene.rate)
+    start = frame_to_seconds(scene.start_frame + scene.tc_start, scene.rate)
     hits: list[float] = []
     reading: list[tuple[str, str]] = []
     found = [(m[0], m[1], True) for m in _HIT_CLOCK.finditer(text)]

@@ -90,6 +90,8 @@ def probe(path: str | Path) -> MediaInfo:
             duration = float(container.duration or 0) / av.time_base
         frames = v.frames or round(Fraction(duration).limit_denominator(10**6) * rate)
         a = container.streams.audio
+        tags = [v.metadata, *(s.metadata for s in container.streams), container.metadata]
+        start_tc = next((t["timecode"] for t in tags if t.get("timecode")), None)
         return MediaInfo(
             path=str(path),
             duration_s=float(Fraction(frames) / rate),
@@ -102,6 +104,7 @@ def probe(path: str | Path) -> MediaInfo:
             audio_streams=len(a),
             audio_sample_rate=a[0].codec_context.sample_rate if a else None,
             audio_channels=a[0].codec_context.channels if a else None,
+            start_tc=start_tc,
         )
 
 
@@ -189,6 +192,7 @@ def generate_video(
     size: str = "640x360",
     dialogue: bool = True,
     crf: int = 30,
+    start_tc: str | None = None,
 ) -> Path:
     """Make a test video with ffmpeg's lavfi sources (for examples, tests and benchmarks).
 
@@ -213,6 +217,8 @@ def generate_video(
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p"]
     if dialogue:
         args += ["-c:a", "aac", "-b:a", "96k"]
+    if start_tc:
+        args += ["-timecode", start_tc]
     path.parent.mkdir(parents=True, exist_ok=True)
     run_ffmpeg([*args, str(path)])
     return path

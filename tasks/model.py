@@ -38,7 +38,11 @@ class Scene:
     seed: int | None = None
     hits: tuple[int, ...] = ()
     drop_frame: bool = False
-    origin: str = ""
+    origin: str = ""  # "file:line", or "file (what)" where a format has no lines
+    tc_start: int = 0  # timecode of the programme's first frame, in frames (01:00:00:00 ...)
+    transition: str | None = None  # into this scene: cut | crossfade | fade (None: default)
+    transition_s: float | None = None  # its length
+    usage: str = "BI"  # cue-sheet usage: BI, BV, VI, VV, MT, ET ...
 
     @property
     def frames(self) -> int:
@@ -57,11 +61,24 @@ class Scene:
 
     @property
     def tc_in(self) -> str:
-        return format_timecode(self.start_frame, self.rate, drop_frame=self.drop_frame)
+        """Programme timecode of the first frame."""
+        return self.timecode(self.start_frame)
 
     @property
     def tc_out(self) -> str:
-        return format_timecode(self.end_frame, self.rate, drop_frame=self.drop_frame)
+        """Programme timecode of the out point (exclusive)."""
+        return self.timecode(self.end_frame)
+
+    def timecode(self, frame: int) -> str:
+        """Programme timecode of a frame counted from the video's first frame."""
+        return format_timecode(frame + self.tc_start, self.rate, drop_frame=self.drop_frame)
+
+    def where(self) -> tuple[str | None, int | None]:
+        """``(source, line)`` of the scene's origin, for error messages."""
+        source, _, line = self.origin.rpartition(":")
+        if source and line.isdigit():
+            return source, int(line)
+        return self.origin or None, None
 
 
 def scene_seed(base_seed: int, scene: Scene) -> int:
@@ -167,3 +184,4 @@ class MediaInfo:
     audio_streams: int
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
+    start_tc: str | None = None  # the video's own start timecode (tmcd), when it has one

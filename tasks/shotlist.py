@@ -1,7 +1,9 @@
-"""Read and validate shot lists (CSV, JSON, YAML) into frame-exact `Scene`s.
+"""Read and validate shot lists (CSV, JSON, YAML, and cuts: EDL, FCP XML, OTIO) into `Scene`s.
 
 Every error names the file, the line, the scene, the field and the value, and says what
-would be valid. Gaps between scenes are fine (silence); overlaps are not.
+would be valid. Gaps between scenes are fine (silence); overlaps are not. Timecodes are
+programme timecodes: the programme's start (``--start-tc``, else the video's own timecode,
+else the cut's) is subtracted, so scene frames count from the video's first frame.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from tasks import interchange
 from tasks.errors import InputError
 from tasks.model import MediaInfo, Scene
 from tasks.timecode import format_timecode, parse_rate, parse_timecode, rate_name
@@ -39,10 +42,16 @@ ALIASES = {
     "energy": "intensity",
     "arc": "curve",
     "energy_curve": "curve",
+    "xfade": "transition",
+    "transition_length": "transition_s",
+    "crossfade_s": "transition_s",
 }
+TRANSITIONS = {"cut": "cut", "crossfade": "crossfade", "dissolve": "crossfade", "fade": "fade"}
+USAGES = ("BI", "BV", "VI", "VV", "MT", "ET")
 REQUIRED = ("scene", "tc_in", "description")
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".yaml": "yaml"}
 SUFFIXES[".yml"] = "yaml"
+SUFFIXES |= dict.fromkeys(interchange.ADAPTERS, "cut")
 _TRUE = {"yes", "y", "true", "on", "1"}
 _FALSE = {"no", "n", "false", "off", "0"}
 _KEY = re.compile(
@@ -56,6 +65,7 @@ class _Row:
 
     line: int
     fields: dict[str, tuple[Any, int]]
+    origin: str = ""
 
 
 def _norm_key(key: object) -> str:
@@ -78,7 +88,7 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], Any]:
+def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, tuple[Any, int]]]:
     sample = text[:4096]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -105,7 +115,7 @@ def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], Any]:
         rows.append(_Row(line, fields))
     if header is None:
         raise InputError("empty shot list", source=source, fix="Add a header row and scenes")
-    return rows, set(header), None
+    return rows, set(header), {}
 
 
 def _yaml_value(node: yaml.Node, source: str) -> Any:
@@ -115,7 +125,9 @@ def _yaml_value(node: yaml.Node, source: str) -> Any:
         raise InputError(f"unreadable value: {exc}", source=source) from None
 
 
-def _rows_tree(text: str, source: str, kind: str) -> tuple[list[_Row], set[str], Any]:
+def _rows_tree(
+    text: str, source: str, kind: str
+) -> tuple[list[_Row], set[str], dict[str, tuple[Any, int]]]:
     if kind == "json":
         try:
             json.loads(text)
@@ -134,12 +146,13 @@ def _rows_tree(text: str, source: str, kind: str) -> tuple[list[_Row], set[str],
         ) from None
     if root is None:
         raise InputError("empty shot list", source=source, fix="Add a list of scenes")
-    file_fps = None
+    meta: dict[str, tuple[Any, int]] = {}
     if isinstance(root, yaml.MappingNode):
         top = {k.value: v for k, v in root.value}
-        for name in ("fps", "rate", "frame_rate"):
+        for name in ("fps", "rate", "frame_rate", "start_tc", "start_timecode"):
             if name in top:
-                file_fps = (_yaml_value(top[name], source), top[name].start_mark.line + 1)
+                key = "start_tc" if name.startswith("start") else "fps"
+                meta[key] = (_yaml_value(top[name], source), top[name].start_mark.line + 1)
         if "scenes" not in top:
             raise InputError(
                 "expected a list of scenes, or a 'scenes' key holding one",
@@ -163,14 +176,14 @@ def _rows_tree(text: str, source: str, kind: str) -> tuple[list[_Row], set[str],
         rows.append(_Row(line, fields))
     if not rows:
         raise InputError("empty shot list: no scenes", source=source)
-    return rows, columns, file_fps
+    return rows, columns, meta
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str) -> Scene:
+def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: int) -> Scene:
     f = row.fields
     sid = _text(f["scene"][0]) if "scene" in f else ""
     scene_line = f["scene"][1] if "scene" in f else row.line
@@ -186,11 +199,31 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str) -> Scene:
     def fail(exc: InputError, name: str) -> InputError:
         return exc.located(source=source, line=f[name][1], scene=sid, field=name)
 
+    def frame(value: Any, name: str, *, programme: bool = True) -> int:
+        """A timecode (or programme frame from a cut) as a frame of the video."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            at = value
+        else:
+            try:
+                at = parse_timecode(_text(value), rate, drop_frame=drop or None)
+            except InputError as exc:
+                raise fail(exc, name) from None
+        if not programme:
+            return at
+        if at < tc_start:
+            start_tc = format_timecode(tc_start, rate, drop_frame=drop)
+            raise fail(
+                InputError(
+                    f"before the programme start {start_tc}",
+                    value=format_timecode(at, rate, drop_frame=drop),
+                    fix="Give the programme's start timecode with --start-tc",
+                ),
+                name,
+            )
+        return at - tc_start
+
     def tc(name: str) -> int:
-        try:
-            return parse_timecode(_text(f[name][0]), rate, drop_frame=drop or None)
-        except InputError as exc:
-            raise fail(exc, name) from None
+        return frame(f[name][0], name, programme=name != "duration")
 
     def number(name: str, lo: float, hi: float, kind: type = float) -> Any:
         raw = _text(f[name][0]) if name in f else ""
@@ -246,21 +279,41 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str) -> Scene:
             "key",
         )
     hits: list[int] = []
-    for word in _text(f.get("hits", ("", 0))[0]).replace(",", " ").split():
-        try:
-            frame = parse_timecode(word, rate, drop_frame=drop or None)
-        except InputError as exc:
-            raise fail(exc, "hits") from None
-        if not start <= frame < end:
+    raw_hits = f.get("hits", ("", 0))[0]
+    words = raw_hits if isinstance(raw_hits, list) else _text(raw_hits).replace(",", " ").split()
+    for word in words:
+        at = frame(word, "hits")
+        if not start <= at < end:
             raise fail(
                 InputError(
                     "hit point outside its scene",
                     value=word,
-                    fix=f"Hits must lie within {_text(f['tc_in'][0])} and the scene's out point",
+                    fix=f"Hits must lie within {format_timecode(start + tc_start, rate)} "
+                    "and the scene's out point",
                 ),
                 "hits",
             )
-        hits.append(frame)
+        hits.append(at)
+    transition = None
+    if _text(f.get("transition", ("", 0))[0]):
+        word = _text(f["transition"][0]).lower()
+        if word not in TRANSITIONS:
+            raise fail(
+                InputError("unknown transition", value=word, fix="Use cut, crossfade or fade"),
+                "transition",
+            )
+        transition = TRANSITIONS[word]
+    usage = _text(f.get("usage", ("", 0))[0]).upper() or "BI"
+    if usage not in USAGES:
+        raise fail(
+            InputError(
+                "unknown cue-sheet usage",
+                value=usage,
+                fix="Use BI (background instrumental), BV, VI (visual instrumental), VV, MT "
+                "(main title) or ET (end title)",
+            ),
+            "usage",
+        )
     instruments = tuple(
         w.strip().lower()
         for w in re.split(r"[,;/+]", _text(f["instruments"][0]) if "instruments" in f else "")
@@ -281,9 +334,13 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str) -> Scene:
         intensity=number("intensity", 0.0, 1.0),
         music=music,
         seed=number("seed", 0, 2**32 - 1, int),
-        hits=tuple(sorted(hits)),
+        hits=tuple(sorted(set(hits))),
         drop_frame=drop,
-        origin=f"{source}:{row.line}",
+        origin=row.origin or f"{source}:{row.line}",
+        tc_start=tc_start,
+        transition=transition,
+        transition_s=number("transition_s", 0.0, 10.0),
+        usage=usage,
     )
 
 
@@ -292,17 +349,22 @@ def read_shotlist(
     *,
     fps: str | Fraction | None = None,
     media: MediaInfo | None = None,
+    start_tc: str | None = None,
 ) -> list[Scene]:
-    """Read a shot list and return its scenes in timeline order.
+    """Read a shot list or a cut and return its scenes in timeline order.
 
     Parameters
     ----------
     path : str or Path
-        ``.csv``/``.tsv``, ``.json`` or ``.yaml``/``.yml``.
+        ``.csv``/``.tsv``, ``.json``, ``.yaml``/``.yml``, or a cut: ``.edl`` (CMX3600),
+        ``.xml`` (FCP 7), ``.fcpxml`` or ``.otio``.
     fps : str or Fraction, optional
-        Frame rate (``"29.97"``, ``"24000/1001"``); else the file's ``fps``, else the video's.
+        Frame rate (``"29.97"``, ``"24000/1001"``); else the file's, else the video's.
     media : MediaInfo, optional
         The video: its rate must match, and no scene may run past its end.
+    start_tc : str, optional
+        Timecode of the video's first frame (``"01:00:00:00"``); else the video's own
+        timecode, else the file's (a cut's start, a JSON/YAML ``start_tc``), else zero.
 
     Raises
     ------
@@ -317,8 +379,53 @@ def read_shotlist(
             "unsupported shot list format",
             source=source,
             value=path.suffix,
-            fix="Use .csv, .tsv, .json, .yaml or .yml",
+            fix=f"Use {', '.join(SUFFIXES)}",
         )
+    file_start: int | str | None = None
+    if kind == "cut":
+        want = parse_rate(fps) if fps is not None else (media.rate if media else None)
+        cut = interchange.read_cut(path, rate=want)
+        rows = [
+            _Row(r.line, {k: (v, r.line) for k, v in r.fields.items()}, r.origin) for r in cut.rows
+        ]
+        rate, rate_from, drop, file_start = cut.rate, source, cut.drop_frame, cut.start_frame
+    else:
+        rows, meta = _read_rows(path, kind, source)
+        rate, rate_from = _rate(fps, meta.get("fps"), media, source)
+        drop = any(
+            ";" in _text(r.fields[k][0])
+            for r in rows
+            for k in ("tc_in", "tc_out", "duration")
+            if k in r.fields
+        )
+        if "start_tc" in meta:
+            file_start = _text(meta["start_tc"][0])
+    if media is not None and media.rate != rate:
+        raise InputError(
+            f"frame rate {rate_name(rate)} (from {rate_from}) does not match the video's "
+            f"{rate_name(media.rate)}",
+            source=source,
+            field="fps",
+            fix=f"Use --fps {rate_name(media.rate)}, or conform the shot list",
+        )
+    for given, where in (
+        (start_tc, "--start-tc"),
+        (media.start_tc if media else None, media.path if media else ""),
+        (file_start, source),
+    ):
+        if given is not None:
+            try:
+                tc0 = given if isinstance(given, int) else parse_timecode(given, rate)
+            except InputError as exc:
+                raise exc.located(source=where, field="start_tc") from None
+            break
+    else:
+        tc0 = 0
+    scenes = [_parse_row(r, rate=rate, drop=drop, source=source, tc_start=tc0) for r in rows]
+    return _validate(scenes, source=source, media=media)
+
+
+def _read_rows(path: Path, kind: str, source: str) -> tuple[list[_Row], dict[str, tuple[Any, int]]]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -328,7 +435,7 @@ def read_shotlist(
     if not data.strip():
         raise InputError("empty shot list", source=source, fix="Add a header row and scenes")
     text = _decode(data, source)
-    rows, columns, file_fps = (
+    rows, columns, meta = (
         _rows_csv(text, source) if kind == "csv" else _rows_tree(text, source, kind)
     )
     missing = [c for c in REQUIRED if c not in columns]
@@ -346,48 +453,41 @@ def read_shotlist(
         )
     if not rows:
         raise InputError("empty shot list: no scenes", source=source)
+    return rows, meta
 
+
+def _rate(
+    fps: str | Fraction | None,
+    file_fps: tuple[Any, int] | None,
+    media: MediaInfo | None,
+    source: str,
+) -> tuple[Fraction, str]:
+    """The frame rate and where it came from: --fps, the file's fps, the video."""
     if fps is not None:
-        rate = parse_rate(fps)
-        rate_from = "--fps"
-    elif file_fps is not None:
+        return parse_rate(fps), "--fps"
+    if file_fps is not None:
         try:
-            rate = parse_rate(file_fps[0])
+            return parse_rate(file_fps[0]), f"{source}:{file_fps[1]}"
         except InputError as exc:
             raise exc.located(source=source, line=file_fps[1], field="fps") from None
-        rate_from = f"{source}:{file_fps[1]}"
-    elif media is not None:
-        rate, rate_from = media.rate, media.path
-    else:
-        raise InputError(
-            "no frame rate",
-            source=source,
-            fix="Pass --fps (e.g. --fps 23.976), add an fps field, or give the video",
-        )
-    if media is not None and media.rate != rate:
-        raise InputError(
-            f"frame rate {rate_name(rate)} (from {rate_from}) does not match the video's "
-            f"{rate_name(media.rate)}",
-            source=source,
-            field="fps",
-            fix=f"Use --fps {rate_name(media.rate)}, or conform the shot list",
-        )
-
-    drop = any(
-        ";" in _text(r.fields[k][0])
-        for r in rows
-        for k in ("tc_in", "tc_out", "duration")
-        if k in r.fields
+    if media is not None:
+        return media.rate, media.path
+    raise InputError(
+        "no frame rate",
+        source=source,
+        fix="Pass --fps (e.g. --fps 23.976), add an fps field, or give the video",
     )
-    scenes = [_parse_row(r, rate=rate, drop=drop, source=source) for r in rows]
 
+
+def _validate(scenes: list[Scene], *, source: str, media: MediaInfo | None) -> list[Scene]:
+    """Unique ids, no overlaps, nothing past the video's end; returns timeline order."""
     seen: dict[str, Scene] = {}
     for s in scenes:
         if s.id in seen:
             raise InputError(
                 f"duplicate scene id (first at {seen[s.id].origin})",
                 source=source,
-                line=int(s.origin.rsplit(":", 1)[1]),
+                line=s.where()[1],
                 scene=s.id,
                 field="scene",
                 fix="Scene ids must be unique",
@@ -399,7 +499,7 @@ def read_shotlist(
             raise InputError(
                 f"scene overlaps scene {a.id!r} ({a.tc_in}-{a.tc_out}, {a.origin})",
                 source=source,
-                line=int(b.origin.rsplit(":", 1)[1]),
+                line=b.where()[1],
                 scene=b.id,
                 field="tc_in",
                 value=b.tc_in,
@@ -408,14 +508,17 @@ def read_shotlist(
     if media is not None:
         for s in ordered:
             if s.end_frame > media.frames:
-                end_tc = format_timecode(media.frames, rate, drop_frame=drop)
+                end_tc = s.timecode(media.frames)
+                start = s.timecode(0)
                 raise InputError(
-                    f"scene runs past the end of the video ({end_tc}, {media.frames} frames)",
+                    f"scene runs past the end of the video ({end_tc}, {media.frames} frames; "
+                    f"programme start {start})",
                     source=source,
-                    line=int(s.origin.rsplit(":", 1)[1]),
+                    line=s.where()[1],
                     scene=s.id,
                     field="tc_out",
                     value=s.tc_out,
-                    fix=f"End it at or before {end_tc}",
+                    fix=f"End it at or before {end_tc}, or give the programme's start "
+                    "timecode with --start-tc (e.g. 01:00:00:00)",
                 )
     return ordered

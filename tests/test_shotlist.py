@@ -75,7 +75,8 @@ def test_rate_from_video_and_past_end(tmp_path, video_25):
         read_shotlist(write(tmp_path, "late.csv", late), media=info)
     msg = str(err.value)
     assert "late.csv:5" in msg and "scene '4'" in msg and "tc_out" in msg
-    assert "past the end of the video (00:00:12:00, 300 frames)" in msg
+    assert "past the end of the video (00:00:12:00, 300 frames; programme start 00:00:00:00)" in msg
+    assert "--start-tc" in msg
     with pytest.raises(InputError, match=r"frame rate 23.976 .*does not match the video's 25"):
         read_shotlist(write(tmp_path, "s.csv", CSV), fps="23.976", media=info)
 
