@@ -43,6 +43,16 @@ def loudness_presets() -> dict[str, Any]:
     return copy.deepcopy(_shipped("loudness.toml"))
 
 
+def preset(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The delivery preset a config chose, with ``gate`` ("programme" or "dialogue")."""
+    name = cfg["pipeline"]["preset"]
+    chosen = {"gate": "programme", **loudness_presets()[name], "name": name}
+    if name == "custom":
+        chosen["target_lufs"] = cfg["mix"]["custom_target_lufs"]
+        chosen["true_peak_dbtp"] = cfg["mix"]["custom_true_peak_dbtp"]
+    return chosen
+
+
 BASS_STYLES = ("sustained", "root-fifth", "eighths", "octaves", "syncopated", "walking")
 ROLES = ("keys", "pad", "lead", "bass", "guitar", "perc")
 
@@ -192,6 +202,15 @@ def load_config(
         ("align", "fade_out_s", 0.0, 5.0),
         ("align", "declick_s", 0.0, 0.1),
         ("mix", "crossfade_s", 0.0, 10.0),
+        ("mix", "fade_in_s", 0.0, 60.0),
+        ("mix", "fade_out_s", 0.0, 60.0),
+        ("mix", "duck_db", 0.0, 40.0),
+        ("mix", "duck_attack_s", 0.0, 5.0),
+        ("mix", "duck_release_s", 0.0, 10.0),
+        ("mix", "speech_margin_db", 3.0, 40.0),
+        ("mix", "music_vs_dialogue_lu", -30.0, 10.0),
+        ("mix", "custom_target_lufs", -40.0, -5.0),
+        ("mix", "custom_true_peak_dbtp", -9.0, 0.0),
     ):
         if not lo <= config[section][key] <= hi:
             raise InputError(

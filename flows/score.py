@@ -21,14 +21,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 import config
-from tasks import align, deliver, media, mix, mux, shotlist
+from tasks import align, deliver, media, mix, mux, shotlist, speech
 from tasks.backends import get_backend
 from tasks.backends.batching import batch_queue
 from tasks.brief import make_brief
 from tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
 from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file
 
-STAGES = 7
+STAGES = 8
 
 
 def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -95,25 +95,55 @@ def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
     return align.fit_cue(cue, samples, **settings)
 
 
+@task(name="dialogue", cache_policy=NO_CACHE)
+def dialogue_task(
+    video: Path, info: MediaInfo, cfg: dict[str, Any]
+) -> tuple[Any, list[tuple[int, int]]]:
+    """The video's own audio at the pipeline rate and its dialogue regions (samples)."""
+    if not info.audio_streams:
+        return None, []
+    sr = cfg["pipeline"]["sample_rate"]
+    return speech.dialogue_track(
+        video,
+        sample_rate=sr,
+        samples=round(info.frames * sr / info.rate),
+        margin_db=cfg["mix"]["speech_margin_db"],
+    )
+
+
 @task(name="mix", cache_policy=NO_CACHE)
 def mix_task(
-    placements: list[mix.Placement], total: int, cfg: dict[str, Any]
-) -> tuple[Any, dict[str, float]]:
-    preset = config.loudness_presets()[cfg["pipeline"]["preset"]]
+    placements: list[mix.Placement],
+    total: int,
+    dialogue: Any,
+    regions: list[tuple[int, int]],
+    cfg: dict[str, Any],
+) -> mix.Programme:
+    chosen, m = config.preset(cfg), cfg["mix"]
     sr = cfg["pipeline"]["sample_rate"]
-    leveled = [
-        mix.Placement(mix.level(p.cue, target_lufs=preset["target_lufs"]), p.start, p.end)
-        for p in placements
-    ]
-    audio = mix.place(
-        leveled,
+    music = mix.music_bus(
+        placements,
+        target_lufs=chosen["target_lufs"],
         total_samples=total,
         sample_rate=sr,
-        crossfade_s=cfg["mix"]["crossfade_s"],
+        crossfade_s=m["crossfade_s"],
         declick_s=cfg["align"]["declick_s"],
+        fade_in_s=m["fade_in_s"],
+        fade_out_s=m["fade_out_s"],
     )
-    return mix.normalize(
-        audio, sr, target_lufs=preset["target_lufs"], true_peak_dbtp_max=preset["true_peak_dbtp"]
+    return mix.mix_programme(
+        music,
+        dialogue,
+        sample_rate=sr,
+        regions=regions,
+        target_lufs=chosen["target_lufs"],
+        true_peak_dbtp=chosen["true_peak_dbtp"],
+        dialogue_gated=chosen["gate"] == "dialogue",
+        duck_db=m["duck_db"],
+        attack_s=m["duck_attack_s"],
+        release_s=m["duck_release_s"],
+        music_vs_dialogue_lu=m["music_vs_dialogue_lu"],
+        with_dialogue=m["with_original"],
     )
 
 
@@ -132,6 +162,15 @@ def mux_task(
             audio_bitrate=o["audio_bitrate"],
             keep_original_audio=o["keep_original_audio"],
         )
+
+
+@task(name="qc", cache_policy=NO_CACHE)
+def qc_task(
+    main: Path, scored: Path, video: Path, regions_s: list[tuple[float, float]], gated: bool
+) -> dict[str, Any]:
+    return deliver.measure_deliverables(
+        main, scored=scored, video=video, regions_s=regions_s if gated else None
+    )
 
 
 @flow(name="score-video")
@@ -207,31 +246,68 @@ def score_video(
 
     log.info("[5/%d] mixing to %s", STAGES, cfg["pipeline"]["preset"])
     total = round(info.frames * sr / info.rate)
-    placements = [mix.Placement(c, *spans[c.scene_id]) for c in cues]
-    soundtrack, loudness = mix_task(placements, total, cfg)
+    dialogue, regions = dialogue_task(video_p, info, cfg)
+    regions_s = [(a / sr, b / sr) for a, b in regions]
+    if dialogue is not None:
+        log.info(
+            "        dialogue: %d regions, %.1f s", len(regions), sum(b - a for a, b in regions_s)
+        )
+    by_scene = {s.id: s for s in scored}
+    placements = [
+        mix.Placement(
+            c,
+            *spans[c.scene_id],
+            transition=by_scene[c.scene_id].transition or "crossfade",
+            transition_s=by_scene[c.scene_id].transition_s,
+        )
+        for c in cues
+    ]
+    programme = mix_task(placements, total, dialogue, regions, cfg)
+    loudness = programme.report
     log.info(
-        "        %.1f LUFS -> %.1f LUFS, true peak %.1f dBTP",
+        "        %.1f LUFS -> %.1f LUFS (%s-gated), true peak %.1f dBTP",
         loudness["before_lufs"],
         loudness["after_lufs"],
+        loudness["gate"],
         loudness["after_true_peak_dbtp"],
     )
 
-    log.info("[6/%d] writing soundtrack and cues", STAGES)
+    log.info("[6/%d] writing soundtrack, mix, stems and cues", STAGES)
     subtype = cfg["output"]["wav_subtype"]
-    soundtrack_p = out_p / "soundtrack.wav"
-    deliver.write_wav(soundtrack_p, soundtrack, sr, subtype=subtype)
+    audio_files = deliver.write_programme(out_p, programme, sr, subtype=subtype)
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
     by_id = {c.scene_id: c for c in cues}
     brief_by_id = {b.scene_id: b for b in briefs}
     deliver.write_cuesheet(
-        out_p / "cuesheet.csv", deliver.cuesheet_rows(scenes, by_id, brief_by_id)
+        out_p / "cuesheet.csv",
+        deliver.cuesheet_rows(
+            scenes, by_id, brief_by_id, production=video_p.stem, people=cfg["cuesheet"]
+        ),
     )
+    edit_files: list[Path] = []
+    if cfg["output"]["interchange"] and cue_files:
+        edit_files = deliver.write_interchange(
+            out_p,
+            scenes,
+            {sid: out_p / f["wav"] for sid, f in cue_files.items()},
+            video=video_p,
+            video_frames=info.frames,
+        )
 
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
+    main = audio_files.get("mix", audio_files["soundtrack"])
     log.info("[7/%d] muxing %s (video stream copied)", STAGES, scored_p.name)
-    command = mux_task(video_p, soundtrack_p, scored_p, info, cfg)
+    command = mux_task(video_p, main, scored_p, info, cfg)
 
-    preset_cfg = config.loudness_presets()[cfg["pipeline"]["preset"]]
+    log.info("[8/%d] measuring the deliverables", STAGES)
+    chosen = config.preset(cfg)
+    qc = qc_task(main, scored_p, video_p, regions_s, loudness["gate"] == "dialogue")
+    log.info(
+        "        %s: %.1f LUFS, true peak %.1f dBTP (ffmpeg ebur128)",
+        main.name,
+        qc["main"]["integrated_lufs"],
+        qc["main"]["true_peak_dbtp"],
+    )
     manifest: dict[str, Any] = {
         "inputs": {
             "video": {
@@ -242,13 +318,22 @@ def score_video(
             "shots": {"path": str(shots_p), "sha256": sha256_file(shots_p)},
         },
         "settings": cfg,
+        "programme": {
+            "rate": str(info.rate),
+            "frames": info.frames,
+            "start_frame": scenes[0].tc_start if scenes else 0,
+            "start_tc": scenes[0].timecode(0) if scenes else "00:00:00:00",
+            "drop_frame": scenes[0].drop_frame if scenes else False,
+        },
         "loudness": {
-            "preset": cfg["pipeline"]["preset"],
-            "target_lufs": preset_cfg["target_lufs"],
-            "true_peak_ceiling_dbtp": preset_cfg["true_peak_dbtp"],
+            "preset": chosen["name"],
+            "target_lufs": chosen["target_lufs"],
+            "true_peak_ceiling_dbtp": chosen["true_peak_dbtp"],
             **loudness,
         },
-        "mux": {"command": command},
+        "dialogue": {"regions_s": [[round(a, 3), round(b, 3)] for a, b in regions_s]},
+        "qc": qc,
+        "mux": {"command": command, "audio": main.name},
         "scenes": [
             {
                 "id": s.id,
@@ -260,6 +345,7 @@ def score_video(
                 "end_frame": s.end_frame,
                 "rate": str(s.rate),
                 "music": s.music,
+                "transition": s.transition,
                 "samples": list(s.sample_span(sr)),
                 **(
                     {
@@ -278,8 +364,9 @@ def score_video(
         ],
     }
     deliver.write_report(out_p / "report.html", manifest)
-    outputs = [scored_p, soundtrack_p, out_p / "cuesheet.csv", out_p / "report.html"]
+    outputs = [scored_p, *audio_files.values(), out_p / "cuesheet.csv", out_p / "report.html"]
     outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
+    outputs += edit_files
     result = deliver.write_manifest(out_p, manifest, outputs=outputs)
     log.info("done: %s", scored_p)
     return result

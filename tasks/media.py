@@ -13,6 +13,7 @@ import subprocess
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -151,13 +152,28 @@ def read_audio(path: str | Path, *, sample_rate: int, stream: int = 0) -> np.nda
 
 _EBU_I = re.compile(r"^\s*I:\s+(-?[\d.]+|-inf) LUFS", re.M)
 _EBU_TP = re.compile(r"^\s*Peak:\s+(-?[\d.]+|-inf) dBFS", re.M)
+_EBU_LRA = re.compile(r"^\s*LRA:\s+(-?[\d.]+) LU", re.M)
+_EBU_T = re.compile(r"\bt:\s*([\d.]+)\s+TARGET:.*?\bS:\s*(-?[\d.]+|-inf)")
 
 
-def measure_loudness(path: str | Path, *, stream: int = 0) -> dict[str, float]:
-    """Integrated loudness (LUFS) and true peak (dBTP) by ffmpeg's ebur128 filter.
+def measure_loudness(
+    path: str | Path,
+    *,
+    stream: int = 0,
+    curve: bool = False,
+    regions_s: list[tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """Integrated loudness (LUFS), true peak (dBTP) and LRA (LU) by ffmpeg's ebur128 filter.
 
-    This is the independent BS.1770 meter: it shares no code with the mix stage.
+    This is the independent BS.1770 meter: it shares no code with the mix stage. With
+    `curve`, ``short_term`` holds (seconds, short-term LUFS) every 100 ms. With
+    `regions_s`, ffmpeg keeps only those spans (seconds), joined, before metering: a
+    dialogue-gated measurement when they are the dialogue regions.
     """
+    meter = "ebur128=peak=true"
+    if regions_s:
+        keep = "+".join(f"between(t,{a:.6f},{b:.6f})" for a, b in regions_s)
+        meter = f"aselect='{keep}',asetpts=N/SR/TB,{meter}"
     proc = run_ffmpeg(
         [
             "-i",
@@ -165,17 +181,24 @@ def measure_loudness(path: str | Path, *, stream: int = 0) -> dict[str, float]:
             "-map",
             f"0:a:{stream}",
             "-filter:a",
-            "ebur128=peak=true",
+            meter,
             "-f",
             "null",
             "-",
         ]
     )
     summary = proc.stderr[proc.stderr.rfind("Summary:") :]
-    i, tp = _EBU_I.search(summary), _EBU_TP.search(summary)
+    i, tp, lra = _EBU_I.search(summary), _EBU_TP.search(summary), _EBU_LRA.search(summary)
     if not i or not tp:
         raise ScoreflowError(f"ebur128 gave no summary for {path}")
-    return {"integrated_lufs": float(i[1]), "true_peak_dbtp": float(tp[1])}
+    result: dict[str, Any] = {
+        "integrated_lufs": float(i[1]),
+        "true_peak_dbtp": float(tp[1]),
+        "lra_lu": float(lra[1]) if lra else None,
+    }
+    if curve:
+        result["short_term"] = [(float(t), float(v)) for t, v in _EBU_T.findall(proc.stderr)]
+    return result
 
 
 def stream_hash(path: str | Path, *, stream: str = "v:0") -> str:

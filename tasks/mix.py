@@ -1,7 +1,9 @@
-"""Mix cues into the soundtrack and bring it to a delivery loudness.
+"""Mix cues into the soundtrack, duck it under dialogue, and bring it to a delivery loudness.
 
-Loudness is BS.1770 (pyloudnorm); true peak is read at 4x oversampling and held under the
+Loudness is BS.1770 (pyloudnorm), over the whole programme or, for dialogue-gated presets,
+over the dialogue regions only; true peak is read at 4x oversampling and held under the
 ceiling by a look-ahead limiter whose gain curve never exceeds what each sample needs.
+Every gain is a curve applied alike to the mix and to its buses, so the stems sum to it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyloudnorm
@@ -21,17 +24,36 @@ from tasks.model import Cue
 OVERSAMPLE = 4
 
 
+TRANSITIONS = ("cut", "crossfade", "fade")
+
+
 @dataclass(frozen=True)
 class Placement:
-    """A cue at its place on the timeline: samples ``[start, end)``."""
+    """A cue at its place on the timeline: samples ``[start, end)``.
+
+    `transition` says how it meets the cue that ends where it starts: ``crossfade``
+    (equal power, centred on the cut), ``cut`` (hard, declicked) or ``fade`` (the outgoing
+    cue fades to silence by the cut, this one starts on it). `transition_s` is its length
+    (None: the mix's crossfade length).
+    """
 
     cue: Cue
     start: int
     end: int
+    transition: str = "crossfade"
+    transition_s: float | None = None
 
 
-def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
-    """BS.1770-4 integrated loudness of (channels, samples) audio; -inf when silent/short."""
+def integrated_lufs(
+    audio: np.ndarray, sample_rate: int, *, regions: list[tuple[int, int]] | None = None
+) -> float:
+    """BS.1770-4 integrated loudness of (channels, samples) audio; -inf when silent/short.
+
+    With `regions` (``[start, end)`` samples), only those parts are measured, joined: the
+    dialogue-gated loudness when they are the dialogue regions.
+    """
+    if regions:
+        audio = np.concatenate([audio[:, a:b] for a, b in regions], axis=-1)
     if audio.shape[-1] < int(0.4 * sample_rate) or not np.any(audio):
         return float("-inf")
     return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64)))
@@ -83,22 +105,63 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
     return float(20 * np.log10(peak))
 
 
-def limit(
+def limiter_gain(
     audio: np.ndarray, sample_rate: int, *, ceiling_dbtp: float, window_s: float = 0.005
-) -> np.ndarray:
-    """Look-ahead true-peak limiter.
+) -> np.ndarray | None:
+    """Gain curve of a look-ahead true-peak limiter; None when nothing reaches the ceiling.
 
     The needed gain per sample is min-filtered then averaged over the same window, so the
     smooth gain curve is never above the gain any sample needs.
+
+    Returns
+    -------
+    np.ndarray, shape (samples,), float32, or None
     """
     ceiling = 10 ** (ceiling_dbtp / 20)
     env = peak_envelope(audio, floor_dbtp=ceiling_dbtp)
     need = np.minimum(1.0, ceiling / np.maximum(env, 1e-9))
     if need.min() >= 1.0:
-        return audio
+        return None
     w = max(3, int(window_s * sample_rate) | 1)
     gain = uniform_filter1d(minimum_filter1d(need, size=w, mode="nearest"), size=w, mode="nearest")
-    return (audio * gain.astype(np.float32)).astype(np.float32)
+    return gain.astype(np.float32)
+
+
+def normalize_gain(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    target_lufs: float,
+    true_peak_dbtp_max: float,
+    regions: list[tuple[int, int]] | None = None,
+    passes: int = 4,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Gain curve that brings `audio` to `target_lufs` with true peaks under the ceiling.
+
+    Measure, scale, limit (4x oversampled, 0.1 dB under the ceiling), measure again;
+    repeated until within 0.05 LU. With `regions`, loudness is measured over them only
+    (dialogue gating).
+
+    Returns
+    -------
+    (gain, report)
+        gain: shape (samples,), float32; report: loudness and true peak before and after.
+    """
+    gain = np.ones(audio.shape[-1], np.float32)
+    before = integrated_lufs(audio, sample_rate, regions=regions)
+    report = {"before_lufs": before, "before_true_peak_dbtp": true_peak_dbtp(audio)}
+    now = before
+    if np.isfinite(before):
+        for _ in range(passes):
+            gain *= np.float32(10 ** ((target_lufs - now) / 20))
+            limited = limiter_gain(audio * gain, sample_rate, ceiling_dbtp=true_peak_dbtp_max - 0.1)
+            if limited is not None:
+                gain *= limited
+            now = integrated_lufs(audio * gain, sample_rate, regions=regions)
+            if abs(now - target_lufs) < 0.05:
+                break
+    report.update(after_lufs=now, after_true_peak_dbtp=true_peak_dbtp(audio * gain))
+    return gain, report
 
 
 def normalize(
@@ -107,32 +170,17 @@ def normalize(
     *,
     target_lufs: float,
     true_peak_dbtp_max: float,
-    passes: int = 4,
+    regions: list[tuple[int, int]] | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Two-pass loudness normalisation with true-peak limiting.
-
-    Returns
-    -------
-    (audio, report)
-        report holds loudness and true peak before and after.
-    """
-    before = integrated_lufs(audio, sample_rate)
-    report = {"before_lufs": before, "before_true_peak_dbtp": true_peak_dbtp(audio)}
-    if not np.isfinite(before):
-        return audio, {
-            **report,
-            "after_lufs": before,
-            "after_true_peak_dbtp": report["before_true_peak_dbtp"],
-        }
-    out, now = audio, before
-    for _ in range(passes):
-        out = (out * np.float32(10 ** ((target_lufs - now) / 20))).astype(np.float32)
-        out = limit(out, sample_rate, ceiling_dbtp=true_peak_dbtp_max - 0.1)
-        now = integrated_lufs(out, sample_rate)
-        if abs(now - target_lufs) < 0.05:
-            break
-    report.update(after_lufs=now, after_true_peak_dbtp=true_peak_dbtp(out))
-    return out, report
+    """`audio` brought to the target by `normalize_gain`; returns (audio, report)."""
+    gain, report = normalize_gain(
+        audio,
+        sample_rate,
+        target_lufs=target_lufs,
+        true_peak_dbtp_max=true_peak_dbtp_max,
+        regions=regions,
+    )
+    return (audio * gain).astype(np.float32), report
 
 
 def level(cue: Cue, *, target_lufs: float) -> Cue:
@@ -151,14 +199,18 @@ def place(
     sample_rate: int,
     crossfade_s: float,
     declick_s: float = 0.005,
+    fade_in_s: float = 0.0,
+    fade_out_s: float = 0.0,
     channels: int = 2,
 ) -> np.ndarray:
     """Lay cues on a silent timeline of `total_samples`.
 
-    Where one cue ends exactly where the next begins, they cross with an equal-power fade
-    centred on the cut: the outgoing cue (with its ringing tail) fades over
-    ``[cut - h, cut + h]`` while the incoming one rises on the complementary curve.
-    Elsewhere the cue edges get `declick_s` fades and the timeline stays silent.
+    Where one cue ends exactly where the next begins, the next one's `transition` applies:
+    a crossfade crosses them on equal-power curves centred on the cut (the outgoing cue,
+    with its ringing tail, falls over ``[cut - h, cut + h]`` while the incoming one rises on
+    the complementary curve); a fade takes the outgoing cue to silence by the cut; a cut
+    only declicks. Elsewhere the cue edges get `declick_s` fades and the timeline stays
+    silent. The programme fades in over `fade_in_s` and out over its last `fade_out_s`.
 
     Returns
     -------
@@ -167,17 +219,18 @@ def place(
     out = np.zeros((channels, total_samples), np.float32)
     items = sorted(placements, key=lambda p: p.start)
     half = [0] * (len(items) + 1)  # half crossfade length at the start of item i
+    fade_to_silence = [0] * (len(items) + 1)  # fade-out length of item i - 1
     for i in range(1, len(items)):
         a, b = items[i - 1], items[i]
-        if a.end == b.start:
-            half[i] = int(
-                min(
-                    crossfade_s * sample_rate / 2,
-                    a.cue.tail.shape[-1],
-                    a.end - a.start,
-                    (b.end - b.start) // 2,
-                )
-            )
+        if a.end != b.start or b.transition == "cut":
+            continue
+        if b.transition not in TRANSITIONS:
+            raise ValueError(f"cue {b.cue.scene_id}: unknown transition {b.transition!r}")
+        length = int((crossfade_s if b.transition_s is None else b.transition_s) * sample_rate)
+        if b.transition == "fade":
+            fade_to_silence[i] = min(length, a.end - a.start)
+            continue
+        half[i] = min(length // 2, a.cue.tail.shape[-1], a.end - a.start, (b.end - b.start) // 2)
     click = max(1, round(declick_s * sample_rate))
     for i, p in enumerate(items):
         body = p.cue.audio
@@ -187,17 +240,162 @@ def place(
                 f"{p.end - p.start}-sample span; fit it first"
             )
         h_in, h_out = half[i], half[i + 1]
+        n = body.shape[-1]
         sig = np.concatenate([body, p.cue.tail[:, :h_out]], axis=-1).astype(np.float32)
         if h_in:  # rising half of the centred equal-power curve: sin(pi/4) .. 1
             curve = np.sin(0.25 * np.pi * (1 + (np.arange(h_in) + 0.5) / h_in))
             sig[:, :h_in] *= curve.astype(np.float32)
+        else:
+            k = min(click, n)
+            sig[:, :k] *= fade(k, fade_in=True)
         if h_out:  # falling: cos over [end - h, end + h]
             x = (np.arange(2 * h_out) + 0.5) / (2 * h_out)
-            n = body.shape[-1]
             sig[:, n - h_out : n + h_out] *= np.cos(0.5 * np.pi * x).astype(np.float32)
         else:
-            n = min(click, sig.shape[-1])
-            sig[:, -n:] *= fade(n, fade_in=False)
+            k = max(min(click, n), fade_to_silence[i + 1])
+            sig[:, n - k : n] *= fade(k, fade_in=False)
         end = min(p.start + sig.shape[-1], total_samples)
         out[:, p.start : end] += sig[:, : end - p.start]
+    for seconds, fade_in in ((fade_in_s, True), (fade_out_s, False)):
+        k = min(int(seconds * sample_rate), total_samples)
+        if k:
+            span = slice(0, k) if fade_in else slice(total_samples - k, total_samples)
+            out[:, span] *= fade(k, fade_in=fade_in)
     return out
+
+
+def music_bus(placements: list[Placement], *, target_lufs: float, **options: Any) -> np.ndarray:
+    """Each cue brought to `target_lufs` (`level`), then `place`d with `options`."""
+    leveled = [
+        dataclasses.replace(p, cue=level(p.cue, target_lufs=target_lufs)) for p in placements
+    ]
+    return place(leveled, **options)
+
+
+def duck_gain(
+    regions: list[tuple[int, int]],
+    *,
+    total_samples: int,
+    sample_rate: int,
+    depth_db: float,
+    attack_s: float,
+    release_s: float,
+) -> np.ndarray:
+    """Gain curve that lowers music by `depth_db` inside dialogue `regions`.
+
+    The level falls linearly in dB over `attack_s` before each region (so it is down when
+    the first word comes) and rises over `release_s` after it.
+
+    Returns
+    -------
+    np.ndarray, shape (total_samples,), float32
+    """
+    depth = np.zeros(total_samples, np.float64)  # 0 = full level .. 1 = ducked
+    attack, release = int(attack_s * sample_rate), int(release_s * sample_rate)
+    for a, b in regions:
+        depth[a:b] = 1.0
+        lo = max(0, a - attack)
+        if a > lo:
+            ramp = (np.arange(lo, a) - (a - attack) + 1) / (attack + 1)
+            depth[lo:a] = np.maximum(depth[lo:a], ramp)
+        hi = min(total_samples, b + release)
+        if hi > b:
+            ramp = 1 - (np.arange(b, hi) - b + 1) / (release + 1)
+            depth[b:hi] = np.maximum(depth[b:hi], ramp)
+    return (10 ** (-depth_db * depth / 20)).astype(np.float32)
+
+
+@dataclass
+class Programme:
+    """The mixed programme and its parts, all at the delivery gain.
+
+    Attributes
+    ----------
+    mix : np.ndarray, shape (channels, samples)
+        Music and dialogue together (the music alone when there is no dialogue).
+    music, dialogue : np.ndarray, shape (channels, samples)
+        The buses as they sit in `mix` (``music + dialogue == mix``); dialogue is None
+        when the original audio is not mixed in.
+    soundtrack : np.ndarray, shape (channels, samples)
+        The music (ducked under dialogue) brought to the preset on its own.
+    report : dict
+        Loudness before and after for the mix and the soundtrack, the gate, the ducking.
+    """
+
+    mix: np.ndarray
+    music: np.ndarray
+    dialogue: np.ndarray | None
+    soundtrack: np.ndarray
+    report: dict[str, Any]
+
+
+def mix_programme(
+    music: np.ndarray,
+    dialogue: np.ndarray | None,
+    *,
+    sample_rate: int,
+    regions: list[tuple[int, int]],
+    target_lufs: float,
+    true_peak_dbtp: float,
+    dialogue_gated: bool = False,
+    duck_db: float = 10.0,
+    attack_s: float = 0.15,
+    release_s: float = 0.6,
+    music_vs_dialogue_lu: float = 0.0,
+    with_dialogue: bool = True,
+) -> Programme:
+    """Duck the music under dialogue, mix it with the original audio, deliver to a preset.
+
+    Parameters
+    ----------
+    music : np.ndarray, shape (channels, samples)
+        The placed cues.
+    dialogue : np.ndarray, shape (channels, samples), optional
+        The video's own audio, at `sample_rate` and the same length.
+    regions : list of (start, end)
+        Dialogue regions in samples (`tasks.speech.speech_regions`).
+    dialogue_gated : bool
+        Measure the mix's loudness over the dialogue regions (e.g. Netflix), when there are
+        any; otherwise over the whole programme.
+    music_vs_dialogue_lu : float
+        With dialogue, the music bus's loudness relative to the dialogue's before ducking.
+    with_dialogue : bool
+        Mix the original audio in (else it only steers the ducking).
+    """
+    report: dict[str, Any] = {"dialogue_regions": len(regions)}
+    bus = music
+    if dialogue is not None and regions:
+        speech = integrated_lufs(dialogue, sample_rate, regions=regions)
+        now = integrated_lufs(music, sample_rate)
+        if np.isfinite(speech) and np.isfinite(now):
+            bus = music * np.float32(10 ** ((speech + music_vs_dialogue_lu - now) / 20))
+        report["dialogue_lufs"] = speech
+        if duck_db > 0:
+            bus = bus * duck_gain(
+                regions,
+                total_samples=music.shape[-1],
+                sample_rate=sample_rate,
+                depth_db=duck_db,
+                attack_s=attack_s,
+                release_s=release_s,
+            )
+            report["duck_db"] = duck_db
+    alone, soundtrack_report = normalize(
+        bus, sample_rate, target_lufs=target_lufs, true_peak_dbtp_max=true_peak_dbtp
+    )
+    report["soundtrack"] = soundtrack_report
+    if dialogue is None or not with_dialogue:
+        report.update(gate="programme", **soundtrack_report)
+        return Programme(alone, alone, None, alone, report)
+    total = bus + dialogue
+    gate = regions if dialogue_gated and regions else None
+    gain, mix_report = normalize_gain(
+        total,
+        sample_rate,
+        target_lufs=target_lufs,
+        true_peak_dbtp_max=true_peak_dbtp,
+        regions=gate,
+    )
+    report.update(gate="dialogue" if gate else "programme", **mix_report)
+    music_out, dialogue_out = bus * gain, dialogue * gain
+    return Programme(music_out + dialogue_out, music_out, dialogue_out, alone, report)

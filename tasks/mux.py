@@ -52,6 +52,8 @@ def mux(
     }
     if codec == "aac":
         opts["b:a:0"] = audio_bitrate
+    if media.start_tc:  # keep the source's start timecode (a tmcd track)
+        opts["timecode"] = media.start_tc
     if opts["f"] in ("mp4", "mov"):
         opts["movflags"] = "+faststart"
     if keep_original_audio and media.audio_streams:

@@ -52,28 +52,45 @@ def test_outputs_measured(first_run, video_25):
     # audio as long as the video, within one frame
     decoded = read_audio(scored, sample_rate=48000)
     assert abs(decoded.shape[1] / 48000 - info.duration_s) <= 1 / 25
-    # loudness by an independent meter
-    loud = measure_loudness(scored)
-    assert abs(loud["integrated_lufs"] - -23.0) <= 1.0, loud
-    assert loud["true_peak_dbtp"] <= -1.0 + 0.3, loud  # AAC may add a little overshoot
+    # loudness by an independent meter: the mix (music + the video's dialogue) to EBU R128
+    loud = measure_loudness(out / "mix.wav")
+    assert abs(loud["integrated_lufs"] - -23.0) <= 0.5, loud
+    assert loud["true_peak_dbtp"] <= -1.0, loud
+    in_video = measure_loudness(scored)
+    assert abs(in_video["integrated_lufs"] - -23.0) <= 1.0, in_video
+    assert in_video["true_peak_dbtp"] <= -1.0 + 0.3, in_video  # AAC may add a little overshoot
+    # the stems are the mix's buses: they sum to it, and the dialogue stem is the original
+    mix_wav, sr = soundfile.read(out / "mix.wav", always_2d=True)
+    music_stem, _ = soundfile.read(out / "stems" / "music.wav", always_2d=True)
+    speech_stem, _ = soundfile.read(out / "stems" / "dialogue.wav", always_2d=True)
+    assert np.abs(music_stem + speech_stem - mix_wav).max() < 1e-5
+    original = read_audio(video_25, sample_rate=48000)[:, : mix_wav.shape[0]].T
+    assert np.corrcoef(original[:, 0], speech_stem[: original.shape[0], 0])[0, 1] > 0.999
     # no music in the scene marked off (7..9 s) nor the gap (9..9.48 s)
-    quiet = decoded[:, int(7.05 * 48000) : int(9.4 * 48000)]
-    assert np.abs(quiet).max() < 1e-3
-    assert np.sqrt((decoded[:, 48000 : 3 * 48000] ** 2).mean()) > 0.01  # music where it should be
-    # the soundtrack and every cue have exact sample counts
     track, sr = soundfile.read(out / "soundtrack.wav")
+    assert np.abs(track[int(7.05 * 48000) : int(9.4 * 48000)]).max() < 1e-3
+    assert np.abs(music_stem[int(7.05 * 48000) : int(9.4 * 48000)]).max() < 1e-3
+    assert np.sqrt((track[48000 : 3 * 48000] ** 2).mean()) > 0.01  # music where it should be
+    # the soundtrack and every cue have exact sample counts
     assert sr == 48000 and track.shape == (300 * 48000 // 25, 2)
     for sid, (a, b) in {"1": (0, 4), "2": (4, 7), "4": (9.48, 12)}.items():
         info_c = soundfile.info(out / "cues" / f"{sid}.wav")
         assert info_c.frames == round(b * 48000) - round(a * 48000)
         assert (out / "cues" / f"{sid}.mid").stat().st_size > 100
     rows = (out / "cuesheet.csv").read_text().splitlines()
-    assert len(rows) == 4 and rows[0].startswith("cue,scene,title,usage")
+    assert len(rows) == 4 and rows[0].startswith("production,cue,scene,title,usage")
     manifest = json.loads((out / "manifest.json").read_text())
     for name, entry in manifest["outputs"].items():
         assert sha256_file(out / name) == entry["sha256"]
     assert manifest["inputs"]["video"]["sha256"] == before
     assert [s["music"] for s in manifest["scenes"]] == [True, True, False, True]
+    # the generated dialogue talks from 2.5 s to 7 s of every 7 s
+    found = manifest["dialogue"]["regions_s"]
+    assert len(found) == 2
+    assert np.allclose(found, [[2.5, 7.0], [9.5, 12.0]], atol=0.1), found
+    assert manifest["qc"]["video_stream_copied"] is True
+    page = (out / "report.html").read_text()
+    assert "<svg" in page and "<polyline" in page and page.count("#b9e0b0") == 2
     assert not list(out.rglob("*.partial*"))
 
 
