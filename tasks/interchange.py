@@ -23,7 +23,13 @@ import opentimelineio as otio
 
 from tasks.errors import InputError
 from tasks.model import Scene
-from tasks.timecode import format_timecode, parse_rate, parse_timecode, rate_name
+from tasks.timecode import (
+    format_timecode,
+    parse_rate,
+    parse_timecode,
+    rate_name,
+    supports_drop_frame,
+)
 
 ADAPTERS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml", ".otio": "otio_json"}
 FIELD = re.compile(r"\b([a-z_]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)", re.I)
@@ -269,7 +275,10 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
         origin = _frames(gst, rate) if gst is not None else 0
         start = origin if gst is not None else None
         tc_meta = timeline.metadata.get("fcp_xml", {}).get("timecode", {})
-        drop = isinstance(tc_meta, Mapping) and tc_meta.get("displayformat") == "DF"
+        if adapter == "fcp_xml":
+            drop = isinstance(tc_meta, Mapping) and tc_meta.get("displayformat") == "DF"
+        else:  # OTIO's own timecodes are drop-frame at 29.97 and 59.94
+            drop = supports_drop_frame(rate)
 
     rows: list[CutRow] = []
     columns: set[str] = set()
@@ -373,14 +382,17 @@ def score_timeline(
     """
     first = scenes[0]
     rate, tc0 = first.rate, first.tc_start
-    timeline = otio.schema.Timeline(name=name)
+    tc_meta = {"fcp_xml": {"timecode": {"displayformat": "DF" if first.drop_frame else "NDF"}}}
+    timeline = otio.schema.Timeline(name=name, metadata=tc_meta)
     timeline.global_start_time = _rt(tc0, rate)
     picture = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     picture.append(
         otio.schema.Clip(
             name=video.name,
             media_reference=otio.schema.ExternalReference(
-                target_url=file_url(video), available_range=_range(tc0, video_frames, rate)
+                target_url=file_url(video),
+                available_range=_range(tc0, video_frames, rate),
+                metadata=tc_meta,
             ),
             source_range=_range(tc0, video_frames, rate),
         )
