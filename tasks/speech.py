@@ -36,7 +36,7 @@ def speech_frames(
     audio: np.ndarray,
     sample_rate: int,
     *,
-    margin_db: float = 12.0,
+    margin_db: float = 6.0,
     floor_dbfs: float = -60.0,
     modulation_db: float = 6.0,
 ) -> np.ndarray:
@@ -78,7 +78,7 @@ def speech_regions(
     audio: np.ndarray,
     sample_rate: int,
     *,
-    margin_db: float = 12.0,
+    margin_db: float = 6.0,
     bridge_s: float = 0.4,
     min_speech_s: float = 0.3,
 ) -> list[tuple[int, int]]:
@@ -107,7 +107,7 @@ def speech_regions(
 
 
 def dialogue_track(
-    video: Path, *, sample_rate: int, samples: int, margin_db: float = 12.0
+    video: Path, *, sample_rate: int, samples: int, margin_db: float = 6.0
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """A video's own audio, exactly `samples` long, and its dialogue regions.
 

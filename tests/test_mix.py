@@ -1,11 +1,18 @@
+import functools
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import soundfile
 from conftest import noise
 
-from tasks.media import measure_loudness
-from tasks.mix import Placement, normalize, peak_envelope, place, true_peak_dbtp
-from tasks.model import Cue
+import config
+from tasks.backends.composer import Composer
+from tasks.brief import make_brief
+from tasks.media import generate_video, measure_loudness
+from tasks.mix import Placement, mix_programme, normalize, peak_envelope, place, true_peak_dbtp
+from tasks.model import Cue, Scene
+from tasks.speech import dialogue_track
 
 SR = 48000
 
@@ -87,3 +94,150 @@ def test_gated_true_peak_matches_full_oversampling_near_the_ceiling():
     assert near.any() and np.array_equal(gated[near], full[near])
     assert np.all(gated <= full + 1e-7)
     assert true_peak_dbtp(x) == pytest.approx(20 * np.log10(full.max()), abs=1e-4)
+
+
+# --- delivery presets, ducking, transitions -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    """12 s of the generated dialogue (talking over [2.5, 7) and [9.5, 12)) and its regions."""
+    video = generate_video(
+        tmp_path_factory.mktemp("mix") / "talk.mp4", seconds=12, rate="25", size="64x36"
+    )
+    audio, regions = dialogue_track(video, sample_rate=SR, samples=12 * SR)
+    return audio, regions
+
+
+def composed(text, seconds=12.0):
+    brief = make_brief(Scene("m", 0, round(seconds * 25), Fraction(25), text))
+    return Composer().generate([brief], seconds=[seconds], seed=1)[0].audio
+
+
+@functools.cache
+def material(kind):
+    if kind == "hot transients":
+        x = noise(12.0, db=-26)
+        x[:, ::4800] *= 12
+        return x
+    return composed({"rock cue": "energetic rock anthem", "ambient cue": "calm ambient pad"}[kind])
+
+
+@pytest.mark.parametrize("preset", ["ebu-r128", "atsc-a85", "streaming", "netflix", "custom"])
+@pytest.mark.parametrize(
+    ("music", "with_dialogue"),
+    [
+        ("rock cue", True),
+        ("ambient cue", False),
+        ("hot transients", False),
+        ("hot transients", True),
+    ],
+)
+def test_presets_measured_by_ffmpeg(tmp_path, talk, preset, music, with_dialogue):
+    chosen = config.preset(config.load_config(None, {"pipeline": {"preset": preset}}))
+    dialogue, regions = talk if with_dialogue else (None, [])
+    prog = mix_programme(
+        material(music).copy(),
+        dialogue,
+        sample_rate=SR,
+        regions=regions,
+        target_lufs=chosen["target_lufs"],
+        true_peak_dbtp=chosen["true_peak_dbtp"],
+        dialogue_gated=chosen["gate"] == "dialogue",
+    )
+    path = tmp_path / "mix.wav"
+    soundfile.write(path, prog.mix.T, SR, subtype="PCM_24")
+    gated = chosen["gate"] == "dialogue" and with_dialogue
+    measured = measure_loudness(
+        path, regions_s=[(a / SR, b / SR) for a, b in regions] if gated else None
+    )
+    assert abs(measured["integrated_lufs"] - chosen["target_lufs"]) <= 0.5, measured
+    assert measure_loudness(path)["true_peak_dbtp"] <= chosen["true_peak_dbtp"], measured
+    assert prog.report["gate"] == ("dialogue" if gated else "programme")
+    if with_dialogue:  # the buses are what the mix is made of
+        assert np.abs(prog.music + prog.dialogue - prog.mix).max() < 1e-6
+
+
+def level_db(x, a, b):
+    return 10 * np.log10(np.mean(x[:, a:b].astype(np.float64) ** 2))
+
+
+@pytest.mark.parametrize("depth_db", [6.0, 10.0, 15.0])
+def test_ducking_depth_measured(tmp_path, talk, depth_db):
+    dialogue, regions = talk
+    bed = noise(12.0, db=-30, seed=5)  # a steady bed: its level differences are the ducking
+    prog = mix_programme(
+        bed,
+        dialogue,
+        sample_rate=SR,
+        regions=regions,
+        target_lufs=-23.0,
+        true_peak_dbtp=-1.0,
+        duck_db=depth_db,
+        attack_s=0.15,
+        release_s=0.6,
+    )
+    path = tmp_path / "music.wav"
+    soundfile.write(path, prog.music.T, SR, subtype="PCM_24")
+    music, _ = soundfile.read(path, always_2d=True)
+    music = music.T
+    inside = [level_db(music, a + SR // 10, b - SR // 10) for a, b in regions]
+    edges = [0, *[x for a, b in regions for x in (a - SR // 4, b + SR * 7 // 10)], 12 * SR]
+    outside = [
+        level_db(music, lo, hi)
+        for lo, hi in zip(edges[::2], edges[1::2], strict=True)
+        if hi - lo > SR // 2
+    ]
+    assert len(inside) == 2 and outside
+    for i in inside:
+        for o in outside:
+            assert abs((o - i) - depth_db) <= 1.0, (inside, outside)
+
+
+def two_cues(transition, seconds=None):
+    n = 2 * SR
+    ones = np.ones((2, n), np.float32)
+    return place(
+        [
+            Placement(cue(ones, ones), 0, n),
+            Placement(cue(ones), n, 2 * n, transition=transition, transition_s=seconds),
+        ],
+        total_samples=2 * n,
+        sample_rate=SR,
+        crossfade_s=0.5,
+    ), n
+
+
+def test_transition_shapes():
+    out, n = two_cues("cut")
+    click = SR // 200
+    # a hard cut: no tail past the cut, both sides at full level but the 5 ms declicks
+    assert np.allclose(out[0, click : n - click], 1)
+    assert np.allclose(out[0, n + click : 2 * n - click], 1)
+    assert out[0, n - 1] < 0.01 and out[0, n] < 0.01
+    out, n = two_cues("fade", 1.0)
+    # fade to silence over the last second before the cut, the next cue starts on the cut
+    assert np.allclose(out[0, click : n - SR], 1) and out[0, n - 1] < 0.01
+    assert np.all(np.diff(out[0, n - SR : n]) <= 1e-7)
+    assert np.allclose(out[0, n + click : 2 * n - click], 1)
+    out, n = two_cues("crossfade", 1.0)
+    # 1 s crossfade centred on the cut: equal power, both curves cover [cut - 0.5, cut + 0.5]
+    gained = out[0, n : n + SR // 2]
+    assert np.all(gained >= 1.0 - 1e-6) and gained.max() == pytest.approx(np.sqrt(2), abs=0.01)
+    assert np.allclose(out[0, n - SR // 2 - 10 : n - SR // 2], 1, atol=1e-3)
+
+
+def test_programme_fades():
+    n = 4 * SR
+    out = place(
+        [Placement(cue(np.ones((2, n), np.float32)), 0, n)],
+        total_samples=n,
+        sample_rate=SR,
+        crossfade_s=0.5,
+        fade_in_s=1.0,
+        fade_out_s=2.0,
+    )
+    assert out[0, 0] < 0.01 and out[0, SR - 1] == pytest.approx(1, abs=1e-3)
+    assert np.allclose(out[0, SR : 2 * SR], 1)
+    assert out[0, 3 * SR] == pytest.approx(np.cos(np.pi / 4), abs=0.01)  # half-way, -3 dB
+    assert out[0, -1] < 0.01
