@@ -290,18 +290,15 @@ def test_score_round_trips_frame_by_frame(tmp_path, rate, tc_start, drop):
     spans = [("1", 0, 101), ("2", 101, 1850), ("4", 1900, 2003)]
     scenes = [scene(sid, a, b, rate, tc_start, drop) for sid, a, b in spans]
     scenes.insert(2, scene("3", 1850, 1900, rate, tc_start, drop))  # no music: a gap
-    wavs = {}
-    for sid, a, b in spans:
-        wavs[sid] = tmp_path / "cues" / f"{sid}.wav"
-        wavs[sid].parent.mkdir(exist_ok=True)
-        wavs[sid].write_bytes(b"RIFF")
+    (tmp_path / "cues").mkdir()
+    wavs = {sid: tmp_path / "cues" / f"{sid}.wav" for sid, _, _ in spans}
     video = tmp_path / "v.mov"
     files = write_interchange(tmp_path, scenes, wavs, video=video, video_frames=2100)
     assert [f.name for f in files] == ["score.otio", "score.xml", "music.edl"]
     want = [(tc_start + a, tc_start + b) for _, a, b in spans]
     for f in files[:2]:
         timeline = otio.adapters.read_from_file(str(f))
-        music = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio][0]
+        music = next(t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio)
         start = timeline.global_start_time.rescaled_to(float(rate)).value
         got = []
         for clip in music.find_clips():
