@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="project config (TOML), overrides config/defaults.toml")
     s.add_argument("--backend", help="music backend (default: composer)")
     s.add_argument("--model", help="backend model id or path")
-    s.add_argument("--preset", help="loudness preset: ebu-r128, atsc-a85, streaming, netflix")
+    s.add_argument(
+        "--preset", help="loudness preset: ebu-r128, atsc-a85, streaming, netflix, custom"
+    )
     s.add_argument("--fps", help="frame rate of the shot list, e.g. 23.976 or 30000/1001")
     s.add_argument("--start-tc", help=START_HELP)
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
@@ -239,12 +241,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = Path(args.out)
     scored = next(k for k in manifest["outputs"] if ".scored." in k)
-    loud = manifest["loudness"]
+    loud, qc = manifest["loudness"], manifest["qc"]["main"]
     print(f"\nScored video: {out / scored}")
     print(
-        f"Soundtrack:   {out / 'soundtrack.wav'} ({loud['after_lufs']:.1f} LUFS, "
-        f"true peak {loud['after_true_peak_dbtp']:.1f} dBTP)"
+        f"Delivered:    {out / manifest['mux']['audio']} ({qc['integrated_lufs']:.1f} LUFS, "
+        f"true peak {qc['true_peak_dbtp']:.1f} dBTP by ffmpeg; preset {loud['preset']})"
     )
+    if "mix.wav" in manifest["outputs"]:
+        print(f"Music only:   {out / 'soundtrack.wav'}   Stems: {out / 'stems'}")
+    if "score.otio" in manifest["outputs"]:
+        print(f"For the NLE:  {out / 'score.xml'} (FCP 7 XML), score.otio, music.edl")
     print(f"Report:       {out / 'report.html'}   Manifest: {out / 'manifest.json'}")
     return 0
 

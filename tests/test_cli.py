@@ -28,6 +28,13 @@ def test_check_prints_scenes(tmp_path, video_25, capsys):
     assert "OK: 2 scenes, 2 with music" in out and "rock/" in out and "25 fps" in out
 
 
+def test_check_reads_the_example_edl(capsys):
+    assert main(["check", "--shots", "examples/cut.edl", "--fps", "23.976"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 6 scenes, 5 with music" in out
+    assert "004  01:00:26:00 - 01:00:40:00" in out and "cinematic/tense" in out
+
+
 def test_explain_shows_reading_and_plan(tmp_path, capsys):
     shots = tmp_path / "s.csv"
     shots.write_text(

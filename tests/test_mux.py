@@ -1,7 +1,8 @@
+import av
 import numpy as np
 import soundfile
 
-from tasks.media import probe, read_audio, stream_hash
+from tasks.media import generate_video, probe, read_audio, stream_hash
 from tasks.mux import audio_codec_for, mux
 
 
@@ -30,3 +31,19 @@ def test_codec_by_container():
     assert audio_codec_for("mp4") == "aac"
     assert audio_codec_for("mov") == "pcm_s24le"
     assert audio_codec_for("mp4", "alac") == "alac"
+
+
+def test_mov_gets_pcm_and_keeps_its_timecode(tmp_path):
+    video = generate_video(
+        tmp_path / "tc.mov", seconds=3, rate="24000/1001", size="64x36", start_tc="01:00:00:00"
+    )
+    info = probe(video)
+    wav = tmp_path / "s.wav"
+    soundfile.write(wav, np.zeros((round(info.duration_s * 48000), 2)), 48000, subtype="PCM_24")
+    out = tmp_path / "o.mov"
+    mux(video, wav, out, media=info, keep_original_audio=True)
+    with av.open(str(out)) as c:
+        codecs = [s.codec_context.name for s in c.streams.audio]
+    assert codecs == ["pcm_s24le", "aac"]  # ours as PCM, the original copied as it was
+    assert probe(out).start_tc == "01:00:00:00"
+    assert stream_hash(out) == stream_hash(video)

@@ -3,13 +3,14 @@
 import json
 
 import numpy as np
+import opentimelineio as otio
 import pytest
 import soundfile
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.score import score_video
-from tasks.media import measure_loudness, probe, read_audio, stream_hash
+from tasks.media import generate_video, measure_loudness, probe, read_audio, stream_hash
 from tasks.storage import sha256_file
 
 SHOTS = """scene,tc_in,tc_out,description,music
@@ -109,3 +110,51 @@ def test_rerun_regenerates_only_the_changed_cue(first_run, video_25):
     }
     manifest = again.result()
     assert [s.get("cue", {}).get("cached") for s in manifest["scenes"]] == [True, False, None, True]
+
+
+EDL = """TITLE: TC CUT
+FCM: DROP FRAME
+
+001  A        V     C        00:00:00;00 00:00:04;00 01:00:00;00 01:00:04;00
+* FROM CLIP NAME: calm ambient opening
+002  B        V     C        00:00:04;00 00:00:04;00 01:00:04;00 01:00:04;00
+002  C        V     D    015 00:10:00;00 00:10:04;00 01:00:04;00 01:00:08;00
+* FROM CLIP NAME: tense chase mood=tense
+003  D        V     C        00:20:00;00 00:20:03;00 01:00:08;00 01:00:11;00
+* COMMENT: warm acoustic transition=fade usage=VI
+"""
+
+
+def test_score_a_cut_with_timecode_to_netflix(prefect_server, tmp_path):
+    video = generate_video(
+        tmp_path / "cut.mov", seconds=12, rate="30000/1001", size="64x36", start_tc="01:00:00;00"
+    )
+    edl = tmp_path / "cut.edl"
+    edl.write_text(EDL)
+    out = tmp_path / "out"
+    manifest = score_video(video=str(video), shots=str(edl), out=str(out), preset="netflix")
+    # positions: 01:00:04;00 is frame 120, 01:00:08;00 is 240, 01:00:11;00 is 330
+    spans = [(s["start_frame"], s["end_frame"]) for s in manifest["scenes"]]
+    assert spans == [(0, 120), (120, 240), (240, 330)]
+    assert [s["transition"] for s in manifest["scenes"]] == [None, "crossfade", "fade"]
+    timeline = otio.adapters.read_from_file(str(out / "score.xml"))
+    music = next(t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio)
+    start = round(timeline.global_start_time.value)
+    assert start == 107892  # 01:00:00;00
+    got = [
+        (
+            round(c.range_in_parent().start_time.value),
+            round(c.range_in_parent().end_time_exclusive().value),
+        )
+        for c in music.find_clips()
+    ]
+    assert got == spans
+    # Netflix-style: dialogue-gated loudness to -27 by the independent meter, peaks under -2
+    assert manifest["loudness"]["gate"] == "dialogue"
+    regions = manifest["dialogue"]["regions_s"]
+    gated = measure_loudness(out / "mix.wav", regions_s=[tuple(r) for r in regions])
+    assert abs(gated["integrated_lufs"] - -27.0) <= 0.5, gated
+    assert measure_loudness(out / "mix.wav")["true_peak_dbtp"] <= -2.0
+    assert probe(out / "cut.scored.mov").start_tc == "01:00:00;00"
+    rows = (out / "cuesheet.csv").read_text().splitlines()
+    assert "01:00:08;00,01:00:11;00" in rows[3] and ",VI," in rows[3]

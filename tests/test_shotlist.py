@@ -3,7 +3,7 @@ from fractions import Fraction
 import pytest
 
 from tasks.errors import InputError
-from tasks.media import probe
+from tasks.media import generate_video, probe
 from tasks.shotlist import read_shotlist
 
 CSV = """scene,tc_in,tc_out,description,music,intensity,key,hits
@@ -190,6 +190,36 @@ HEAD = "scene,tc_in,tc_out,description\n"
         ),
         ("norate.csv", HEAD + "1,0,5,a\n", None, ["no frame rate", "--fps"]),
         ("item.yaml", "- just a string\n", None, ["item.yaml:1", "object of fields"]),
+        (
+            "trans.csv",
+            "scene,tc_in,tc_out,description,transition\n1,0,5,a,wipe\n",
+            "25",
+            ["trans.csv:2", "field 'transition'", "'wipe'", "cut, crossfade or fade"],
+        ),
+        (
+            "translen.csv",
+            "scene,tc_in,tc_out,description,transition_s\n1,0,5,a,12\n",
+            "25",
+            ["field 'transition_s'", "between 0.0 and 10.0"],
+        ),
+        (
+            "usage.csv",
+            "scene,tc_in,tc_out,description,usage\n1,0,5,a,XX\n",
+            "25",
+            ["usage.csv:2", "field 'usage'", "'XX'", "BI (background instrumental)"],
+        ),
+        (
+            "start.yaml",
+            "fps: 25\nstart_tc: '01:00:00:00'\nscenes:\n"
+            "  - {scene: 1, tc_in: '00:59:59:00', tc_out: '01:00:01:00', description: x}\n",
+            None,
+            [
+                "start.yaml:4",
+                "field 'tc_in'",
+                "before the programme start 01:00:00:00",
+                "--start-tc",
+            ],
+        ),
     ],
 )
 def test_invalid(tmp_path, name, content, fps, expected):
@@ -208,3 +238,41 @@ def test_missing_file(tmp_path):
 def test_gaps_are_allowed(tmp_path):
     scenes = read_shotlist(write(tmp_path, "g.csv", HEAD + "1,0,2,a\n2,5,8,b\n"), fps="25")
     assert scenes[0].end_frame < scenes[1].start_frame
+
+
+def test_transition_usage_and_programme_start(tmp_path):
+    text = (
+        "fps: 25\nstart_tc: '01:00:00:00'\nscenes:\n"
+        "  - {scene: 1, tc_in: '01:00:00:00', tc_out: '01:00:04:00', description: x}\n"
+        "  - {scene: 2, tc_in: '01:00:04:00', tc_out: '01:00:06:00', description: y,\n"
+        "     transition: dissolve, transition_s: 1.5, usage: vi, hits: '01:00:05:00'}\n"
+    )
+    scenes = read_shotlist(write(tmp_path, "s.yaml", text))
+    assert [(s.start_frame, s.end_frame) for s in scenes] == [(0, 100), (100, 150)]
+    assert scenes[1].tc_in == "01:00:04:00" and scenes[1].hits == (125,)
+    assert (scenes[1].transition, scenes[1].transition_s, scenes[1].usage) == (
+        "crossfade",
+        1.5,
+        "VI",
+    )
+    assert scenes[0].transition is None and scenes[0].usage == "BI"
+    # --start-tc wins over the file's
+    moved = read_shotlist(write(tmp_path, "s.yaml", text), start_tc="00:59:59:00")
+    assert moved[0].start_frame == 25 and moved[0].tc_in == "01:00:00:00"
+
+
+def test_programme_start_from_the_video_timecode(tmp_path):
+    video = generate_video(
+        tmp_path / "tc.mov",
+        seconds=6,
+        rate="25",
+        size="64x36",
+        dialogue=False,
+        start_tc="10:00:00:00",
+    )
+    info = probe(video)
+    csv = "scene,tc_in,tc_out,description\n1,10:00:01:00,10:00:05:00,x\n"
+    scenes = read_shotlist(write(tmp_path, "s.csv", csv), media=info)
+    assert (scenes[0].start_frame, scenes[0].end_frame) == (25, 125)
+    with pytest.raises(InputError, match="before the programme start 10:00:00:00"):
+        read_shotlist(write(tmp_path, "z.csv", csv.replace("10:00:01", "09:59:59")), media=info)

@@ -1,0 +1,86 @@
+import csv
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from tasks.brief import make_brief
+from tasks.deliver import cuesheet_rows, pro_duration, timeline_svg, write_cuesheet
+from tasks.model import Cue, Scene
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0, "0:00"), (0.2, "0:01"), (59.4, "0:59"), (59.5, "1:00"), (125.0, "2:05")],
+)
+def test_pro_duration(seconds, text):
+    assert pro_duration(seconds) == text
+
+
+def test_cuesheet_fields(tmp_path):
+    rate = Fraction(30000, 1001)
+    scenes = [
+        Scene("1", 0, 900, rate, "calm piano", tc_start=107892, drop_frame=True),
+        Scene("2", 900, 1000, rate, "talk", music=False, tc_start=107892, drop_frame=True),
+        Scene("3", 1000, 2799, rate, "radio rock", usage="VI", tc_start=107892, drop_frame=True),
+    ]
+    cues = {
+        s.id: Cue(s.id, np.zeros((2, 10), np.float32), 48000, "composer", "gm", "p", 7, "CC0")
+        for s in scenes
+        if s.music
+    }
+    briefs = {s.id: make_brief(s) for s in scenes if s.music}
+    people = {"composer": "A. Writer", "composer_affiliation": "PRS", "publisher": ""}
+    path = tmp_path / "cuesheet.csv"
+    write_cuesheet(path, cuesheet_rows(scenes, cues, briefs, production="promo", people=people))
+    rows = list(csv.DictReader(path.open()))
+    assert [r["cue"] for r in rows] == ["01", "02"] and [r["scene"] for r in rows] == ["1", "3"]
+    first, second = rows
+    assert (first["tc_in"], first["tc_out"]) == ("01:00:00;00", "01:00:30;00")
+    assert first["usage"] == "BI" and second["usage"] == "VI"
+    assert first["duration"] == "0:30" and second["duration"] == "1:00"  # 1799 frames = 60.03 s
+    assert (first["composer"], first["composer_affiliation"], first["composer_share"]) == (
+        "A. Writer",
+        "PRS",
+        "100",
+    )
+    assert first["publisher"] == "" and first["publisher_share"] == ""
+    assert first["production"] == "promo" and first["licence"] == "CC0"
+
+
+def test_timeline_plot_has_every_lane():
+    manifest = {
+        "inputs": {"video": {"probe": {"duration_s": 10.0}}},
+        "settings": {"pipeline": {"sample_rate": 48000}},
+        "programme": {"rate": "25", "start_frame": 90000, "drop_frame": False},
+        "loudness": {"target_lufs": -23.0},
+        "dialogue": {"regions_s": [[1.0, 3.0], [5.0, 6.5]]},
+        "qc": {"short_term": [(t / 10, -30.0 + t / 10) for t in range(100)]},
+        "scenes": [
+            {
+                "id": "a",
+                "samples": [0, 240000],
+                "music": True,
+                "tc_in": "",
+                "tc_out": "",
+                "description": "x",
+                "brief": {"genre": "rock", "mood": "tense"},
+                "cue": {"bpm": 120, "key": "E"},
+                "transition": None,
+            },
+            {
+                "id": "b",
+                "samples": [240000, 480000],
+                "music": True,
+                "tc_in": "",
+                "tc_out": "",
+                "description": "y",
+                "brief": {"genre": "jazz", "mood": "calm"},
+                "cue": {"bpm": 90, "key": "F"},
+                "transition": "fade",
+            },
+        ],
+    }
+    svg = timeline_svg(manifest)
+    assert svg.count("#b9e0b0") == 2 and svg.count("#f6d8a8") == 2
+    assert "<polyline" in svg and ">fade<" in svg and "01:00:00:00" in svg
