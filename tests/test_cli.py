@@ -2,6 +2,7 @@ import io
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -29,7 +30,8 @@ def test_check_prints_scenes(tmp_path, video_25, capsys):
 
 
 def test_check_reads_the_example_edl(capsys):
-    assert main(["check", "--shots", "examples/cut.edl", "--fps", "23.976"]) == 0
+    edl = Path(__file__).resolve().parents[1] / "examples" / "cut.edl"
+    assert main(["check", "--shots", str(edl), "--fps", "23.976"]) == 0
     out = capsys.readouterr().out
     assert "OK: 6 scenes, 5 with music" in out
     assert "004  01:00:26:00 - 01:00:40:00" in out and "cinematic/tense" in out
