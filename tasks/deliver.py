@@ -272,18 +272,22 @@ def timeline_svg(manifest: dict[str, Any], *, width: int = 960) -> str:
         f'<line x1="{left}" x2="{left + plot}" y1="{y(loud["target_lufs"]):.1f}" '
         f'y2="{y(loud["target_lufs"]):.1f}" stroke="#c33" stroke-dasharray="4 3"/>'
     )
-    curve = manifest.get("qc", {}).get("short_term", [])
+    # short-term loudness integrates 3 s: earlier points are not readings yet
+    curve = [(t, v) for t, v in manifest.get("qc", {}).get("short_term", []) if t >= 3.0]
     if curve:
         points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in curve)
         parts.append(f'<polyline points="{points}" fill="none" stroke="#236" stroke-width="1.2"/>')
     base = top + height + 14
     prog = manifest.get("programme", {})
+    rate = Fraction(prog.get("rate", "1"))
     for t in _ticks(total):
         label = f"{t:g} s"
-        if prog:
-            rate = Fraction(prog["rate"])
-            frame = round(Fraction(t).limit_denominator(1000) * rate) + prog["start_frame"]
-            label = format_timecode(frame, rate, drop_frame=prog["drop_frame"])
+        if prog:  # ticks on whole programme-timecode seconds
+            frame = round(t) * round(rate)
+            t = float(frame / rate)
+            label = format_timecode(
+                frame + prog["start_frame"], rate, drop_frame=prog["drop_frame"]
+            )
         parts.append(
             f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="14" y2="{top + height}" class="g"/>'
             f'<text x="{x(t):.1f}" y="{base}" class="c">{label}</text>'
