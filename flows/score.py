@@ -97,18 +97,24 @@ def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
 
 @task(name="dialogue", cache_policy=NO_CACHE)
 def dialogue_task(
-    video: Path, info: MediaInfo, cfg: dict[str, Any]
+    video: Path, info: MediaInfo, scenes: list[Scene], cfg: dict[str, Any]
 ) -> tuple[Any, list[tuple[int, int]]]:
-    """The video's own audio at the pipeline rate and its dialogue regions (samples)."""
+    """The video's own audio at the pipeline rate and its dialogue regions (samples):
+    detected, then overridden where a scene's `dialogue` column says yes or no."""
     if not info.audio_streams:
         return None, []
     sr = cfg["pipeline"]["sample_rate"]
-    return speech.dialogue_track(
-        video,
-        sample_rate=sr,
-        samples=round(info.frames * sr / info.rate),
-        margin_db=cfg["mix"]["speech_margin_db"],
+    total = round(info.frames * sr / info.rate)
+    audio, found = speech.dialogue_track(
+        video, sample_rate=sr, samples=total, margin_db=cfg["mix"]["speech_margin_db"]
     )
+    regions = speech.override_regions(
+        found,
+        total_samples=total,
+        forced=[s.sample_span(sr) for s in scenes if s.dialogue is True],
+        excluded=[s.sample_span(sr) for s in scenes if s.dialogue is False],
+    )
+    return audio, regions
 
 
 @task(name="mix", cache_policy=NO_CACHE)
@@ -246,7 +252,7 @@ def score_video(
 
     log.info("[5/%d] mixing to %s", STAGES, cfg["pipeline"]["preset"])
     total = round(info.frames * sr / info.rate)
-    dialogue, regions = dialogue_task(video_p, info, cfg)
+    dialogue, regions = dialogue_task(video_p, info, scenes, cfg)
     regions_s = [(a / sr, b / sr) for a, b in regions]
     if dialogue is not None:
         log.info(

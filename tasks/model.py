@@ -43,6 +43,7 @@ class Scene:
     transition: str | None = None  # into this scene: cut | crossfade | fade (None: default)
     transition_s: float | None = None  # its length
     usage: str = "BI"  # cue-sheet usage: BI, BV, VI, VV, MT, ET ...
+    dialogue: bool | None = None  # None: detect in the original audio; else forced on/off
 
     @property
     def frames(self) -> int:

@@ -265,12 +265,15 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
             fix="Give tc_out (or out/end) or a duration",
         )
 
-    music = True
-    if _text(f.get("music", ("", 0))[0]):
-        word = _text(f["music"][0]).lower()
+    def flag(name: str) -> bool | None:
+        word = _text(f.get(name, ("", 0))[0]).lower()
+        if not word:
+            return None
         if word not in _TRUE | _FALSE:
-            raise fail(InputError("expected yes/no, true/false or on/off", value=word), "music")
-        music = word in _TRUE
+            raise fail(InputError("expected yes/no, true/false or on/off", value=word), name)
+        return word in _TRUE
+
+    music = flag("music") is not False
 
     key = _text(f["key"][0]) if "key" in f else ""
     if key and not _KEY.match(key):
@@ -341,6 +344,7 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
         transition=transition,
         transition_s=number("transition_s", 0.0, 10.0),
         usage=usage,
+        dialogue=flag("dialogue"),
     )
 
 

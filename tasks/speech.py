@@ -15,6 +15,7 @@ talking that music should duck under, and the report shows what it found.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,30 @@ def speech_regions(
     n = np.asarray(audio).shape[-1]
     hop = round(HOP_S * sample_rate)
     return [(a * hop, min(n, b * hop)) for a, b in _runs(mask)]
+
+
+def override_regions(
+    regions: list[tuple[int, int]],
+    *,
+    total_samples: int,
+    forced: Sequence[tuple[int, int]] = (),
+    excluded: Sequence[tuple[int, int]] = (),
+) -> list[tuple[int, int]]:
+    """Detected regions, with spans the user marked as dialogue added and others removed.
+
+    A scene's ``dialogue`` column (yes/no) overrides detection over its span: where music
+    or effects in the original audio read as speech, or speech is too quiet to be found.
+    """
+    if not forced and not excluded:
+        return regions
+    mask = np.zeros(total_samples, bool)
+    for a, b in regions:
+        mask[a:b] = True
+    for a, b in forced:
+        mask[a:b] = True
+    for a, b in excluded:
+        mask[a:b] = False
+    return _runs(mask)
 
 
 def dialogue_track(

@@ -203,6 +203,12 @@ HEAD = "scene,tc_in,tc_out,description\n"
             ["field 'transition_s'", "between 0.0 and 10.0"],
         ),
         (
+            "dlg.csv",
+            "scene,tc_in,tc_out,description,dialogue\n1,0,5,a,some\n",
+            "25",
+            ["dlg.csv:2", "field 'dialogue'", "'some'", "yes/no"],
+        ),
+        (
             "usage.csv",
             "scene,tc_in,tc_out,description,usage\n1,0,5,a,XX\n",
             "25",
@@ -256,6 +262,7 @@ def test_transition_usage_and_programme_start(tmp_path):
         "VI",
     )
     assert scenes[0].transition is None and scenes[0].usage == "BI"
+    assert scenes[0].dialogue is None
     # --start-tc wins over the file's
     moved = read_shotlist(write(tmp_path, "s.yaml", text), start_tc="00:59:59:00")
     assert moved[0].start_frame == 25 and moved[0].tc_in == "01:00:00:00"

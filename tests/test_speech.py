@@ -3,7 +3,7 @@ import pytest
 from conftest import noise
 
 from tasks.media import generate_video, read_audio
-from tasks.speech import speech_regions
+from tasks.speech import override_regions, speech_regions
 
 SR = 48000
 
@@ -74,3 +74,14 @@ def test_no_talking_found_in_other_sounds(signal):
         "chord swelling at 0.5 Hz": chord(10.0, 0.1) * (1.1 + np.sin(np.pi * np.arange(n) / SR)),
     }[signal]
     assert speech_regions(x, SR) == []
+
+
+def test_scene_overrides():
+    found = [(100, 200), (400, 500)]
+    assert override_regions(found, total_samples=1000) == found
+    # a scene marked "dialogue: no" over 350..600 drops what was found there; "yes" over
+    # 700..800 adds its whole span; overlaps merge
+    got = override_regions(
+        found, total_samples=1000, forced=[(150, 300), (700, 800)], excluded=[(350, 600)]
+    )
+    assert got == [(100, 300), (700, 800)]
