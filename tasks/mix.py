@@ -1,7 +1,8 @@
 """Mix cues into the soundtrack, duck it under dialogue, and bring it to a delivery loudness.
 
-Loudness is BS.1770 (pyloudnorm), over the whole programme or, for dialogue-gated presets,
-over the dialogue regions only; true peak is read at 4x oversampling and held under the
+Loudness is BS.1770-4 (K-weighting, 400 ms blocks, absolute and relative gates), over the
+whole programme or, for dialogue-gated presets, over the dialogue regions only; true peak
+is read at 4x oversampling and held under the
 ceiling by a look-ahead limiter whose gain curve never exceeds what each sample needs.
 Every gain is a curve applied alike to the mix and to its buses, so the stems sum to it.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
+from scipy.signal import resample_poly, sosfilt
 
 from tasks.align import fade
 from tasks.model import Cue
@@ -44,19 +45,62 @@ class Placement:
     transition_s: float | None = None
 
 
+@cache
+def k_weighting(sample_rate: int) -> np.ndarray:
+    """BS.1770-4 K-weighting (high shelf, then RLB high-pass) as second-order sections.
+
+    At 48 kHz these are the coefficients tabled in the recommendation; other rates use the
+    same analog prototypes through the bilinear transform.
+    """
+    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = np.tan(np.pi * f0 / sample_rate)
+    vh = 10 ** (gain_db / 20)
+    vb = vh**0.4996667741545416
+    a0 = 1 + k / q + k * k
+    shelf = [
+        (vh + vb * k / q + k * k) / a0,
+        2 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+        1.0,
+        2 * (k * k - 1) / a0,
+        (1 - k / q + k * k) / a0,
+    ]
+    f0, q = 38.13547087602444, 0.5003270373238773
+    k = np.tan(np.pi * f0 / sample_rate)
+    a0 = 1 + k / q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
 def integrated_lufs(
     audio: np.ndarray, sample_rate: int, *, regions: list[tuple[int, int]] | None = None
 ) -> float:
     """BS.1770-4 integrated loudness of (channels, samples) audio; -inf when silent/short.
 
-    With `regions` (``[start, end)`` samples), only those parts are measured, joined: the
-    dialogue-gated loudness when they are the dialogue regions.
+    K-weighted mean square over 400 ms blocks every 100 ms, summed over the (front)
+    channels; blocks under -70 LKFS, then those 10 LU under the mean of the rest, are gated
+    out. With `regions` (``[start, end)`` samples), only those parts are measured, joined:
+    the dialogue-gated loudness when they are the dialogue regions.
     """
     if regions:
         audio = np.concatenate([audio[:, a:b] for a, b in regions], axis=-1)
-    if audio.shape[-1] < int(0.4 * sample_rate) or not np.any(audio):
+    hop = round(0.1 * sample_rate)  # blocks are 4 hops long
+    hops = audio.shape[-1] // hop
+    if hops < 4 or not np.any(audio):
         return float("-inf")
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64)))
+    sos = k_weighting(sample_rate).astype(np.float32)
+    weighted = sosfilt(sos, audio[:, : hops * hop].astype(np.float32, copy=False))
+    energy = (
+        np.square(weighted).reshape(audio.shape[0], hops, hop).sum(axis=(0, 2), dtype=np.float64)
+    )
+    z = np.convolve(energy, np.ones(4), mode="valid") / (4 * hop)
+    loud = -0.691 + 10 * np.log10(np.maximum(z, 1e-30))
+    z = z[loud > -70.0]
+    if not z.size:
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(z.mean()) - 10.0
+    z = z[-0.691 + 10 * np.log10(z) > relative]
+    return float(-0.691 + 10 * np.log10(z.mean()))
 
 
 def peak_envelope(
