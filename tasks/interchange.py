@@ -160,8 +160,9 @@ def _fcpxml_start(text: str, rate: Fraction) -> int | None:
 def _text_of(item: otio.core.Item) -> list[str]:
     """Name, comments and notes the adapters keep in metadata."""
     parts = []
-    if item.name and not _MEDIA_NAME.search(item.name):
-        parts.append(item.name)
+    name = item.name.strip()
+    if name and not name.isdigit() and not _MEDIA_NAME.search(name):  # not "001", "a.mov"
+        parts.append(name)
     meta = item.metadata
     for comment in meta.get("cmx_3600", {}).get("comments", []) or []:
         parts.append(re.sub(r"^\s*\*?\s*(COMMENT|NOTE)S?\s*:\s*", "", str(comment), flags=re.I))

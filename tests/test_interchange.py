@@ -63,6 +63,17 @@ FCM: NON-DROP FRAME
 """
 
 
+EDL_WIPE = """TITLE: WIPES
+FCM: NON-DROP FRAME
+
+001  AX       V     C        00:00:00:00 00:00:05:00 01:00:00:00 01:00:05:00
+002  AX       V     C        00:00:05:00 00:00:05:00 01:00:05:00 01:00:05:00
+002  BX       V     W001 012 00:00:10:00 00:00:15:00 01:00:05:00 01:00:10:00
+003  CX       A     C        00:00:00:00 00:00:05:00 01:00:10:00 01:00:15:00
+004  DX       V     C        00:00:20:00 00:00:25:00 01:00:15:00 01:00:20:00
+"""
+
+
 def frames(scenes):
     return [(s.start_frame, s.end_frame) for s in scenes]
 
@@ -105,6 +116,16 @@ def test_edl_text_fields_locators_and_transitions(tmp_path):
     assert cut[1].transition == "crossfade"
     assert cut[1].transition_s == pytest.approx(12 * 1001 / 24000)
     assert "energetic rock" in cut[1].description
+
+
+def test_edl_wipes_audio_events_and_unnamed_clips(tmp_path):
+    path = tmp_path / "w.edl"
+    path.write_text(EDL_WIPE)
+    scenes = read_shotlist(path, fps="25")
+    # the audio-only event leaves a gap on the picture track
+    assert frames(scenes) == [(0, 125), (125, 250), (375, 500)]
+    assert scenes[1].transition == "crossfade" and scenes[1].transition_s == pytest.approx(0.48)
+    assert [s.description for s in scenes] == ["", "", ""]  # no "001" as a description
 
 
 def test_edl_start_from_the_video_timecode(tmp_path):

@@ -241,3 +241,21 @@ def test_programme_fades():
     assert np.allclose(out[0, SR : 2 * SR], 1)
     assert out[0, 3 * SR] == pytest.approx(np.cos(np.pi / 4), abs=0.01)  # half-way, -3 dB
     assert out[0, -1] < 0.01
+
+
+def test_music_and_original_apart(talk):
+    dialogue, regions = talk
+    bed = noise(12.0, db=-30, seed=6)
+    prog = mix_programme(
+        bed,
+        dialogue,
+        sample_rate=SR,
+        regions=regions,
+        target_lufs=-23.0,
+        true_peak_dbtp=-1.0,
+        with_dialogue=False,
+    )
+    # the delivered track is the music alone, still ducked under the dialogue it lost
+    assert prog.dialogue is None and prog.mix is prog.soundtrack
+    a, b = regions[0]
+    assert level_db(prog.mix, 0, a - SR // 2) - level_db(prog.mix, a + SR // 10, b - SR // 10) > 9
