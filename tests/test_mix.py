@@ -162,21 +162,24 @@ def level_db(x, a, b):
     return 10 * np.log10(np.mean(x[:, a:b].astype(np.float64) ** 2))
 
 
-@pytest.mark.parametrize("depth_db", [6.0, 10.0, 15.0])
-def test_ducking_depth_measured(tmp_path, talk, depth_db):
+def over_a_bed(talk, *, seed, **options):
+    """A steady noise bed (its level differences are the ducking) mixed under the talk."""
     dialogue, regions = talk
-    bed = noise(12.0, db=-30, seed=5)  # a steady bed: its level differences are the ducking
-    prog = mix_programme(
-        bed,
+    return mix_programme(
+        noise(12.0, db=-30, seed=seed),
         dialogue,
         sample_rate=SR,
         regions=regions,
         target_lufs=-23.0,
         true_peak_dbtp=-1.0,
-        duck_db=depth_db,
-        attack_s=0.15,
-        release_s=0.6,
+        **options,
     )
+
+
+@pytest.mark.parametrize("depth_db", [6.0, 10.0, 15.0])
+def test_ducking_depth_measured(tmp_path, talk, depth_db):
+    regions = talk[1]
+    prog = over_a_bed(talk, seed=5, duck_db=depth_db, attack_s=0.15, release_s=0.6)
     path = tmp_path / "music.wav"
     soundfile.write(path, prog.music.T, SR, subtype="PCM_24")
     music, _ = soundfile.read(path, always_2d=True)
@@ -244,17 +247,8 @@ def test_programme_fades():
 
 
 def test_music_and_original_apart(talk):
-    dialogue, regions = talk
-    bed = noise(12.0, db=-30, seed=6)
-    prog = mix_programme(
-        bed,
-        dialogue,
-        sample_rate=SR,
-        regions=regions,
-        target_lufs=-23.0,
-        true_peak_dbtp=-1.0,
-        with_dialogue=False,
-    )
+    regions = talk[1]
+    prog = over_a_bed(talk, seed=6, with_dialogue=False)
     # the delivered track is the music alone, still ducked under the dialogue it lost
     assert prog.dialogue is None and prog.mix is prog.soundtrack
     a, b = regions[0]
