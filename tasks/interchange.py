@@ -33,6 +33,12 @@ from tasks.timecode import (
 
 ADAPTERS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml", ".otio": "otio_json"}
 FIELD = re.compile(r"\b([a-z_]+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)", re.I)
+#: shot-list columns a cut's text may set as ``name=value`` (others stay in the text)
+TEXT_FIELDS = {
+    *("scene", "genre", "mood", "tempo_bpm", "tempo", "bpm", "key", "instruments"),
+    *("instrument", "intensity", "energy", "curve", "arc", "music", "seed", "usage"),
+    *("transition", "transition_s", "dialogue"),
+}
 _MEDIA_NAME = re.compile(r"\.(mov|mxf|mp4|m4v|wav|aif+|r3d|braw|ari|dpx|exr|jpg|png)$", re.I)
 _EVENT = re.compile(
     r"^(?P<num>\d{1,6})\s+(?P<reel>\S+)\s+(?P<track>\S+)\s+(?P<kind>C|D|W\d{3}|K[BO]?)"
@@ -59,7 +65,6 @@ class Cut:
     rate: Fraction
     drop_frame: bool
     start_frame: int | None  # programme start timecode in frames, when the file gives one
-    columns: set[str]
 
 
 def _snap(rate: float, source: str) -> Fraction:
@@ -183,6 +188,8 @@ def _fields(texts: list[str]) -> tuple[str, dict[str, str]]:
     found: dict[str, str] = {}
 
     def take(m: re.Match[str]) -> str:
+        if m[1].lower() not in TEXT_FIELDS:
+            return m[0]
         found[m[1].lower()] = m[2].strip("\"'")
         return " "
 
@@ -233,8 +240,9 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
             )
         text, events, drop = _normalise_edl(text, rate, source)
         kwargs: dict[str, Any] = {"rate": float(rate)}
+        edl_rate: Fraction | None = rate
     else:
-        kwargs = {}
+        kwargs, edl_rate = {}, None
     try:
         result = otio.adapters.read_from_string(text, adapter, **kwargs)
     except Exception as exc:  # adapters raise many kinds; all mean an unreadable cut
@@ -251,10 +259,8 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
         result = timelines[0]
     timeline: otio.schema.Timeline = result
     track = _track(timeline, source)
-    items = [i for i in track if isinstance(i, otio.core.Item)]
-    clip_rates = [i.range_in_parent().duration.rate for i in items]
-    file_rate = _snap(clip_rates[0], source) if adapter != "cmx_3600" else rate
-    assert file_rate is not None  # the EDL branch required it
+    first = next(i for i in track if isinstance(i, otio.core.Item))
+    file_rate = edl_rate or _snap(first.range_in_parent().duration.rate, source)
     if rate is not None and file_rate != rate:
         raise InputError(
             f"the cut runs at {rate_name(file_rate)} fps but the video at {rate_name(rate)}",
@@ -282,7 +288,6 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
             drop = supports_drop_frame(rate)
 
     rows: list[CutRow] = []
-    columns: set[str] = set()
     transition: tuple[str, float] | None = None
     spans: list[tuple[int, int, CutRow]] = []
     n = 0
@@ -331,9 +336,7 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
         if transition:
             row.fields["transition"], row.fields["transition_s"] = transition
             transition = None
-        for key, value in fields.items():
-            row.fields[key] = value
-        columns |= set(row.fields)
+        row.fields.update(fields)
         rows.append(row)
         spans.append((rec_in, rec_out, row))
     # markers on the sequence or the track: hits and text of the clip under them
@@ -349,7 +352,7 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
                     )
     if not rows:
         raise InputError("the cut has no clips", source=source, fix="Export a cut with clips")
-    return Cut(rows=rows, rate=rate, drop_frame=drop, start_frame=start, columns=columns)
+    return Cut(rows=rows, rate=rate, drop_frame=drop, start_frame=start)
 
 
 # --- writing the score back ---------------------------------------------------------------

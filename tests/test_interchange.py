@@ -25,12 +25,12 @@ FCM: DROP FRAME
 * FROM CLIP NAME: opening calm piano
 002  BX       V     C        00:10:00;00 00:10:05;00 01:00:59;28 01:01:05;00
 * FROM CLIP NAME: tense chase
-* COMMENT: builds, mood=tense genre=cinematic
+* COMMENT: builds, mood=tense genre=cinematic take=3
 * LOC: 01:01:02;00 RED     DOOR SLAM
 003  CX       V     C        00:20:00;00 00:20:55;02 01:01:05;00 01:02:00;04
 * FROM CLIP NAME: market
 004  DX       V     C        00:30:00;00 00:30:00;11 01:09:59;29 01:10:00;10
-* FROM CLIP NAME: sting music=on usage=VI
+* FROM CLIP NAME: sting music=on usage=VI bpm=140
 """
 FRAMES_DF = [(0, 1798), (1798, 1948), (1948, 3600), (17981, 17992)]
 
@@ -105,11 +105,11 @@ def test_edl_text_fields_locators_and_transitions(tmp_path):
     chase = scenes["002"]
     assert chase.mood == "tense" and chase.genre == "cinematic"
     assert "tense chase" in chase.description and "builds" in chase.description
-    assert "mood=" not in chase.description
+    assert "mood=" not in chase.description and "take=3" in chase.description
     # LOC 01:01:02;00 (record timecode) = 1800 + 2 * 30 - 2 = 1858
     assert chase.hits == (1858,)
     assert chase.origin.endswith("df.edl:6") and chase.drop_frame
-    assert scenes["004"].usage == "VI"
+    assert scenes["004"].usage == "VI" and scenes["004"].tempo_bpm == 140  # an alias
     path.write_text(edl_23976())
     cut = read_shotlist(path, fps="23.976")
     assert cut[0].description == "quiet ambient dawn"  # a media file name is no description
