@@ -390,7 +390,8 @@ def read_shotlist(
         want = parse_rate(fps) if fps is not None else (media.rate if media else None)
         cut = interchange.read_cut(path, rate=want)
         rows = [
-            _Row(r.line, {_norm_key(k): (v, r.line) for k, v in r.fields.items()}, r.origin) for r in cut.rows
+            _Row(r.line, {_norm_key(k): (v, r.line) for k, v in r.fields.items()}, r.origin)
+            for r in cut.rows
         ]
         rate, rate_from, drop, file_start = cut.rate, source, cut.drop_frame, cut.start_frame
     else:
