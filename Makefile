@@ -35,6 +35,7 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_composer.py
+	$(PY) bench/bench_mix.py
 	$(PY) bench/bench_score.py
 
 clean:
