@@ -7,6 +7,12 @@
     scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
                       [--config FILE] [--seed N]
     scoreflow render MIDI --out WAV [--seconds S] [--config FILE]
+    scoreflow watch (--queue SQS_URL | --poll FOLDER_OR_PREFIX) [--out URI] [--prefix P]
+                    [--max-tries N] [--dead-letter URI] [--state URI] [--every S] [--once]
+    scoreflow serve --folder FOLDER_OR_PREFIX [--queue SQS_URL] [--out URI]
+                    [--cron "0 2 * * *" | --interval S]
+
+Paths may be s3://bucket/key URIs.
 
 Bad input is reported as one message without a traceback (exit 2); other failures exit 1.
 Inputs are validated before the Prefect engine starts, so a typo fails in a second.
@@ -17,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from tasks.errors import InputError, ScoreflowError
@@ -65,12 +70,67 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--start-tc", help=START_HELP)
     e.add_argument("--config")
     e.add_argument("--seed", type=int, help="base seed, as for score")
+    w = sub.add_parser("watch", help="score uploads as they arrive (S3 events or polling)")
+    src = w.add_mutually_exclusive_group(required=True)
+    src.add_argument("--queue", help="SQS queue URL receiving the bucket's ObjectCreated events")
+    src.add_argument("--poll", help="folder or s3:// prefix to list for new pairs")
+    _batch_options(w)
+    w.add_argument("--prefix", default="", help="with --queue: only keys under it (incoming/)")
+    w.add_argument("--every", type=float, default=60.0, help="with --poll: seconds between passes")
+    w.add_argument("--once", action="store_true", help="one pass, then exit")
+    v = sub.add_parser("serve", help="serve scheduled scoring as Prefect deployments")
+    v.add_argument("--folder", required=True, help="folder or s3:// prefix scored on schedule")
+    v.add_argument("--queue", help="also serve the upload queue (every minute)")
+    v.add_argument("--prefix", default="", help="with --queue: only keys under it")
+    when = v.add_mutually_exclusive_group()
+    when.add_argument("--cron", help='cron schedule, e.g. "0 2 * * *" (nightly at 02:00)')
+    when.add_argument("--interval", type=float, help="seconds between runs")
+    _batch_options(v, tries=False)
     r = sub.add_parser("render", help="render a (cue) MIDI file with the composer's SoundFont")
     r.add_argument("midi")
     r.add_argument("--out", required=True, help="WAV file to write (48 kHz, 24-bit)")
     r.add_argument("--seconds", type=float, help="length (default: the last note-off)")
     r.add_argument("--config")
     return p
+
+
+def _batch_options(p: argparse.ArgumentParser, *, tries: bool = True) -> None:
+    p.add_argument("--out", help="where runs go (default: scored/ beside the watched prefix)")
+    p.add_argument("--config", help="project config (TOML) for every run")
+    p.add_argument("--preset", help="loudness preset for every run")
+    p.add_argument("--backend", help="music backend for every run")
+    if tries:
+        p.add_argument("--max-tries", type=int, default=3, help="tries before dead-lettering")
+        p.add_argument("--dead-letter", help="where failures are recorded (default: failed/)")
+        p.add_argument("--state", help="where the ledger is kept (default: .scoreflow/)")
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, str]:
+    """`score_video` options given to watch/serve."""
+    pairs = (("config_file", args.config), ("preset", args.preset), ("backend", args.backend))
+    return {k: v for k, v in pairs if v}
+
+
+def watch(args: argparse.Namespace) -> int:
+    """Loop over queue or folder passes until interrupted (or once)."""
+    import time
+
+    from flows.watch import score_new, score_uploads
+
+    options = _run_options(args)
+    common = {"out": args.out, "max_tries": args.max_tries, "dead_letter": args.dead_letter}
+    common |= {"state": args.state, "options": options}
+    while True:
+        if args.queue:
+            report = score_uploads(args.queue, prefix=args.prefix, **common)
+        else:
+            report = score_new(args.poll, **common)
+        for item in report:
+            print(f"{item['what']}: {item.get('pair') or item.get('uploads')} {item.get('to', '')}")
+        if args.once:
+            return 0
+        if args.poll:
+            time.sleep(args.every)
 
 
 def render(midi: str, *, out: str, seconds: float | None, config_file: str | None) -> str:
@@ -103,14 +163,14 @@ def _read_inputs(
     from tasks.backends import get_backend
     from tasks.media import probe
     from tasks.shotlist import read_shotlist
-    from tasks.storage import local_path
+    from tasks.storage import fetch, work_dir
 
     cfg = config.load_config(config_file, {"pipeline": overrides})
     engine = get_backend(cfg)
     vocab = config.styles(cfg["composer"]["styles"])
-    info = probe(local_path(video, what="video")) if video else None
+    info = probe(fetch(video, work_dir(), what="video")) if video else None
     scenes = read_shotlist(
-        local_path(shots, what="shot list"), fps=fps, media=info, start_tc=start_tc
+        fetch(shots, work_dir(), what="shot list"), fps=fps, media=info, start_tc=start_tc
     )
     return cfg, engine, vocab, info, scenes
 
@@ -190,6 +250,24 @@ def explain(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in ("watch", "serve"):
+            os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        if args.command == "watch":
+            return watch(args)
+        if args.command == "serve":
+            from flows.watch import serve
+
+            options = _run_options(args)
+            serve(
+                folder=args.folder,
+                queue_url=args.queue,
+                out=args.out,
+                cron=args.cron,
+                interval_s=args.interval,
+                prefix=args.prefix,
+                options=options,
+            )
+            return 0
         if args.command == "render":
             print(render(args.midi, out=args.out, seconds=args.seconds, config_file=args.config))
             return 0
@@ -233,26 +311,34 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             keep_original_audio=args.keep_original_audio,
         )
+    except KeyboardInterrupt:
+        return 130
     except InputError as exc:
         print(f"scoreflow: error: {exc}", file=sys.stderr)
         return 2
     except ScoreflowError as exc:
         print(f"scoreflow: failed: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.out)
+    print(summary(manifest))
+    return 0
+
+
+def summary(manifest: dict[str, Any]) -> str:
+    """Where a run's results are, for the terminal."""
+    out = manifest["location"].rstrip("/")
     scored = next(k for k in manifest["outputs"] if ".scored." in k)
     loud, qc = manifest["loudness"], manifest["qc"]["main"]
-    print(f"\nScored video: {out / scored}")
-    print(
-        f"Delivered:    {out / manifest['mux']['audio']} ({qc['integrated_lufs']:.1f} LUFS, "
-        f"true peak {qc['true_peak_dbtp']:.1f} dBTP by ffmpeg; preset {loud['preset']})"
-    )
+    lines = [
+        f"\nScored video: {out}/{scored}",
+        f"Delivered:    {out}/{manifest['mux']['audio']} ({qc['integrated_lufs']:.1f} LUFS, "
+        f"true peak {qc['true_peak_dbtp']:.1f} dBTP by ffmpeg; preset {loud['preset']})",
+    ]
     if "mix.wav" in manifest["outputs"]:
-        print(f"Music only:   {out / 'soundtrack.wav'}   Stems: {out / 'stems'}")
+        lines.append(f"Music only:   {out}/soundtrack.wav   Stems: {out}/stems/")
     if "score.otio" in manifest["outputs"]:
-        print(f"For the NLE:  {out / 'score.xml'} (FCP 7 XML), score.otio, music.edl")
-    print(f"Report:       {out / 'report.html'}   Manifest: {out / 'manifest.json'}")
-    return 0
+        lines.append(f"For the NLE:  {out}/score.xml (FCP 7 XML), score.otio, music.edl")
+    lines.append(f"Report:       {out}/report.html   Manifest: {out}/manifest.json")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,8 +26,20 @@ from tasks import align, deliver, media, mix, mux, shotlist, speech
 from tasks.backends import get_backend
 from tasks.backends.batching import batch_queue
 from tasks.brief import make_brief
+from tasks.errors import InputError, StorageError
 from tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
-from tasks.storage import atomic_path, local_path, prepare_out_dir, sha256_file
+from tasks.storage import (
+    S3Uri,
+    TransientStorageError,
+    atomic_path,
+    fetch,
+    is_remote,
+    local_path,
+    prepare_out_dir,
+    sha256_file,
+    upload,
+    work_dir,
+)
 
 STAGES = 8
 
@@ -55,6 +68,41 @@ def cue_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
     }
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return "scoreflow-cue-" + hashlib.sha256(blob).hexdigest()
+
+
+def transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a task only when storage failed transiently (throttled, 5xx, unreachable)."""
+    try:
+        state.result()
+    except TransientStorageError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+STORAGE_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 4, 15],
+    "retry_condition_fn": transient_only,
+}
+
+
+@task(name="fetch", cache_policy=NO_CACHE, **STORAGE_RETRIES)
+def fetch_task(uri: str, work: Path, what: str) -> Path:
+    return fetch(uri, work, what=what)
+
+
+@task(name="publish", cache_policy=NO_CACHE, **STORAGE_RETRIES)
+def publish_task(staging: Path, prefix: str, files: list[str]) -> str:
+    """Upload a finished run under `prefix`, manifest.json last; returns the prefix."""
+    target = S3Uri.parse(prefix)
+    try:
+        for name in [*(f for f in files if f != "manifest.json"), "manifest.json"]:
+            upload(staging / name, target.join(name))
+    except InputError as exc:  # a missing bucket here is the output's problem, not input's
+        raise StorageError(f"cannot write the outputs to {prefix}: {exc}") from None
+    return str(target)
 
 
 @task(name="probe", cache_policy=NO_CACHE)
@@ -195,7 +243,9 @@ def score_video(
 ) -> dict[str, Any]:
     """Score `video` from the shot list `shots` into the folder `out`.
 
-    Returns the manifest (also written as ``out/manifest.json``).
+    Any of the three may be an ``s3://`` URI. Remote inputs are fetched (once per ETag);
+    a remote `out` receives the run under ``out/<run id>/``, its manifest uploaded last.
+    Returns the manifest (also written as ``manifest.json``).
     """
     log = get_run_logger()
     cfg = config.load_config(
@@ -206,14 +256,25 @@ def score_video(
         },
     )
     sr = cfg["pipeline"]["sample_rate"]
-    video_p, shots_p = local_path(video, what="video"), local_path(shots, what="shot list")
-    out_p = prepare_out_dir(local_path(out, what="output folder"))
+    work = work_dir()
+    video_p = fetch_task(video, work, "video")
+    shots_p = fetch_task(shots, work, "shot list")
+    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + _run_suffix()
+    if is_remote(out):
+        location = str(S3Uri.parse(out).join(run_id)) + "/"
+        out_p = prepare_out_dir(work / "runs" / run_id)
+    else:
+        out_p = prepare_out_dir(local_path(out, what="output folder"))
+        location = str(out_p)
 
     log.info("[1/%d] probing %s", STAGES, video_p.name)
-    info = probe_task(video_p)
-    log.info("        %s", media.describe(info))
-    log.info("[2/%d] reading shot list %s", STAGES, shots_p.name)
-    scenes = read_shots_task(shots_p, fps, start_tc, info)
+    try:
+        info = probe_task(video_p)
+        log.info("        %s", media.describe(info))
+        log.info("[2/%d] reading shot list %s", STAGES, shots_p.name)
+        scenes = read_shots_task(shots_p, fps, start_tc, info)
+    except InputError as exc:  # name what the user gave, not our fetched copy
+        raise exc.renamed(str(shots_p), shots).renamed(str(video_p), video) from None
     scored = [s for s in scenes if s.music]
     log.info("        %d scenes, %d with music", len(scenes), len(scored))
     briefs = brief_task(scored, cfg["composer"]["styles"])
@@ -298,6 +359,7 @@ def score_video(
             {sid: out_p / f["wav"] for sid, f in cue_files.items()},
             video=video_p,
             video_frames=info.frames,
+            relative=is_remote(out),
         )
 
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
@@ -315,13 +377,15 @@ def score_video(
         qc["main"]["true_peak_dbtp"],
     )
     manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "location": location,
         "inputs": {
             "video": {
-                "path": str(video_p),
+                "path": str(video),
                 "sha256": sha256_file(video_p),
                 "probe": {**info.__dict__, "rate": str(info.rate)},
             },
-            "shots": {"path": str(shots_p), "sha256": sha256_file(shots_p)},
+            "shots": {"path": str(shots), "sha256": sha256_file(shots_p)},
         },
         "settings": cfg,
         "programme": {
@@ -374,5 +438,16 @@ def score_video(
     outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
     outputs += edit_files
     result = deliver.write_manifest(out_p, manifest, outputs=outputs)
-    log.info("done: %s", scored_p)
+    if is_remote(out):
+        log.info("uploading %d files to %s", len(result["outputs"]) + 1, location)
+        publish_task(out_p, location, list(result["outputs"]))
+    log.info("done: %s", location)
     return result
+
+
+def _run_suffix() -> str:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    run = ctx.flow_run if ctx else None
+    return str(run.id)[:8] if run else os.urandom(4).hex()

@@ -163,12 +163,20 @@ def write_interchange(
     *,
     video: Path,
     video_frames: int,
+    relative: bool = False,
 ) -> list[Path]:
     """score.otio, score.xml (FCP 7, for Premiere and Resolve) and music.edl.
 
     The cues sit on a music track at their scenes' record positions, pointing at their
-    WAVs by absolute path.
+    WAVs by absolute path, or (`relative`, for a run that is uploaded) by their path in
+    the output folder, to relink after download.
     """
+    if relative:
+        cue_wavs = {sid: p.relative_to(out) for sid, p in cue_wavs.items()}
+        video = Path(video.name)
+    else:
+        cue_wavs = {sid: p.resolve() for sid, p in cue_wavs.items()}
+        video = video.resolve()
     timeline = interchange.score_timeline(
         scenes, cue_wavs, name=f"{video.stem} score", video=video, video_frames=video_frames
     )

@@ -67,6 +67,22 @@ class InputError(ScoreflowError):
             fix=self.fix,
         )
 
+    def renamed(self, old: str, new: str) -> InputError:
+        """The same error with a path replaced (a fetched copy -> the URI the user gave)."""
+
+        def swap(text: object) -> object:
+            return text.replace(old, new) if isinstance(text, str) else text
+
+        return InputError(
+            str(swap(self.message)),
+            source=swap(self.source),  # type: ignore[arg-type]
+            line=self.line,
+            scene=self.scene,
+            field=self.field,
+            value=swap(self.value),
+            fix=swap(self.fix),  # type: ignore[arg-type]
+        )
+
 
 class BackendError(ScoreflowError):
     """A music backend failed: missing model, bad model files, out of memory."""

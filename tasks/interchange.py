@@ -367,8 +367,10 @@ def _range(start: int, frames: int, rate: Fraction) -> otio.opentime.TimeRange:
 
 
 def file_url(path: Path) -> str:
-    """``file://`` URL of an absolute path, as NLEs link media."""
-    return "file://" + urllib.parse.quote(str(path.resolve()))
+    """``file://`` URL of an absolute path, as NLEs link media; a relative path stays one."""
+    if not path.is_absolute():
+        return urllib.parse.quote(path.as_posix())
+    return "file://" + urllib.parse.quote(str(path))
 
 
 def score_timeline(
@@ -445,7 +447,7 @@ def music_edl(scenes: list[Scene], cue_files: dict[str, Path], *, title: str) ->
             f"{number:03d}  {reel:<8} AA    C        {src_in} {src_out} "
             f"{scene.tc_in} {scene.tc_out}",
             f"* FROM CLIP NAME: {wav.name}",
-            f"* FROM FILE: {wav.resolve()}",
+            f"* FROM FILE: {wav}",
             "",
         ]
     return "\n".join(lines)

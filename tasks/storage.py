@@ -1,34 +1,260 @@
-"""Where inputs come from and outputs go: local paths (s3:// arrives with cloud storage).
+"""Where inputs come from and outputs go: local paths and ``s3://bucket/key`` URIs.
 
-Outputs appear atomically: written under a temporary name in the same folder, then renamed.
-Nothing the user gave is ever overwritten.
+Local outputs appear atomically: written under a temporary name in the same folder, then
+renamed. Nothing the user gave is ever overwritten.
+
+S3 goes through boto3. Endpoint, region and credentials come from the standard AWS chain
+(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_PROFILE``, ``~/.aws/config`` ...), or from a
+Prefect ``AwsCredentials`` block named in ``SCOREFLOW_AWS_BLOCK``; never from code. Large
+files go up and down in parts (boto3's managed transfers). Errors are sorted: a missing
+object or bucket is an `InputError`, a refused permission a `StorageError`, both final; a
+throttled, failing or unreachable service a `TransientStorageError`, worth retrying.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
 import os
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tasks.errors import InputError, StorageError
+
+MiB = 1024 * 1024
+_MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload"}
+_DENIED = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AllAccessDisabled",
+}
+_TRANSIENT = {
+    "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
+    "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+}  # fmt: skip
+
+
+class TransientStorageError(StorageError):
+    """The storage service failed in a way a later attempt may not: retry it."""
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def work_dir() -> Path:
+    """Where fetched inputs and remote runs are staged: ``$SCOREFLOW_WORK`` or a temp dir."""
+    return Path(os.environ.get("SCOREFLOW_WORK") or Path(tempfile.gettempdir()) / "scoreflow")
+
+
+def is_remote(uri: str | Path) -> bool:
+    return str(uri).startswith("s3://")
+
+
 def local_path(uri: str | Path, *, what: str) -> Path:
-    """A local path for `uri`; remote URIs are refused with a clear message for now."""
+    """A local path for `uri`; an ``s3://`` URI here must be fetched first (`fetch`)."""
     text = str(uri)
     if "://" in text:
+        scheme = text.split("://", 1)[0]
         raise InputError(
-            f"{what}: remote storage is not supported yet",
+            f"{what}: {scheme}:// is not readable here",
             value=text,
-            fix="Copy the file locally and pass its path",
+            fix="Give a local path or an s3://bucket/key URI to `scoreflow score`",
         )
     return Path(text).expanduser()
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    """``s3://bucket/key``; `key` may be a prefix (ending in ``/``) or empty."""
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str | Path) -> S3Uri:
+        text = str(uri)
+        bucket, _, key = text.removeprefix("s3://").partition("/")
+        if not text.startswith("s3://") or not 3 <= len(bucket) <= 63 or "/" in bucket:
+            raise InputError(
+                "not an S3 URI", value=text, fix="Write s3://bucket/key (bucket: 3-63 characters)"
+            )
+        return cls(bucket, key)
+
+    def join(self, *parts: str) -> S3Uri:
+        key = self.key
+        for part in parts:
+            key = f"{key.rstrip('/')}/{part.lstrip('/')}" if key else part.lstrip("/")
+        return S3Uri(self.bucket, key)
+
+    @property
+    def name(self) -> str:
+        return self.key.rstrip("/").rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def s3_client() -> Any:
+    return aws_client("s3")
+
+
+@functools.cache
+def aws_client(service: str) -> Any:
+    """One client per service and process (boto3 clients are thread-safe).
+
+    Retries follow botocore's standard mode (5 attempts with backoff) unless
+    ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` say otherwise.
+    """
+    import boto3
+    from botocore.config import Config
+
+    retries: dict[str, Any] = {"mode": os.environ.get("AWS_RETRY_MODE", "standard")}
+    retries["max_attempts"] = int(os.environ.get("AWS_MAX_ATTEMPTS", "5"))
+    config = Config(retries=retries)
+    block = os.environ.get("SCOREFLOW_AWS_BLOCK")
+    if block:
+        try:
+            from prefect_aws import AwsCredentials
+        except ImportError:
+            raise InputError(
+                "SCOREFLOW_AWS_BLOCK names a Prefect block but prefect-aws is not installed",
+                value=block,
+                fix="pip install 'scoreflow[aws]'",
+            ) from None
+        creds: Any = AwsCredentials.load(block)  # sync in sync code
+        endpoint = creds.aws_client_parameters.endpoint_url
+        return creds.get_boto3_session().client(service, endpoint_url=endpoint, config=config)
+    return boto3.session.Session().client(service, config=config)
+
+
+def _transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    chunk = int(float(os.environ.get("SCOREFLOW_MULTIPART_MB", "8")) * MiB)
+    return TransferConfig(multipart_threshold=chunk, multipart_chunksize=chunk)
+
+
+def storage_error(exc: Exception, uri: str, action: str) -> Exception:
+    """Our error for a boto3/botocore failure: missing, denied (final) or transient."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        detail = error.get("Message") or code
+        if code in _MISSING or status == "404":
+            return InputError(f"cannot {action}: not found ({code or status})", source=uri)
+        if code in _DENIED or status == "403":
+            return StorageError(
+                f"{uri}: cannot {action}: permission denied ({code or status}). Check the "
+                "credentials and the bucket policy"
+            )
+        if code in _TRANSIENT or status.startswith("5"):
+            return TransientStorageError(f"{uri}: cannot {action} ({code}): {detail}")
+        return StorageError(f"{uri}: cannot {action} ({code}): {detail}")
+    if isinstance(exc, BotoCoreError):  # connection, timeout, credentials chain
+        from botocore.exceptions import NoCredentialsError
+
+        if isinstance(exc, NoCredentialsError):
+            return StorageError(
+                f"{uri}: cannot {action}: no AWS credentials (environment, ~/.aws, or a "
+                "Prefect block in SCOREFLOW_AWS_BLOCK)"
+            )
+        return TransientStorageError(f"{uri}: cannot {action}: {exc}")
+    return exc
+
+
+@contextlib.contextmanager
+def _s3(uri: str, action: str) -> Iterator[Any]:
+    try:
+        yield s3_client()
+    except Exception as exc:
+        raise storage_error(exc, uri, action) from None
+
+
+def etag(uri: str | Path) -> str:
+    """What identifies the content: the S3 ETag, or size and mtime of a local file."""
+    if is_remote(uri):
+        u = S3Uri.parse(uri)
+        with _s3(str(uri), "read") as s3:
+            return str(s3.head_object(Bucket=u.bucket, Key=u.key)["ETag"]).strip('"')
+    try:
+        st = Path(uri).stat()
+    except FileNotFoundError:
+        raise InputError("not found", source=str(uri)) from None
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def fetch(uri: str | Path, work: Path, *, what: str) -> Path:
+    """A local copy of `uri` (the path itself when local), named as the object.
+
+    Downloads are kept under ``work`` by ETag, so a restarted run does not fetch again.
+    """
+    if not is_remote(uri):
+        path = local_path(uri, what=what)
+        if not path.is_file():
+            raise InputError(f"{what} not found", source=str(path))
+        return path
+    u = S3Uri.parse(uri)
+    tag = etag(uri)
+    target = work / "inputs" / hashlib.sha256(f"{uri}\0{tag}".encode()).hexdigest()[:16] / u.name
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp, _s3(str(uri), "download"):
+        s3_client().download_file(u.bucket, u.key, str(tmp), Config=_transfer_config())
+    return target
+
+
+def upload(path: Path, uri: str | S3Uri) -> None:
+    """Put a local file at `uri` (in parts when large)."""
+    u = uri if isinstance(uri, S3Uri) else S3Uri.parse(uri)
+    with _s3(str(u), "upload"):
+        s3_client().upload_file(str(path), u.bucket, u.key, Config=_transfer_config())
+
+
+def list_objects(prefix: str | S3Uri) -> list[tuple[str, str]]:
+    """``(uri, etag)`` of every object under an S3 prefix, in key order."""
+    u = prefix if isinstance(prefix, S3Uri) else S3Uri.parse(prefix)
+    found = []
+    with _s3(str(u), "list") as s3:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=u.bucket, Prefix=u.key):
+            for obj in page.get("Contents", []):
+                found.append((f"s3://{u.bucket}/{obj['Key']}", str(obj["ETag"]).strip('"')))
+    return found
+
+
+def put_json(uri: str | S3Uri, data: Any) -> None:
+    u = uri if isinstance(uri, S3Uri) else S3Uri.parse(uri)
+    body = json.dumps(data, indent=2, default=str).encode()
+    with _s3(str(u), "write") as s3:
+        s3.put_object(Bucket=u.bucket, Key=u.key, Body=body, ContentType="application/json")
+
+
+def get_json(uri: str | S3Uri) -> Any:
+    """The JSON object at `uri`, or None when there is none."""
+    u = uri if isinstance(uri, S3Uri) else S3Uri.parse(uri)
+    try:
+        with _s3(str(u), "read") as s3:
+            body = s3.get_object(Bucket=u.bucket, Key=u.key)["Body"].read()
+    except InputError:
+        return None
+    return json.loads(body)
+
+
+def key_from_event(raw: str) -> str:
+    """An object key as S3 event notifications write it (URL-encoded, ``+`` for space)."""
+    return urllib.parse.unquote_plus(raw)
 
 
 def sha256_file(path: str | Path) -> str:

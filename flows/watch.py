@@ -1,0 +1,252 @@
+"""Upload-triggered and scheduled scoring: Prefect flows over `tasks.inbox`.
+
+- `score_uploads`: one pass over an SQS queue fed by S3 event notifications. Each
+  ObjectCreated event under the prefix is paired with its partner (same stem, a video and a
+  shot list), the pair is scored, and the message is deleted only once the run's outputs
+  (manifest last) are complete. A pair already scored (same ETags) is not scored again. A
+  failed run leaves the message for another try, a little later each time; after
+  `max_tries`, or at once for bad input, the message goes to the dead-letter prefix as a
+  JSON record with the error.
+- `score_new`: the polling mode, for buckets without notifications and for folders: every
+  complete pair under a folder or prefix that the ledger has not seen is scored.
+- `serve`: both as Prefect deployments on a schedule (``scoreflow serve``).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, get_run_logger
+
+from flows.score import score_video
+from tasks import inbox, storage
+from tasks.errors import InputError
+
+
+def _defaults(
+    watched: str, out: str | None, state: str | None, dead: str | None
+) -> tuple[str, str, str]:
+    """Output, ledger and dead-letter locations; by default ``scored/``, ``.scoreflow/`` and
+    ``failed/`` beside the watched folder or prefix (in the bucket root for a bucket)."""
+    w = watched.rstrip("/")
+    if storage.is_remote(w):
+        u = storage.S3Uri.parse(w + "/")
+        parent = u.key.rstrip("/").rpartition("/")[0]
+        base = f"s3://{u.bucket}/{parent + '/' if parent else ''}"
+    else:
+        base = str(Path(w).resolve().parent) + "/"
+    return out or f"{base}scored/", state or f"{base}.scoreflow/", dead or f"{base}failed/"
+
+
+def _score(pair: inbox.Pair, out: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Score a pair into ``out/<video stem>/`` (a remote run adds ``<run id>/`` below)."""
+    target = f"{out.rstrip('/')}/{pair.name}/"
+    return score_video(video=pair.video.uri, shots=pair.shots.uri, out=target, **options)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, InputError | storage.StorageError):
+        return str(exc)
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+@flow(name="score-uploads")
+def score_uploads(
+    queue_url: str,
+    out: str | None = None,
+    prefix: str = "",
+    max_tries: int = 3,
+    dead_letter: str | None = None,
+    state: str | None = None,
+    wait_s: int = 10,
+    max_messages: int = 10,
+    visibility_s: int = 900,
+    retry_delay_s: int = 5,
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One pass over the queue; returns what happened to each message.
+
+    Parameters
+    ----------
+    queue_url : str
+        The SQS queue the bucket's ObjectCreated notifications go to.
+    out, state, dead_letter : str, optional
+        Where runs go, where the ledger is, where failures are recorded; by default
+        ``scored/``, ``.scoreflow/`` and ``failed/`` in the uploads' bucket.
+    prefix : str
+        Only keys under it are scored (e.g. ``incoming/``).
+    retry_delay_s : int
+        A failed message shows again after ``retry_delay_s * 2**tries`` seconds.
+    options : dict, optional
+        Passed to `score_video` (config_file, preset, backend ...).
+    """
+    log = get_run_logger()
+    sqs = storage.aws_client("sqs")
+    try:
+        received = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_s,
+            VisibilityTimeout=visibility_s,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+    except Exception as exc:
+        raise storage.storage_error(exc, queue_url, "receive messages") from None
+    report: list[dict[str, Any]] = []
+    seen: set[str] = set()  # pairs handled in this pass: a second event for one is a duplicate
+    for message in received:
+        outcome = _handle(
+            message,
+            seen=seen,
+            prefix=prefix,
+            out=out,
+            state=state,
+            dead_letter=dead_letter,
+            max_tries=max_tries,
+            options=options or {},
+        )
+        log.info("%s: %s", outcome["what"], outcome.get("pair") or outcome.get("uploads"))
+        if outcome["delete"]:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        else:  # try again a little later each time
+            tries = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+            sqs.change_message_visibility(
+                QueueUrl=queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=min(retry_delay_s * 2**tries, 900),
+            )
+        report.append(outcome)
+    return report
+
+
+def _handle(
+    message: dict[str, Any],
+    *,
+    seen: set[str],
+    prefix: str,
+    out: str | None,
+    state: str | None,
+    dead_letter: str | None,
+    max_tries: int,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    uploads = [
+        u
+        for u in inbox.s3_events(message.get("Body", ""))
+        if storage.S3Uri.parse(u.uri).key.startswith(prefix) and inbox.kind_of(u.uri)
+    ]
+    if not uploads:
+        return {"what": "nothing to score", "delete": True, "uploads": []}
+    for upload in uploads:
+        pair = inbox.pair_of(inbox.siblings(upload.uri))
+        if pair is None:  # the partner's own event will start the run
+            continue
+        if pair.key in seen:
+            return {"what": "duplicate event", "delete": True, "pair": pair.name}
+        seen.add(pair.key)
+        watched = f"s3://{storage.S3Uri.parse(upload.uri).bucket}/{prefix}"
+        out_uri, state_uri, dead_uri = _defaults(watched, out, state, dead_letter)
+        ledger = inbox.Ledger(state_uri)
+        done = ledger.done(pair)
+        if done:
+            return {"what": "already scored", "delete": True, "pair": pair.name, **done}
+        if ledger.tries(pair) >= max_tries:
+            return {"what": "already dead-lettered", "delete": True, "pair": pair.name}
+        try:
+            manifest = _score(pair, out_uri, options)
+        except Exception as exc:
+            error = _error_text(exc)
+            final = max_tries if isinstance(exc, InputError) else 0  # bad input: no retry
+            tries = ledger.failed(pair, error, at_least=final)
+            if tries >= max_tries:
+                record = {"pair": pair.__dict__, "error": error, "tries": tries}
+                record["message"] = message.get("Body")
+                where = inbox.dead_letter(dead_uri, PurePosixPath(pair.video.uri).name, record)
+                return {"what": "dead-lettered", "delete": True, "pair": pair.name, "to": where}
+            return {"what": f"failed (try {tries})", "delete": False, "pair": pair.name}
+        ledger.mark_done(pair, manifest["location"])
+        return {"what": "scored", "delete": True, "pair": pair.name, "to": manifest["location"]}
+    return {"what": "waiting for its partner", "delete": True, "uploads": [u.uri for u in uploads]}
+
+
+@flow(name="score-new")
+def score_new(
+    folder: str,
+    out: str | None = None,
+    max_tries: int = 3,
+    dead_letter: str | None = None,
+    state: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Score every pair under `folder` (a folder or an s3:// prefix) not scored yet.
+
+    A pair that keeps failing is tried at most `max_tries` times (bad input once), then
+    recorded under the dead-letter prefix.
+    """
+    log = get_run_logger()
+    out_uri, state_uri, dead_uri = _defaults(folder, out, state, dead_letter)
+    ledger = inbox.Ledger(state_uri)
+    report = []
+    for pair in inbox.pairs_in(folder):
+        if ledger.done(pair) or ledger.tries(pair) >= max_tries:
+            continue
+        try:
+            manifest = _score(pair, out_uri, options or {})
+        except Exception as exc:
+            error = _error_text(exc)
+            final = max_tries if isinstance(exc, InputError) else 0  # bad input: no retry
+            tries = ledger.failed(pair, error, at_least=final)
+            if tries >= max_tries:
+                record = {"pair": pair.__dict__, "error": error, "tries": tries}
+                inbox.dead_letter(dead_uri, PurePosixPath(pair.video.uri).name, record)
+            report.append({"what": "failed", "pair": pair.name, "error": error})
+            log.warning("%s failed: %s", pair.name, error)
+            continue
+        ledger.mark_done(pair, manifest["location"])
+        report.append({"what": "scored", "pair": pair.name, "to": manifest["location"]})
+        log.info("%s scored: %s", pair.name, manifest["location"])
+    return report
+
+
+def serve(
+    *,
+    folder: str | None,
+    queue_url: str | None,
+    out: str | None,
+    cron: str | None,
+    interval_s: float | None,
+    prefix: str = "",
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Serve the batch flow (and the queue flow) as Prefect deployments until stopped."""
+    from prefect import serve as prefect_serve
+
+    schedule: dict[str, Any] = {"cron": cron} if cron else {"interval": interval_s or 3600}
+    deployments: list[Any] = []
+    if folder:
+        deployments.append(
+            score_new.to_deployment(
+                name="scoreflow-batch",
+                parameters={"folder": folder, "out": out, "options": options or {}},
+                **schedule,
+            )
+        )
+    if queue_url:
+        deployments.append(
+            score_uploads.to_deployment(
+                name="scoreflow-uploads",
+                parameters={
+                    "queue_url": queue_url,
+                    "out": out,
+                    "prefix": prefix,
+                    "options": options or {},
+                },
+                interval=60,
+            )
+        )
+    prefect_serve(*deployments)

@@ -1,0 +1,171 @@
+"""Uploads to score: S3 event notifications, pairing a video with its shot list, and a
+ledger of what was scored or failed, kept beside the uploads.
+
+Plain functions, no Prefect: `flows/watch.py` runs them as flows. A pair is a video and a
+shot list (or cut) with the same stem in the same folder; it is identified by both URIs
+and ETags, so the same upload twice is scored once and a changed file is scored again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tasks import storage
+from tasks.shotlist import SUFFIXES as SHOT_SUFFIXES
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One object that arrived: its URI and what identifies its content."""
+
+    uri: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    video: Upload
+    shots: Upload
+
+    @property
+    def key(self) -> str:
+        """Stable id of this pair of contents (URIs and ETags)."""
+        blob = "\0".join((self.video.uri, self.video.etag, self.shots.uri, self.shots.etag))
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.video.uri).stem
+
+
+def kind_of(uri: str) -> str | None:
+    """``"video"``, ``"shots"`` or None for other files."""
+    suffix = PurePosixPath(uri).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    return "shots" if suffix in SHOT_SUFFIXES else None
+
+
+def s3_events(body: str) -> list[Upload]:
+    """The created objects an SQS message announces (S3 events, also wrapped by SNS).
+
+    Test events and other event names give nothing; keys are URL-decoded.
+    """
+    try:
+        message = json.loads(body)
+    except json.JSONDecodeError:
+        return []
+    if isinstance(message, dict) and isinstance(message.get("Message"), str):  # via SNS
+        return s3_events(message["Message"])
+    records = message.get("Records", []) if isinstance(message, dict) else []
+    uploads = []
+    for record in records:
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        s3 = record.get("s3", {})
+        bucket = s3.get("bucket", {}).get("name")
+        obj = s3.get("object", {})
+        if bucket and "key" in obj:
+            key = storage.key_from_event(obj["key"])
+            uploads.append(Upload(f"s3://{bucket}/{key}", str(obj.get("eTag", "")).strip('"')))
+    return uploads
+
+
+def siblings(uri: str) -> list[Upload]:
+    """Objects (or files) with the same folder and stem as `uri`, any suffix."""
+    stem = PurePosixPath(uri).stem
+    if storage.is_remote(uri):
+        folder = uri.rsplit("/", 1)[0]
+        found = storage.list_objects(f"{folder}/{stem}.")
+        return [Upload(u, e) for u, e in found if PurePosixPath(u).stem == stem]
+    path = Path(uri)
+    return [Upload(str(p), storage.etag(p)) for p in sorted(path.parent.glob(f"{stem}.*"))]
+
+
+def pair_of(objects: list[Upload]) -> Pair | None:
+    """The video and the shot list among same-stem objects (the first of each, by name)."""
+    videos = sorted((o for o in objects if kind_of(o.uri) == "video"), key=lambda o: o.uri)
+    shots = sorted((o for o in objects if kind_of(o.uri) == "shots"), key=lambda o: o.uri)
+    return Pair(videos[0], shots[0]) if videos and shots else None
+
+
+def pairs_in(folder: str) -> list[Pair]:
+    """Every complete pair under a folder or prefix (polling mode)."""
+    if storage.is_remote(folder):
+        objects = [Upload(u, e) for u, e in storage.list_objects(folder)]
+    else:
+        root = Path(folder)
+        objects = [Upload(str(p), storage.etag(p)) for p in sorted(root.rglob("*")) if p.is_file()]
+    groups: dict[str, list[Upload]] = {}
+    for o in objects:
+        if kind_of(o.uri):
+            p = PurePosixPath(o.uri)
+            groups.setdefault(f"{p.parent}/{p.stem}", []).append(o)
+    found = (pair_of(group) for group in groups.values())
+    return [p for p in found if p is not None]
+
+
+class Ledger:
+    """What happened to each pair, as JSON records under `root` (an S3 prefix or a folder):
+    ``done/<pair key>.json`` once scored, ``tries/<pair key>.json`` while failing."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+
+    def _uri(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def _get(self, uri: str) -> Any:
+        if storage.is_remote(uri):
+            return storage.get_json(uri)
+        path = Path(uri)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _put(self, uri: str, data: Any) -> None:
+        if storage.is_remote(uri):
+            storage.put_json(uri, data)
+        else:
+            storage.write_bytes(Path(uri), json.dumps(data, indent=2, default=str).encode())
+
+    def done(self, pair: Pair) -> Any:
+        return self._get(self._uri("done", f"{pair.key}.json"))
+
+    def mark_done(self, pair: Pair, location: str) -> None:
+        record = {**asdict(pair), "location": location, "at": _now()}
+        self._put(self._uri("done", f"{pair.key}.json"), record)
+
+    def tries(self, pair: Pair) -> int:
+        return int((self._get(self._uri("tries", f"{pair.key}.json")) or {}).get("tries", 0))
+
+    def failed(self, pair: Pair, error: str, *, at_least: int = 0) -> int:
+        """Count one more failed try (at least `at_least`); returns the count."""
+        count = max(self.tries(pair) + 1, at_least)
+        record = {**asdict(pair), "tries": count, "error": error, "at": _now()}
+        self._put(self._uri("tries", f"{pair.key}.json"), record)
+        return count
+
+
+def dead_letter(prefix: str, name: str, record: dict[str, Any]) -> str:
+    """Write a failure record (what arrived, the error, how often it was tried) under
+    `prefix`; returns its URI."""
+    safe = urllib.parse.quote(name, safe="")[:120]
+    uri = f"{prefix.rstrip('/')}/{_now().replace(':', '')}-{os.urandom(3).hex()}-{safe}.json"
+    data = {**record, "at": _now()}
+    if storage.is_remote(uri):
+        storage.put_json(uri, data)
+    else:
+        storage.write_bytes(Path(uri), json.dumps(data, indent=2, default=str).encode())
+    return uri
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

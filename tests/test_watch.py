@@ -1,0 +1,269 @@
+"""Cloud storage and upload-triggered runs against a real S3 + SQS server (moto's, over HTTP
+on 127.0.0.1), with bucket notifications to SQS configured as on AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from flows.watch import score_new, score_uploads
+from tasks import storage
+from tasks.errors import InputError
+from tasks.media import generate_video
+
+SHOTS = "scene,tc_in,tc_out,description\n1,0,2,calm piano\n2,2,4,tense rock\n"
+BROKEN = "scene,tc_in,tc_out,description\n1,0,3,calm\n2,2,4,overlapping\n"
+
+
+@pytest.fixture(scope="module")
+def aws():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    storage.aws_client.cache_clear()
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    storage.aws_client.cache_clear()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return generate_video(
+        tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=4, rate="25", size="64x36"
+    ).read_bytes()
+
+
+def bucket_with_queue(name: str, prefix: str = "incoming/") -> str:
+    """A bucket whose ObjectCreated events under `prefix` go to a new queue; its URL."""
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.create_bucket(Bucket=name)
+    queue = sqs.create_queue(QueueName=f"{name}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    config = {
+        "QueueArn": arn["Attributes"]["QueueArn"],
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+    }
+    s3.put_bucket_notification_configuration(
+        Bucket=name, NotificationConfiguration={"QueueConfigurations": [config]}
+    )
+    return queue
+
+
+def put(bucket: str, key: str, body: bytes | str) -> None:
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body
+    )
+
+
+def keys(bucket: str, prefix: str = "") -> list[str]:
+    return [k for k, _ in storage.list_objects(f"s3://{bucket}/{prefix}")]
+
+
+def drain(queue: str, **kwargs) -> list[dict]:
+    """Passes over the queue until a pass receives nothing."""
+    report = []
+    for _ in range(10):
+        got = score_uploads(queue, prefix="incoming/", wait_s=1, retry_delay_s=0, **kwargs)
+        if not got:
+            return report
+        report += got
+    raise AssertionError(f"queue not drained: {report}")
+
+
+def test_upload_scored_once_with_unicode_keys(prefect_server, aws, clip):
+    queue = bucket_with_queue("studio")
+    put("studio", "incoming/Café scène 1.csv", SHOTS)
+    put("studio", "incoming/Café scène 1.mp4", clip)
+    report = drain(queue)
+    assert [r["what"] for r in report].count("scored") == 1, report
+    assert {r["what"] for r in report} <= {"scored", "duplicate event", "nothing to score"}
+    manifests = [k for k in keys("studio", "scored/") if k.endswith("manifest.json")]
+    assert len(manifests) == 1
+    run = manifests[0].rsplit("/", 1)[0]
+    assert run.startswith("s3://studio/scored/Café scène 1/")  # out/<stem>/<run id>/
+    manifest = storage.get_json(manifests[0])
+    assert manifest["location"] == run + "/"
+    assert manifest["inputs"]["video"]["path"] == "s3://studio/incoming/Café scène 1.mp4"
+    present = set(keys("studio", "scored/"))
+    for name in manifest["outputs"]:  # every output the manifest names is there
+        assert f"{run}/{name}" in present
+    assert f"{run}/Café scène 1.scored.mp4" in present and f"{run}/mix.wav" in present
+    # the same upload again (same ETag): a new event, not a new run
+    put("studio", "incoming/Café scène 1.csv", SHOTS)
+    again = drain(queue)
+    assert [r["what"] for r in again] == ["already scored"], again
+    assert len([k for k in keys("studio", "scored/") if k.endswith("manifest.json")]) == 1
+    # a changed shot list is a new pair: scored again
+    put("studio", "incoming/Café scène 1.csv", SHOTS.replace("calm piano", "happy piano"))
+    assert [r["what"] for r in drain(queue)] == ["scored"]
+
+
+def test_broken_shot_list_is_dead_lettered_and_does_not_block(prefect_server, aws, clip):
+    queue = bucket_with_queue("agency")
+    put("agency", "incoming/bad cut.csv", BROKEN)
+    put("agency", "incoming/bad cut.mp4", clip)
+    put("agency", "incoming/good.csv", SHOTS)
+    put("agency", "incoming/good.mp4", clip)
+    report = drain(queue)
+    outcomes = {(r["what"], r.get("pair")) for r in report}
+    assert ("dead-lettered", "bad cut") in outcomes and ("scored", "good") in outcomes
+    failed = keys("agency", "failed/")
+    assert len(failed) == 1 and "bad%20cut.mp4" in failed[0]
+    record = storage.get_json(failed[0])
+    assert "bad cut.csv:3" in record["error"] and "overlaps scene '1'" in record["error"]
+    assert record["tries"] == 3 and "s3://agency/incoming/bad cut.csv:3" in record["error"]
+    assert ("duplicate event", "bad cut") in outcomes  # its other upload's event
+    assert not [k for k in keys("agency", "scored/") if "bad cut" in k]
+
+
+def test_interrupted_run_restarts_without_regenerating_cues(prefect_server, aws, clip):
+    queue = bucket_with_queue("restart")
+    shots = SHOTS.replace("calm piano", "restart test strings")
+    put("restart", "incoming/take.csv", shots)
+    put("restart", "incoming/take.mp4", clip)
+    out = "s3://restart-out/scored/"  # the output bucket does not exist yet
+    first = score_uploads(queue, out=out, prefix="incoming/", wait_s=1, retry_delay_s=0)
+    failed = [r for r in first if r["what"].startswith("failed")]
+    assert len(failed) == 1, first  # left on the queue for another try
+    boto3.client("s3").create_bucket(Bucket="restart-out")
+    report = drain(queue, out=out)
+    assert [r["what"] for r in report if r["what"] == "scored"] == ["scored"], report
+    manifest_key = next(k for k in keys("restart-out") if k.endswith("manifest.json"))
+    manifest = storage.get_json(manifest_key)
+    cues = [s["cue"] for s in manifest["scenes"] if "cue" in s]
+    assert len(cues) == 2 and all(c["cached"] for c in cues)  # finished cues reused
+
+
+def test_polling_mode(prefect_server, aws, clip):
+    boto3.client("s3").create_bucket(Bucket="nightly")
+    put("nightly", "incoming/a.csv", SHOTS)
+    put("nightly", "incoming/a.mp4", clip)
+    put("nightly", "incoming/lonely.mp4", clip)  # no shot list: not a pair
+    first = score_new("s3://nightly/incoming/")
+    assert [(r["what"], r["pair"]) for r in first] == [("scored", "a")]
+    assert score_new("s3://nightly/incoming/") == []  # nothing new
+    assert any(k.endswith("manifest.json") for k in keys("nightly", "scored/a/"))
+
+
+def test_multipart_upload_and_clear_errors(tmp_path, aws, monkeypatch):
+    boto3.client("s3").create_bucket(Bucket="big")
+    monkeypatch.setenv("SCOREFLOW_MULTIPART_MB", "5")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(11 * 1024 * 1024))
+    storage.upload(big, "s3://big/a b/big.bin")
+    assert storage.etag("s3://big/a b/big.bin").endswith("-3")  # three parts
+    back = storage.fetch("s3://big/a b/big.bin", tmp_path / "work", what="file")
+    assert back.read_bytes() == big.read_bytes() and back.name == "big.bin"
+    with pytest.raises(InputError, match=r"s3://big/nope\.mp4: cannot read: not found"):
+        storage.fetch("s3://big/nope.mp4", tmp_path / "work", what="video")
+    with pytest.raises(InputError, match="not found"):
+        storage.etag("s3://no-such-bucket/x.mp4")
+    with pytest.raises(InputError, match="not an S3 URI"):
+        storage.S3Uri.parse("s3://x")
+
+
+def test_unreachable_storage_is_transient(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    storage.aws_client.cache_clear()
+    try:
+        with pytest.raises(storage.TransientStorageError, match=r"s3://bkt/k\.mp4: cannot read"):
+            storage.etag("s3://bkt/k.mp4")
+    finally:
+        storage.aws_client.cache_clear()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_api(tmp_path):
+    """A real Prefect server (the test harness's ephemeral one runs no scheduler)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("the Prefect server did not start")
+    yield url, env
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
+    url, env = prefect_api
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "promo.mp4").write_bytes(clip)
+    (incoming / "promo.csv").write_text(SHOTS)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--folder", str(incoming), "--interval", "2"],
+        env={**env, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    manifest = tmp_path / "scored" / "promo" / "manifest.json"
+    try:
+        deadline = time.monotonic() + 150
+        while not manifest.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(1)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert manifest.exists(), out[-3000:]
+    data = json.loads(manifest.read_text())
+    assert Path(data["inputs"]["video"]["path"]) == incoming / "promo.mp4"
+    assert (tmp_path / ".scoreflow" / "done").is_dir()
