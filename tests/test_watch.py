@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from prefect.client.orchestration import get_client
 
 from flows.watch import score_new, score_uploads
 from tasks import storage
@@ -267,3 +268,58 @@ def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
     data = json.loads(manifest.read_text())
     assert Path(data["inputs"]["video"]["path"]) == incoming / "promo.mp4"
     assert (tmp_path / ".scoreflow" / "done").is_dir()
+
+
+def run_counts(uri, tmp_path):
+    """How many times the fetch task ran for `uri` (retries without delay)."""
+    from prefect import flow
+
+    from flows.score import fetch_task
+
+    @flow
+    def fetch_once():
+        quick = fetch_task.with_options(retry_delay_seconds=0)
+        state = quick(uri, tmp_path, "video", return_state=True)
+        return state.state_details.task_run_id, state.is_failed()
+
+    task_run_id, failed = fetch_once()
+    with get_client(sync_client=True) as client:
+        return client.read_task_run(task_run_id).run_count, failed
+
+
+def test_transient_errors_are_retried_missing_objects_not(
+    prefect_server, aws, tmp_path, monkeypatch
+):
+    boto3.client("s3").create_bucket(Bucket="retries")
+    count, failed = run_counts("s3://retries/missing.mp4", tmp_path)
+    assert count == 1 and failed  # not found: reported, not retried
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    storage.aws_client.cache_clear()
+    try:
+        count, failed = run_counts("s3://retries/x.mp4", tmp_path)
+    finally:
+        storage.aws_client.cache_clear()
+    assert count == 4 and failed  # unreachable: 1 try + 3 retries
+
+
+def test_credentials_from_a_prefect_block(prefect_server, aws, monkeypatch):
+    from prefect_aws import AwsCredentials
+    from prefect_aws.client_parameters import AwsClientParameters
+
+    boto3.client("s3").create_bucket(Bucket="blocky")
+    put("blocky", "in/a.csv", SHOTS)
+    AwsCredentials(
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=aws["AWS_ENDPOINT_URL"]),
+    ).save("scoreflow-test", overwrite=True)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SCOREFLOW_AWS_BLOCK", "scoreflow-test")
+    storage.aws_client.cache_clear()
+    try:
+        assert [u for u, _ in storage.list_objects("s3://blocky/in/")] == ["s3://blocky/in/a.csv"]
+    finally:
+        storage.aws_client.cache_clear()
