@@ -357,3 +357,38 @@ def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
     manifest = tmp_path / "delivered" / "spot" / "manifest.json"
     assert manifest.exists()
     assert json.loads(manifest.read_text())["outputs"]["spot.scored.mov"]["bytes"] > 0
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind", "words"),
+    [
+        ("NoSuchKey", 404, InputError, "not found"),
+        ("AccessDenied", 403, storage.StorageError, "permission denied"),
+        ("SlowDown", 503, storage.TransientStorageError, "SlowDown"),
+        ("InternalError", 500, storage.TransientStorageError, "InternalError"),
+        ("InvalidRange", 416, storage.StorageError, "InvalidRange"),
+    ],
+)
+def test_storage_errors_sorted(code, status, kind, words):
+    from botocore.exceptions import ClientError
+
+    response = {
+        "Error": {"Code": code, "Message": words},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    err = storage.storage_error(ClientError(response, "GetObject"), "s3://b/k", "read")
+    assert type(err) is kind and words in str(err) and "s3://b/k" in str(err)
+
+
+def test_watch_command_polls_a_folder(prefect_server, tmp_path, clip, capsys):
+    from flows.cli import main
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "ad.mp4").write_bytes(clip)
+    (drop / "ad.csv").write_text(SHOTS)
+    assert main(["watch", "--poll", str(drop), "--once"]) == 0
+    assert "scored: ad" in capsys.readouterr().out
+    assert (tmp_path / "scored" / "ad" / "manifest.json").exists()
+    assert main(["watch", "--poll", str(drop), "--once"]) == 0
+    assert "scored" not in capsys.readouterr().out  # nothing new the second time
