@@ -138,15 +138,23 @@ def render(midi: str, *, out: str, seconds: float | None, config_file: str | Non
     import config
     from tasks.backends.composer import Composer
     from tasks.deliver import write_wav
-    from tasks.storage import check_not_input, local_path
+    from tasks.storage import S3Uri, check_not_input, fetch, is_remote, local_path, upload, work_dir
 
     cfg = config.load_config(config_file)
-    source, target = local_path(midi, what="MIDI file"), local_path(out, what="output")
-    check_not_input(target, [source])
+    if str(out) == str(midi):
+        raise InputError("refusing to overwrite an input file", source=midi)
+    source = fetch(midi, work_dir(), what="MIDI file")
+    if is_remote(out):
+        target = work_dir() / "render" / S3Uri.parse(out).name
+    else:
+        target = local_path(out, what="output")
+        check_not_input(target, [source])
     composer = Composer.from_config(cfg)
     audio = composer.render_file(source, seconds=seconds)
     write_wav(target, audio, composer.sample_rate, subtype=cfg["output"]["wav_subtype"])
-    return f"{target}: {audio.shape[1] / composer.sample_rate:.2f} s"
+    if is_remote(out):
+        upload(target, out)
+    return f"{out}: {audio.shape[1] / composer.sample_rate:.2f} s"
 
 
 def _read_inputs(

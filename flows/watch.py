@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -100,16 +101,19 @@ def score_uploads(
     report: list[dict[str, Any]] = []
     seen: set[str] = set()  # pairs handled in this pass: a second event for one is a duplicate
     for message in received:
-        outcome = _handle(
-            message,
-            seen=seen,
-            prefix=prefix,
-            out=out,
-            state=state,
-            dead_letter=dead_letter,
-            max_tries=max_tries,
-            options=options or {},
-        )
+        try:
+            outcome = _handle(
+                message,
+                seen=seen,
+                prefix=prefix,
+                out=out,
+                state=state,
+                dead_letter=dead_letter,
+                max_tries=max_tries,
+                options=options or {},
+            )
+        except Exception as exc:  # e.g. the ledger unreachable: leave it for a later pass
+            outcome = {"what": f"not handled ({_error_text(exc)})", "delete": False}
         log.info("%s: %s", outcome["what"], outcome.get("pair") or outcome.get("uploads"))
         if outcome["delete"]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -164,7 +168,7 @@ def _handle(
             final = max_tries if isinstance(exc, InputError) else 0  # bad input: no retry
             tries = ledger.failed(pair, error, at_least=final)
             if tries >= max_tries:
-                record = {"pair": pair.__dict__, "error": error, "tries": tries}
+                record = {"pair": asdict(pair), "error": error, "tries": tries}
                 record["message"] = message.get("Body")
                 where = inbox.dead_letter(dead_uri, PurePosixPath(pair.video.uri).name, record)
                 return {"what": "dead-lettered", "delete": True, "pair": pair.name, "to": where}
@@ -202,7 +206,7 @@ def score_new(
             final = max_tries if isinstance(exc, InputError) else 0  # bad input: no retry
             tries = ledger.failed(pair, error, at_least=final)
             if tries >= max_tries:
-                record = {"pair": pair.__dict__, "error": error, "tries": tries}
+                record = {"pair": asdict(pair), "error": error, "tries": tries}
                 inbox.dead_letter(dead_uri, PurePosixPath(pair.video.uri).name, record)
             report.append({"what": "failed", "pair": pair.name, "error": error})
             log.warning("%s failed: %s", pair.name, error)

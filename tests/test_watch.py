@@ -137,6 +137,7 @@ def test_broken_shot_list_is_dead_lettered_and_does_not_block(prefect_server, aw
     record = storage.get_json(failed[0])
     assert "bad cut.csv:3" in record["error"] and "overlaps scene '1'" in record["error"]
     assert record["tries"] == 3 and "s3://agency/incoming/bad cut.csv:3" in record["error"]
+    assert record["pair"]["shots"]["uri"] == "s3://agency/incoming/bad cut.csv"
     assert ("duplicate event", "bad cut") in outcomes  # its other upload's event
     assert not [k for k in keys("agency", "scored/") if "bad cut" in k]
 
@@ -392,3 +393,25 @@ def test_watch_command_polls_a_folder(prefect_server, tmp_path, clip, capsys):
     assert (tmp_path / "scored" / "ad" / "manifest.json").exists()
     assert main(["watch", "--poll", str(drop), "--once"]) == 0
     assert "scored" not in capsys.readouterr().out  # nothing new the second time
+
+
+def test_render_from_and_to_s3(aws, tmp_path):
+    from fractions import Fraction
+
+    import soundfile
+
+    from flows.cli import main
+    from tasks.backends.composer import Composer
+    from tasks.brief import make_brief
+    from tasks.model import Scene
+
+    brief = make_brief(Scene("c", 0, 75, Fraction(25), "calm piano"))
+    cue = Composer().generate([brief], seconds=[3.0], seed=1)[0]
+    boto3.client("s3").create_bucket(Bucket="daw")
+    put("daw", "edits/cue 1.mid", cue.midi)
+    args = ["render", "s3://daw/edits/cue 1.mid", "--out", "s3://daw/renders/cue 1.wav"]
+    assert main([*args, "--seconds", "3"]) == 0
+    local = storage.fetch("s3://daw/renders/cue 1.wav", tmp_path, what="render")
+    audio, sr = soundfile.read(local)
+    assert sr == 48000 and audio.shape == (3 * 48000, 2)
+    assert main(["render", "s3://daw/edits/cue 1.mid", "--out", "s3://daw/edits/cue 1.mid"]) == 2
