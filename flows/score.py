@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -441,6 +442,7 @@ def score_video(
     if is_remote(out):
         log.info("uploading %d files to %s", len(result["outputs"]) + 1, location)
         publish_task(out_p, location, list(result["outputs"]))
+        shutil.rmtree(out_p, ignore_errors=True)  # the staged copy; inputs stay cached
     log.info("done: %s", location)
     return result
 

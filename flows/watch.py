@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import traceback
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
@@ -101,6 +103,7 @@ def score_uploads(
     report: list[dict[str, Any]] = []
     seen: set[str] = set()  # pairs handled in this pass: a second event for one is a duplicate
     for message in received:
+        keep = _Heartbeat(sqs, queue_url, message["ReceiptHandle"], visibility_s)
         try:
             outcome = _handle(
                 message,
@@ -114,6 +117,8 @@ def score_uploads(
             )
         except Exception as exc:  # e.g. the ledger unreachable: leave it for a later pass
             outcome = {"what": f"not handled ({_error_text(exc)})", "delete": False}
+        finally:
+            keep.stop()
         log.info("%s: %s", outcome["what"], outcome.get("pair") or outcome.get("uploads"))
         if outcome["delete"]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -126,6 +131,28 @@ def score_uploads(
             )
         report.append(outcome)
     return report
+
+
+class _Heartbeat:
+    """Keeps a message invisible to other consumers while its run goes on: every third of
+    the visibility timeout, the timeout is extended again."""
+
+    def __init__(self, sqs: Any, queue_url: str, receipt: str, visibility_s: int) -> None:
+        self._stop = threading.Event()
+        args = (sqs, queue_url, receipt, visibility_s)
+        self._thread = threading.Thread(target=self._beat, args=args, daemon=True)
+        self._thread.start()
+
+    def _beat(self, sqs: Any, queue_url: str, receipt: str, visibility_s: int) -> None:
+        while not self._stop.wait(max(visibility_s / 3, 0.2)):
+            with contextlib.suppress(Exception):  # a missed beat only risks a duplicate
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=visibility_s
+                )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _handle(

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -415,3 +416,38 @@ def test_render_from_and_to_s3(aws, tmp_path):
     audio, sr = soundfile.read(local)
     assert sr == 48000 and audio.shape == (3 * 48000, 2)
     assert main(["render", "s3://daw/edits/cue 1.mid", "--out", "s3://daw/edits/cue 1.mid"]) == 2
+
+
+def test_a_long_run_keeps_its_message_hidden(prefect_server, aws, clip):
+    """With a 1 s visibility timeout and a run of several seconds, the message stays hidden
+    from other consumers while the run goes on."""
+    queue = bucket_with_queue("slow")
+    sqs = boto3.client("sqs")
+    shots = SHOTS.replace("calm piano", "slow heartbeat pads")  # new music: not from cache
+    boto3.client("s3").put_object(Bucket="slow", Key="incoming/long.csv", Body=shots.encode())
+    sqs.purge_queue(QueueUrl=queue)  # only the video's event is left to handle
+    put("slow", "incoming/long.mp4", clip)
+
+    def counts():
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+        return int(attrs[names[0]]), int(attrs[names[1]])
+
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(
+            report=score_uploads(queue, prefix="incoming/", wait_s=1, visibility_s=1)
+        )
+    )
+    started = time.monotonic()
+    worker.start()
+    while worker.is_alive() and counts() != (0, 1):  # until the pass has received it
+        time.sleep(0.1)
+    visible = []
+    while worker.is_alive():
+        visible.append(counts()[0])
+        time.sleep(0.2)
+    worker.join()
+    assert time.monotonic() - started > 3  # the run outlived the timeout three times
+    assert [r["what"] for r in result["report"]] == ["scored"]
+    assert visible and max(visible) == 0
