@@ -188,21 +188,44 @@ def _handle(
             return {"what": "already scored", "delete": True, "pair": pair.name, **done}
         if ledger.tries(pair) >= max_tries:
             return {"what": "already dead-lettered", "delete": True, "pair": pair.name}
-        try:
-            manifest = _score(pair, out_uri, options)
-        except Exception as exc:
-            error = _error_text(exc)
-            final = max_tries if isinstance(exc, InputError) else 0  # bad input: no retry
-            tries = ledger.failed(pair, error, at_least=final)
-            if tries >= max_tries:
-                record = {"pair": asdict(pair), "error": error, "tries": tries}
-                record["message"] = message.get("Body")
-                where = inbox.dead_letter(dead_uri, PurePosixPath(pair.video.uri).name, record)
-                return {"what": "dead-lettered", "delete": True, "pair": pair.name, "to": where}
-            return {"what": f"failed (try {tries})", "delete": False, "pair": pair.name}
-        ledger.mark_done(pair, manifest["location"])
-        return {"what": "scored", "delete": True, "pair": pair.name, "to": manifest["location"]}
+        outcome = _attempt(
+            pair,
+            ledger,
+            out=out_uri,
+            dead_letter=dead_uri,
+            max_tries=max_tries,
+            options=options,
+            context={"message": message.get("Body")},
+        )
+        return {**outcome, "delete": not outcome["what"].startswith("failed")}
     return {"what": "waiting for its partner", "delete": True, "uploads": [u.uri for u in uploads]}
+
+
+def _attempt(
+    pair: inbox.Pair,
+    ledger: inbox.Ledger,
+    *,
+    out: str,
+    dead_letter: str,
+    max_tries: int,
+    options: dict[str, Any],
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score a pair and record how it went: done, one more failed try, or (after
+    `max_tries`, or at once for bad input) a dead-letter record with the error."""
+    try:
+        manifest = _score(pair, out, options)
+    except Exception as exc:
+        error = _error_text(exc)
+        final = max_tries if isinstance(exc, InputError) else 0
+        tries = ledger.failed(pair, error, at_least=final)
+        if tries < max_tries:
+            return {"what": f"failed (try {tries})", "pair": pair.name, "error": error}
+        record = {"pair": asdict(pair), "error": error, "tries": tries, **(context or {})}
+        where = inbox.dead_letter(dead_letter, PurePosixPath(pair.video.uri).name, record)
+        return {"what": "dead-lettered", "pair": pair.name, "to": where, "error": error}
+    ledger.mark_done(pair, manifest["location"])
+    return {"what": "scored", "pair": pair.name, "to": manifest["location"]}
 
 
 @flow(name="score-new")
@@ -226,21 +249,16 @@ def score_new(
     for pair in inbox.pairs_in(folder):
         if ledger.done(pair) or ledger.tries(pair) >= max_tries:
             continue
-        try:
-            manifest = _score(pair, out_uri, options or {})
-        except Exception as exc:
-            error = _error_text(exc)
-            final = max_tries if isinstance(exc, InputError) else 0  # bad input: no retry
-            tries = ledger.failed(pair, error, at_least=final)
-            if tries >= max_tries:
-                record = {"pair": asdict(pair), "error": error, "tries": tries}
-                inbox.dead_letter(dead_uri, PurePosixPath(pair.video.uri).name, record)
-            report.append({"what": "failed", "pair": pair.name, "error": error})
-            log.warning("%s failed: %s", pair.name, error)
-            continue
-        ledger.mark_done(pair, manifest["location"])
-        report.append({"what": "scored", "pair": pair.name, "to": manifest["location"]})
-        log.info("%s scored: %s", pair.name, manifest["location"])
+        outcome = _attempt(
+            pair,
+            ledger,
+            out=out_uri,
+            dead_letter=dead_uri,
+            max_tries=max_tries,
+            options=options or {},
+        )
+        log.info("%s: %s %s", outcome["what"], pair.name, outcome.get("to", ""))
+        report.append(outcome)
     return report
 
 
