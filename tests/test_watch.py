@@ -418,15 +418,19 @@ def test_render_from_and_to_s3(aws, tmp_path):
     assert main(["render", "s3://daw/edits/cue 1.mid", "--out", "s3://daw/edits/cue 1.mid"]) == 2
 
 
-def test_a_long_run_keeps_its_message_hidden(prefect_server, aws, clip):
+def test_a_long_run_keeps_its_message_hidden(prefect_server, aws, tmp_path):
     """With a 1 s visibility timeout and a run of several seconds, the message stays hidden
     from other consumers while the run goes on."""
     queue = bucket_with_queue("slow")
     sqs = boto3.client("sqs")
-    shots = SHOTS.replace("calm piano", "slow heartbeat pads")  # new music: not from cache
+    shots = (  # music no other test made: generated, not taken from the cache
+        "scene,tc_in,tc_out,description\n1,0,6,slow heartbeat pads\n"
+        "2,6,12,driving heartbeat electronic\n3,12,16,heartbeat jazz coda\n"
+    )
     boto3.client("s3").put_object(Bucket="slow", Key="incoming/long.csv", Body=shots.encode())
     sqs.purge_queue(QueueUrl=queue)  # only the video's event is left to handle
-    put("slow", "incoming/long.mp4", clip)
+    video = generate_video(tmp_path / "long.mp4", seconds=16, rate="25", size="64x36")
+    put("slow", "incoming/long.mp4", video.read_bytes())
 
     def counts():
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
