@@ -162,11 +162,16 @@ def load_config(
     Parameters
     ----------
     path : str or Path, optional
-        A project config with any subset of the keys of config/defaults.toml.
+        A project config with any subset of the keys of config/defaults.toml (a local path
+        or an ``s3://`` URI).
     overrides : dict, optional
         Nested like the TOML (``{"pipeline": {"seed": 3}}``); ``None`` values are skipped.
     """
     config = defaults()
+    if path is not None and str(path).startswith("s3://"):
+        from tasks.storage import fetch, work_dir
+
+        path = fetch(path, work_dir(), what="config")
     if path is not None:
         project = _read_toml(Path(path))
         for key in ("styles", "soundfont"):  # paths in a project file are relative to it

@@ -455,3 +455,13 @@ def test_a_long_run_keeps_its_message_hidden(prefect_server, aws, tmp_path):
     assert time.monotonic() - started > 3  # the run outlived the timeout three times
     assert [r["what"] for r in result["report"]] == ["scored"]
     assert visible and max(visible) == 0
+
+
+def test_config_from_s3(aws):
+    import config
+
+    boto3.client("s3").create_bucket(Bucket="configs")
+    put("configs", "projects/loud.toml", '[pipeline]\npreset = "streaming"\n')
+    assert (
+        config.load_config("s3://configs/projects/loud.toml")["pipeline"]["preset"] == "streaming"
+    )
