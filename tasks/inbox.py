@@ -124,33 +124,21 @@ class Ledger:
     def _uri(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
-    def _get(self, uri: str) -> Any:
-        if storage.is_remote(uri):
-            return storage.get_json(uri)
-        path = Path(uri)
-        return json.loads(path.read_text()) if path.is_file() else None
-
-    def _put(self, uri: str, data: Any) -> None:
-        if storage.is_remote(uri):
-            storage.put_json(uri, data)
-        else:
-            storage.write_bytes(Path(uri), json.dumps(data, indent=2, default=str).encode())
-
     def done(self, pair: Pair) -> Any:
-        return self._get(self._uri("done", f"{pair.key}.json"))
+        return _read_json(self._uri("done", f"{pair.key}.json"))
 
     def mark_done(self, pair: Pair, location: str) -> None:
         record = {**asdict(pair), "location": location, "at": _now()}
-        self._put(self._uri("done", f"{pair.key}.json"), record)
+        _write_json(self._uri("done", f"{pair.key}.json"), record)
 
     def tries(self, pair: Pair) -> int:
-        return int((self._get(self._uri("tries", f"{pair.key}.json")) or {}).get("tries", 0))
+        return int((_read_json(self._uri("tries", f"{pair.key}.json")) or {}).get("tries", 0))
 
     def failed(self, pair: Pair, error: str, *, at_least: int = 0) -> int:
         """Count one more failed try (at least `at_least`); returns the count."""
         count = max(self.tries(pair) + 1, at_least)
         record = {**asdict(pair), "tries": count, "error": error, "at": _now()}
-        self._put(self._uri("tries", f"{pair.key}.json"), record)
+        _write_json(self._uri("tries", f"{pair.key}.json"), record)
         return count
 
 
@@ -159,12 +147,23 @@ def dead_letter(prefix: str, name: str, record: dict[str, Any]) -> str:
     `prefix`; returns its URI."""
     safe = urllib.parse.quote(name, safe="")[:120]
     uri = f"{prefix.rstrip('/')}/{_now().replace(':', '')}-{os.urandom(3).hex()}-{safe}.json"
-    data = {**record, "at": _now()}
+    _write_json(uri, {**record, "at": _now()})
+    return uri
+
+
+def _read_json(uri: str) -> Any:
+    """The JSON at `uri` (S3 or a file), or None when there is none."""
+    if storage.is_remote(uri):
+        return storage.get_json(uri)
+    path = Path(uri)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_json(uri: str, data: Any) -> None:
     if storage.is_remote(uri):
         storage.put_json(uri, data)
     else:
         storage.write_bytes(Path(uri), json.dumps(data, indent=2, default=str).encode())
-    return uri
 
 
 def _now() -> str:
