@@ -393,7 +393,8 @@ def read_shotlist(
             _Row(r.line, {_norm_key(k): (v, r.line) for k, v in r.fields.items()}, r.origin)
             for r in cut.rows
         ]
-        rate, rate_from, drop, file_start = cut.rate, source, cut.drop_frame, cut.start_frame
+        rate, drop, file_start = cut.rate, cut.drop_frame, cut.start_frame
+        rate_from = "--fps" if fps is not None else source
     else:
         rows, meta = _read_rows(path, kind, source)
         rate, rate_from = _rate(fps, meta.get("fps"), media, source)

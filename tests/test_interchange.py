@@ -128,6 +128,15 @@ def test_edl_wipes_audio_events_and_unnamed_clips(tmp_path):
     assert [s.description for s in scenes] == ["", "", ""]  # no "001" as a description
 
 
+def test_edl_fps_must_match_the_video(tmp_path, video_25):
+    path = tmp_path / "cut.edl"
+    path.write_text(EDL_25)
+    with pytest.raises(
+        InputError, match=r"frame rate 24 \(from --fps\) does not match the video's 25"
+    ):
+        read_shotlist(path, fps="24", media=probe(video_25))
+
+
 def test_edl_start_from_the_video_timecode(tmp_path):
     video = generate_video(
         tmp_path / "tc.mov",
