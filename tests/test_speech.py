@@ -1,8 +1,14 @@
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from conftest import noise
+from scipy.signal import lfilter
 
+from tasks.backends.composer import Composer
+from tasks.brief import make_brief
 from tasks.media import generate_video, read_audio
+from tasks.model import Scene
 from tasks.speech import override_regions, speech_regions
 
 SR = 48000
@@ -85,3 +91,60 @@ def test_scene_overrides():
         found, total_samples=1000, forced=[(150, 300), (700, 800)], excluded=[(350, 600)]
     )
     assert got == [(100, 300), (700, 800)]
+
+
+VOWELS = {
+    "a": (730, 1090, 2440),
+    "i": (270, 2290, 3010),
+    "u": (300, 870, 2240),
+    "o": (570, 840, 2410),
+}
+
+
+def formant_speech(phrases, *, seed=0):
+    """Phrases of syllables: a glottal pulse train with intonation through three vowel
+    formants, some with a consonant noise burst. Returns (audio, [(start_s, end_s)])."""
+    rng = np.random.default_rng(seed)
+    parts, truth, t = [], [], 0.0
+    for start, seconds in phrases:
+        parts.append(np.zeros(round((start - t) * SR)))
+        syllables = []
+        for k in range(int(seconds / 0.2)):
+            n = round(rng.uniform(0.15, 0.25) * SR)
+            wobble = np.sin(
+                2 * np.pi * rng.uniform(0.5, 1.5) * np.arange(n) / SR + rng.uniform(0, 6)
+            )
+            f0 = 120 * (1 + 0.15 * wobble) * (1 - 0.02 * k)
+            pulses = np.diff(np.floor(np.cumsum(f0 / SR)), prepend=0)
+            voiced = 0.0
+            for f in VOWELS[rng.choice(list(VOWELS))]:
+                r, theta = np.exp(-np.pi * (80 + 0.05 * f) / SR), 2 * np.pi * f / SR
+                voiced = voiced + lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], pulses)
+            syllable = voiced * np.sin(np.pi * np.arange(n) / n) ** 0.7
+            if rng.random() < 0.4:  # a consonant
+                m = round(0.05 * SR)
+                syllable[:m] += (
+                    rng.standard_normal(m) * np.hanning(m) * 0.3 * np.abs(syllable).max()
+                )
+            syllables.append(syllable)
+        phrase = np.concatenate(syllables)
+        parts.append(0.1 * phrase / np.abs(phrase).max())
+        truth.append((start, start + phrase.size / SR))
+        t = truth[-1][1]
+    return np.concatenate(parts).astype(np.float32), truth
+
+
+def test_finds_formant_speech():
+    audio, truth = formant_speech([(1.0, 3.0), (5.5, 2.0), (9.0, 4.0)])
+    found = [(a / SR, b / SR) for a, b in speech_regions(audio, SR)]
+    assert len(found) == 3 and np.allclose(found, truth, atol=0.1), (found, truth)
+
+
+@pytest.mark.parametrize("text", ["energetic rock anthem", "smoky jazz lounge", "lofi study beats",
+                                  "acoustic folk guitar", "tense cinematic chase"])  # fmt: skip
+def test_composed_music_is_mostly_not_speech(text):
+    """Music in the original audio would be ducked under itself where taken for speech."""
+    brief = make_brief(Scene("m", 0, 750, Fraction(25), text))
+    music = Composer().generate([brief], seconds=[30.0], seed=3)[0].audio
+    flagged = sum(b - a for a, b in speech_regions(music, SR)) / SR
+    assert flagged < 4.5, flagged  # under 15 % of the 30 s
