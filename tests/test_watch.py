@@ -465,3 +465,48 @@ def test_config_from_s3(aws):
     assert (
         config.load_config("s3://configs/projects/loud.toml")["pipeline"]["preset"] == "streaming"
     )
+
+
+@pytest.fixture
+def locked_bucket(monkeypatch):
+    """A moto server enforcing IAM: a bucket with an object, and a user with no rights."""
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"}  # setup, then auth enforced
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    admin = {"endpoint_url": url, "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    iam = boto3.client("iam", region_name="us-east-1", **admin)
+    iam.create_user(UserName="intern")
+    key = iam.create_access_key(UserName="intern")["AccessKey"]
+    s3 = boto3.client("s3", region_name="us-east-1", **admin)
+    s3.create_bucket(Bucket="locked")
+    s3.put_object(Bucket="locked", Key="cut.csv", Body=SHOTS.encode())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    storage.aws_client.cache_clear()
+    yield "s3://locked/cut.csv"
+    storage.aws_client.cache_clear()
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_permission_denied_is_clear_and_not_retried(prefect_server, locked_bucket, tmp_path):
+    with pytest.raises(
+        storage.StorageError, match=r"s3://locked/cut\.csv: cannot read: permission"
+    ):
+        storage.fetch(locked_bucket, tmp_path, what="shot list")
+    count, failed = run_counts(locked_bucket, tmp_path)
+    assert count == 1 and failed
