@@ -28,6 +28,7 @@ from tasks.timecode import (
     parse_rate,
     parse_timecode,
     rate_name,
+    snap_rate,
     supports_drop_frame,
 )
 
@@ -69,7 +70,7 @@ class Cut:
 
 def _snap(rate: float, source: str) -> Fraction:
     try:
-        return parse_rate(Fraction(rate).limit_denominator(1001))
+        return parse_rate(snap_rate(rate))
     except InputError as exc:
         raise exc.located(source=source, field="rate") from None
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from tasks.errors import InputError, ScoreflowError
 from tasks.model import MediaInfo
-from tasks.timecode import RATES, rate_name
+from tasks.timecode import rate_name, snap_rate
 
 
 @cache
@@ -55,13 +55,6 @@ def run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _snap_rate(rate: Fraction) -> Fraction:
-    for exact in RATES.values():
-        if abs(rate - exact) < Fraction(1, 1000):
-            return exact
-    return rate
-
-
 def probe(path: str | Path) -> MediaInfo:
     """Probe a video: exact rate, whole-frame duration, audio streams.
 
@@ -84,7 +77,7 @@ def probe(path: str | Path) -> MediaInfo:
         raw_rate = v.average_rate or v.guessed_rate or v.base_rate
         if not raw_rate:
             raise InputError("the video has no frame rate", source=str(path))
-        rate = _snap_rate(Fraction(raw_rate))
+        rate = snap_rate(Fraction(raw_rate))
         if v.duration is not None and v.time_base is not None:
             duration = float(v.duration * v.time_base)
         else:

@@ -58,6 +58,16 @@ def parse_rate(value: str | int | float | Fraction) -> Fraction:
     return rate
 
 
+def snap_rate(rate: float | Fraction) -> Fraction:
+    """The exact rate a measured or floating-point one stands for (within 1/1000 fps):
+    23.976023976... -> 24000/1001. Other rates come back unchanged, as fractions."""
+    value = Fraction(rate)
+    for exact in RATES.values():
+        if abs(value - exact) < Fraction(1, 1000):
+            return exact
+    return value
+
+
 def rate_name(rate: Fraction) -> str:
     """The usual name of an exact rate: ``Fraction(30000, 1001)`` -> ``"29.97"``."""
     for name, exact in RATES.items():
