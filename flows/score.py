@@ -41,6 +41,7 @@ from tasks.storage import (
     upload,
     work_dir,
 )
+from tasks.timecode import frame_to_sample
 
 STAGES = 8
 
@@ -146,14 +147,13 @@ def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
 
 @task(name="dialogue", cache_policy=NO_CACHE)
 def dialogue_task(
-    video: Path, info: MediaInfo, scenes: list[Scene], cfg: dict[str, Any]
+    video: Path, info: MediaInfo, total: int, scenes: list[Scene], cfg: dict[str, Any]
 ) -> tuple[Any, list[tuple[int, int]]]:
-    """The video's own audio at the pipeline rate and its dialogue regions (samples):
-    detected, then overridden where a scene's `dialogue` column says yes or no."""
+    """The video's own audio, `total` samples at the pipeline rate, and its dialogue
+    regions: detected, then overridden where a scene's `dialogue` column says yes or no."""
     if not info.audio_streams:
         return None, []
     sr = cfg["pipeline"]["sample_rate"]
-    total = round(info.frames * sr / info.rate)
     audio, found = speech.dialogue_track(
         video, sample_rate=sr, samples=total, margin_db=cfg["mix"]["speech_margin_db"]
     )
@@ -313,8 +313,8 @@ def score_video(
     )
 
     log.info("[5/%d] mixing to %s", STAGES, cfg["pipeline"]["preset"])
-    total = round(info.frames * sr / info.rate)
-    dialogue, regions = dialogue_task(video_p, info, scenes, cfg)
+    total = frame_to_sample(info.frames, info.rate, sr)
+    dialogue, regions = dialogue_task(video_p, info, total, scenes, cfg)
     regions_s = [(a / sr, b / sr) for a, b in regions]
     if dialogue is not None:
         log.info(
