@@ -15,11 +15,9 @@ Usage: python bench/bench_musicgen.py [--seconds 2] [--layers 24] [--device auto
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
     EncodecConfig,
     MusicgenConfig,
@@ -28,6 +26,8 @@ from transformers import (
     T5Config,
     T5Tokenizer,
 )
+
+from tasks.backends.debug import t5_tokenizer
 
 
 def build(layers: int) -> tuple[MusicgenForConditionalGeneration, T5Tokenizer]:
@@ -60,16 +60,8 @@ def build(layers: int) -> tuple[MusicgenForConditionalGeneration, T5Tokenizer]:
     model = MusicgenForConditionalGeneration(config).eval()
     model.generation_config.decoder_start_token_id = 2048
     model.generation_config.pad_token_id = 2048
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(
-        vocab_size=200, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
-    )
-    tok.train_from_iterator(
-        ["tense cinematic strings", "calm ambient pad", "rock drums"] * 9, trainer
-    )
-    vocab = [tuple(v) for v in json.loads(tok.to_str())["model"]["vocab"]]
-    return model, T5Tokenizer(vocab=vocab, extra_ids=0)
+    phrases = ["tense cinematic strings", "calm ambient pad", "rock drums"] * 9
+    return model, t5_tokenizer(phrases, vocab_size=200)
 
 
 def bandwidth_gb_s(device: str) -> float:
