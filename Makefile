@@ -25,10 +25,15 @@ demo: $(VENV)/.installed
 	$(PY) examples/make_example.py examples/build/example.mp4
 	$(VENV)/bin/scoreflow score examples/build/example.mp4 --shots examples/shots.csv --out out/example
 
+SOURCES := __init__.py __main__.py flows tasks config tests bench examples
+
+# mypy reads the checkout as the `scoreflow` package through a link named after it
 lint: $(VENV)/.neural
-	$(VENV)/bin/ruff check flows tasks config tests bench examples
-	$(VENV)/bin/ruff format --check flows tasks config tests bench examples
-	$(VENV)/bin/mypy flows tasks
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
+	mkdir -p build/typecheck && ln -sfn "$(CURDIR)" build/typecheck/scoreflow
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -m scoreflow -m scoreflow.__main__ \
+		-p scoreflow.flows -p scoreflow.tasks -p scoreflow.config
 
 test: lint
 	$(VENV)/bin/pytest -q

@@ -20,10 +20,10 @@ import statistics
 import time
 from fractions import Fraction
 
-from tasks.backends.composer import Composer
-from tasks.backends.composer.render import synthesize
-from tasks.brief import make_brief
-from tasks.model import Scene
+from scoreflow.tasks.backends.composer import Composer
+from scoreflow.tasks.backends.composer.render import synthesize
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.model import Scene
 
 BRIEFS = {
     "cinematic": "tense night chase through wet streets, builds to a crash at 02:10",

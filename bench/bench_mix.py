@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from tasks.media import generate_video, measure_loudness
-from tasks.mix import integrated_lufs, mix_programme
-from tasks.speech import dialogue_track
+from scoreflow.tasks.media import generate_video, measure_loudness
+from scoreflow.tasks.mix import integrated_lufs, mix_programme
+from scoreflow.tasks.speech import dialogue_track
 
 SR = 48000
 

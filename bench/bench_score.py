@@ -15,8 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from tasks.media import generate_video, probe, run_ffmpeg
-from tasks.mux import mux
+from scoreflow.tasks.media import generate_video, probe, run_ffmpeg
+from scoreflow.tasks.mux import mux
 
 DESCRIPTIONS = [
     "tense night chase through wet streets, builds to a crash",
@@ -55,7 +55,7 @@ def main() -> None:
     shots = work / "shots.csv"
     shots.write_text("\n".join(rows) + "\n")
 
-    from flows.score import score_video
+    from scoreflow.flows.score import score_video
 
     out = work / "out"
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import InputError
+from scoreflow.tasks.errors import InputError
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -169,7 +169,7 @@ def load_config(
     """
     config = defaults()
     if path is not None and str(path).startswith("s3://"):
-        from tasks.storage import fetch, work_dir
+        from scoreflow.tasks.storage import fetch, work_dir
 
         path = fetch(path, work_dir(), what="config")
     if path is not None:

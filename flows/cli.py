@@ -25,7 +25,7 @@ import os
 import sys
 from typing import Any
 
-from tasks.errors import InputError, ScoreflowError
+from scoreflow.tasks.errors import InputError, ScoreflowError
 
 SHOTS_HELP = "shot list (.csv .tsv .json .yaml) or cut (.edl .xml .fcpxml .otio)"
 START_HELP = "timecode of the video's first frame, e.g. 01:00:00:00 (default: the video's own)"
@@ -115,7 +115,7 @@ def watch(args: argparse.Namespace) -> int:
     """Loop over queue or folder passes until interrupted (or once)."""
     import time
 
-    from flows.watch import score_new, score_uploads
+    from scoreflow.flows.watch import score_new, score_uploads
 
     options = _run_options(args)
     common = {"out": args.out, "max_tries": args.max_tries, "dead_letter": args.dead_letter}
@@ -135,10 +135,18 @@ def watch(args: argparse.Namespace) -> int:
 
 def render(midi: str, *, out: str, seconds: float | None, config_file: str | None) -> str:
     """Render a MIDI file to a WAV through the composer's SoundFont and room."""
-    import config
-    from tasks.backends.composer import Composer
-    from tasks.deliver import write_wav
-    from tasks.storage import S3Uri, check_not_input, fetch, is_remote, local_path, upload, work_dir
+    from scoreflow import config
+    from scoreflow.tasks.backends.composer import Composer
+    from scoreflow.tasks.deliver import write_wav
+    from scoreflow.tasks.storage import (
+        S3Uri,
+        check_not_input,
+        fetch,
+        is_remote,
+        local_path,
+        upload,
+        work_dir,
+    )
 
     cfg = config.load_config(config_file)
     if str(out) == str(midi):
@@ -167,11 +175,11 @@ def _read_inputs(
     overrides: dict[str, Any],
 ) -> tuple[dict[str, Any], Any, dict[str, Any], Any, list[Any]]:
     """What `check` and `explain` both read: config, backend, vocabulary, video, scenes."""
-    import config
-    from tasks.backends import get_backend
-    from tasks.media import probe
-    from tasks.shotlist import read_shotlist
-    from tasks.storage import fetch, work_dir
+    from scoreflow import config
+    from scoreflow.tasks.backends import get_backend
+    from scoreflow.tasks.media import probe
+    from scoreflow.tasks.shotlist import read_shotlist
+    from scoreflow.tasks.storage import fetch, work_dir
 
     cfg = config.load_config(config_file, {"pipeline": overrides})
     engine = get_backend(cfg)
@@ -195,8 +203,8 @@ def check(
     preset: str | None = None,
 ) -> list[str]:
     """Validate everything a run needs without running it; return lines to print."""
-    from tasks.brief import make_brief
-    from tasks.media import describe
+    from scoreflow.tasks.brief import make_brief
+    from scoreflow.tasks.media import describe
 
     _, engine, vocab, info, scenes = _read_inputs(
         shots,
@@ -227,10 +235,10 @@ def explain(
     start_tc: str | None = None,
 ) -> list[str]:
     """How each scene's words were read (its brief) and, for the composer, its plan."""
-    from tasks.backends.composer import Composer
-    from tasks.brief import explain as explain_brief
-    from tasks.brief import make_brief
-    from tasks.model import scene_seed
+    from scoreflow.tasks.backends.composer import Composer
+    from scoreflow.tasks.brief import explain as explain_brief
+    from scoreflow.tasks.brief import make_brief
+    from scoreflow.tasks.model import scene_seed
 
     cfg, engine, vocab, _, scenes = _read_inputs(
         shots,
@@ -263,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "watch":
             return watch(args)
         if args.command == "serve":
-            from flows.watch import serve
+            from scoreflow.flows.watch import serve
 
             options = _run_options(args)
             serve(
@@ -304,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return 0
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from flows.score import score_video
+        from scoreflow.flows.score import score_video
 
         manifest = score_video(
             video=args.video,

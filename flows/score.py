@@ -22,14 +22,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
-import config
-from tasks import align, deliver, media, mix, mux, shotlist, speech
-from tasks.backends import get_backend
-from tasks.backends.batching import batch_queue
-from tasks.brief import make_brief
-from tasks.errors import InputError, StorageError
-from tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
-from tasks.storage import (
+from scoreflow import config
+from scoreflow.tasks import align, deliver, media, mix, mux, shotlist, speech
+from scoreflow.tasks.backends import get_backend
+from scoreflow.tasks.backends.batching import batch_queue
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.errors import InputError, StorageError
+from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
+from scoreflow.tasks.storage import (
     S3Uri,
     TransientStorageError,
     atomic_path,
@@ -41,7 +41,7 @@ from tasks.storage import (
     upload,
     work_dir,
 )
-from tasks.timecode import frame_to_sample
+from scoreflow.tasks.timecode import frame_to_sample
 
 STAGES = 8
 

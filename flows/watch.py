@@ -26,9 +26,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect import flow, get_run_logger
 
-from flows.score import score_video
-from tasks import inbox, storage
-from tasks.errors import InputError
+from scoreflow.flows.score import score_video
+from scoreflow.tasks import inbox, storage
+from scoreflow.tasks.errors import InputError
 
 
 def _defaults(

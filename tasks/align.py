@@ -18,8 +18,8 @@ import dataclasses
 import librosa
 import numpy as np
 
-from tasks.errors import InputError
-from tasks.model import Cue
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Cue
 
 
 def fade(n: int, *, fade_in: bool) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from tasks.errors import InputError
+from scoreflow.tasks.errors import InputError
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])

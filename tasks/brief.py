@@ -14,10 +14,10 @@ import hashlib
 import re
 from typing import Any
 
-import config
-from tasks.errors import InputError
-from tasks.model import Brief, Scene
-from tasks.timecode import frame_to_seconds, parse_timecode
+from scoreflow import config
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Brief, Scene
+from scoreflow.tasks.timecode import frame_to_seconds, parse_timecode
 
 _BPM = re.compile(r"\b(\d{2,3})\s*bpm\b")
 _KEY_TEXT = re.compile(

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from tasks import __version__, interchange
-from tasks.media import measure_loudness, stream_hash
-from tasks.mix import Programme
-from tasks.model import Brief, Cue, Scene
-from tasks.storage import atomic_path, sha256_file, write_bytes
-from tasks.timecode import format_timecode
+from scoreflow.tasks import __version__, interchange
+from scoreflow.tasks.media import measure_loudness, stream_hash
+from scoreflow.tasks.mix import Programme
+from scoreflow.tasks.model import Brief, Cue, Scene
+from scoreflow.tasks.storage import atomic_path, sha256_file, write_bytes
+from scoreflow.tasks.timecode import format_timecode
 
 CUESHEET_FIELDS = (
     "production",

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tasks import storage
-from tasks.shotlist import SUFFIXES as SHOT_SUFFIXES
+from scoreflow.tasks import storage
+from scoreflow.tasks.shotlist import SUFFIXES as SHOT_SUFFIXES
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
 

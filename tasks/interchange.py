@@ -21,9 +21,9 @@ from typing import Any
 
 import opentimelineio as otio
 
-from tasks.errors import InputError
-from tasks.model import Scene
-from tasks.timecode import (
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Scene
+from scoreflow.tasks.timecode import (
     format_timecode,
     parse_rate,
     parse_timecode,

@@ -18,9 +18,9 @@ from typing import Any
 import av
 import numpy as np
 
-from tasks.errors import InputError, ScoreflowError
-from tasks.model import MediaInfo
-from tasks.timecode import rate_name, snap_rate
+from scoreflow.tasks.errors import InputError, ScoreflowError
+from scoreflow.tasks.model import MediaInfo
+from scoreflow.tasks.timecode import rate_name, snap_rate
 
 
 @cache

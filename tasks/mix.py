@@ -19,8 +19,8 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly, sosfilt
 
-from tasks.align import fade
-from tasks.model import Cue
+from scoreflow.tasks.align import fade
+from scoreflow.tasks.model import Cue
 
 OVERSAMPLE = 4
 

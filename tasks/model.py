@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.timecode import format_timecode, frame_to_sample, frame_to_seconds
+from scoreflow.tasks.timecode import format_timecode, frame_to_sample, frame_to_seconds
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import ffmpeg
 
-from tasks.errors import DeliveryError
-from tasks.media import ffmpeg_exe
-from tasks.model import MediaInfo
+from scoreflow.tasks.errors import DeliveryError
+from scoreflow.tasks.media import ffmpeg_exe
+from scoreflow.tasks.model import MediaInfo
 
 AUTO_CODECS = {"mp4": "aac", "m4v": "aac", "mov": "pcm_s24le", "mkv": "pcm_s24le"}
 FORMATS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska"}

@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from tasks import interchange
-from tasks.errors import InputError
-from tasks.model import MediaInfo, Scene
-from tasks.timecode import format_timecode, parse_rate, parse_timecode, rate_name
+from scoreflow.tasks import interchange
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import MediaInfo, Scene
+from scoreflow.tasks.timecode import format_timecode, parse_rate, parse_timecode, rate_name
 
 ALIASES = {
     "id": "scene",

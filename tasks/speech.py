@@ -22,7 +22,7 @@ import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, uniform_filter1d
 from scipy.signal import butter, sosfiltfilt, stft
 
-from tasks.media import read_audio
+from scoreflow.tasks.media import read_audio
 
 HOP_S = 0.01
 

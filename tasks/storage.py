@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import InputError, StorageError
+from scoreflow.tasks.errors import InputError, StorageError
 
 MiB = 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload"}

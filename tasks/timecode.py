@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from tasks.errors import InputError
+from scoreflow.tasks.errors import InputError
 
 #: Rates scoreflow accepts, keyed by the names users type.
 RATES: dict[str, Fraction] = {

@@ -15,7 +15,7 @@ os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_HOME) / "storage")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tasks.media import generate_video  # noqa: E402
+from scoreflow.tasks.media import generate_video  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ def noise(seconds: float, sr: int = 48000, *, seed: int = 0, db: float = -20.0) 
 def t5_tokenizer(model_max_length: int = 512):
     """A T5 tokenizer with no files, trained on a few music phrases (model weights and
     their tokenizers cannot be downloaded here)."""
-    from tasks.backends.debug import t5_tokenizer as trained
+    from scoreflow.tasks.backends.debug import t5_tokenizer as trained
 
     phrases = ["tense cinematic music, strings", "calm ambient pad, 70 bpm", "rock anthem drums"]
     return trained(phrases * 5, model_max_length=model_max_length)

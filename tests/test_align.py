@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tasks.align import bar_lines, fit_cue
-from tasks.errors import InputError
-from tasks.model import Cue
+from scoreflow.tasks.align import bar_lines, fit_cue
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Cue
 
 SR = 48000
 

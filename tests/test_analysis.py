@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tasks import analysis
-from tasks.errors import InputError
+from scoreflow.tasks import analysis
+from scoreflow.tasks.errors import InputError
 
 SR = 22050
 

@@ -2,9 +2,9 @@ from fractions import Fraction
 
 import pytest
 
-from tasks.brief import make_brief
-from tasks.errors import InputError
-from tasks.model import Scene
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Scene
 
 
 def scene(description="", **kw):

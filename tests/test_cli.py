@@ -9,15 +9,15 @@ import pretty_midi
 import pytest
 import soundfile
 
-from flows.cli import main
-from tasks.backends.composer import Composer
-from tasks.brief import make_brief
-from tasks.model import Scene
+from scoreflow.flows.cli import main
+from scoreflow.tasks.backends.composer import Composer
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.model import Scene
 
 
 def run(*args):
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "scoreflow", *args], capture_output=True, text=True, check=False
     )
 
 

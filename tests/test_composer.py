@@ -7,13 +7,13 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from tasks import analysis
-from tasks.backends import get_backend
-from tasks.backends.composer import Composer, choose_beats, chord, make_grid, split_meters
-from tasks.backends.composer.theory import pitch_class
-from tasks.brief import make_brief
-from tasks.errors import InputError
-from tasks.model import Scene
+from scoreflow.tasks import analysis
+from scoreflow.tasks.backends import get_backend
+from scoreflow.tasks.backends.composer import Composer, choose_beats, chord, make_grid, split_meters
+from scoreflow.tasks.backends.composer.theory import pitch_class
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Scene
 
 SR = 48000
 GENRES = ("cinematic", "ambient", "electronic", "rock", "lofi", "corporate", "acoustic", "jazz")

@@ -4,9 +4,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tasks.brief import make_brief
-from tasks.deliver import cuesheet_rows, pro_duration, timeline_svg, write_cuesheet
-from tasks.model import Cue, Scene
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.deliver import cuesheet_rows, pro_duration, timeline_svg, write_cuesheet
+from scoreflow.tasks.model import Cue, Scene
 
 
 @pytest.mark.parametrize(

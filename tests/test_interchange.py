@@ -9,11 +9,11 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from tasks.deliver import write_interchange
-from tasks.errors import InputError
-from tasks.media import generate_video, probe
-from tasks.model import Scene
-from tasks.shotlist import read_shotlist
+from scoreflow.tasks.deliver import write_interchange
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.media import generate_video, probe
+from scoreflow.tasks.model import Scene
+from scoreflow.tasks.shotlist import read_shotlist
 
 # 29.97 drop-frame, programme from 01:00:00;00, events across minute boundaries, a gap.
 # 01:01:00;02 is frame 1800 (minute 1 skips ;00 and ;01); minute 1 holds 1798 frames;

@@ -6,13 +6,20 @@ import pytest
 import soundfile
 from conftest import noise
 
-import config
-from tasks.backends.composer import Composer
-from tasks.brief import make_brief
-from tasks.media import generate_video, measure_loudness
-from tasks.mix import Placement, mix_programme, normalize, peak_envelope, place, true_peak_dbtp
-from tasks.model import Cue, Scene
-from tasks.speech import dialogue_track
+from scoreflow import config
+from scoreflow.tasks.backends.composer import Composer
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.media import generate_video, measure_loudness
+from scoreflow.tasks.mix import (
+    Placement,
+    mix_programme,
+    normalize,
+    peak_envelope,
+    place,
+    true_peak_dbtp,
+)
+from scoreflow.tasks.model import Cue, Scene
+from scoreflow.tasks.speech import dialogue_track
 
 SR = 48000
 

@@ -11,11 +11,11 @@ transformers = pytest.importorskip("transformers")
 
 from conftest import t5_tokenizer  # noqa: E402
 
-from tasks.backends import get_backend  # noqa: E402
-from tasks.backends.musicgen import MusicGen, batches, prompt_text, split_on_oom  # noqa: E402
-from tasks.brief import make_brief  # noqa: E402
-from tasks.errors import BackendError, InputError  # noqa: E402
-from tasks.model import Scene  # noqa: E402
+from scoreflow.tasks.backends import get_backend  # noqa: E402
+from scoreflow.tasks.backends.musicgen import MusicGen, batches, prompt_text, split_on_oom  # noqa: E402
+from scoreflow.tasks.brief import make_brief  # noqa: E402
+from scoreflow.tasks.errors import BackendError, InputError  # noqa: E402
+from scoreflow.tasks.model import Scene  # noqa: E402
 
 SR = 48000
 
@@ -197,7 +197,7 @@ def test_errors_say_what_to_do(tiny_model, model, settings, message):
 
 
 def test_cli_warns_about_non_commercial_weights(tiny_model, tmp_path, capsys):
-    from flows.cli import main
+    from scoreflow.flows.cli import main
 
     shots = tmp_path / "s.csv"
     shots.write_text("scene,tc_in,tc_out,description\n1,0,4,rock\n")
@@ -233,7 +233,7 @@ def test_audiocraft_debug_model_where_installed():
 def test_concurrent_cue_requests_share_one_call(tiny_model):
     import threading
 
-    from tasks.backends.batching import BatchQueue
+    from scoreflow.tasks.backends.batching import BatchQueue
 
     queue = BatchQueue(get_backend(cfg(tiny_model)), quiet_s=5.0)
     queue.expect(4)
@@ -253,7 +253,7 @@ def test_concurrent_cue_requests_share_one_call(tiny_model):
 
 
 def test_score_video_with_musicgen(prefect_server, tiny_model, video_25, tmp_path):
-    from flows.score import score_video
+    from scoreflow.flows.score import score_video
 
     shots = tmp_path / "shots.csv"
     shots.write_text(

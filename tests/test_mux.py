@@ -2,8 +2,8 @@ import av
 import numpy as np
 import soundfile
 
-from tasks.media import generate_video, probe, read_audio, stream_hash
-from tasks.mux import audio_codec_for, mux
+from scoreflow.tasks.media import generate_video, probe, read_audio, stream_hash
+from scoreflow.tasks.mux import audio_codec_for, mux
 
 
 def test_video_copied_and_original_kept(tmp_path, video_25):

@@ -9,9 +9,9 @@ import soundfile
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.score import score_video
-from tasks.media import generate_video, measure_loudness, probe, read_audio, stream_hash
-from tasks.storage import sha256_file
+from scoreflow.flows.score import score_video
+from scoreflow.tasks.media import generate_video, measure_loudness, probe, read_audio, stream_hash
+from scoreflow.tasks.storage import sha256_file
 
 SHOTS = """scene,tc_in,tc_out,description,music
 1,00:00:00:00,00:00:04:00,"warm acoustic morning, gentle",

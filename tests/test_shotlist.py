@@ -2,9 +2,9 @@ from fractions import Fraction
 
 import pytest
 
-from tasks.errors import InputError
-from tasks.media import generate_video, probe
-from tasks.shotlist import read_shotlist
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.media import generate_video, probe
+from scoreflow.tasks.shotlist import read_shotlist
 
 CSV = """scene,tc_in,tc_out,description,music,intensity,key,hits
 1,00:00:00:00,00:00:04:00,calm piano,,0.2,D minor,

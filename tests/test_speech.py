@@ -5,11 +5,11 @@ import pytest
 from conftest import noise
 from scipy.signal import lfilter
 
-from tasks.backends.composer import Composer
-from tasks.brief import make_brief
-from tasks.media import generate_video, read_audio
-from tasks.model import Scene
-from tasks.speech import override_regions, speech_regions
+from scoreflow.tasks.backends.composer import Composer
+from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.media import generate_video, read_audio
+from scoreflow.tasks.model import Scene
+from scoreflow.tasks.speech import override_regions, speech_regions
 
 SR = 48000
 

@@ -11,11 +11,11 @@ pytest.importorskip("diffusers")
 
 from conftest import t5_tokenizer  # noqa: E402
 
-from tasks.backends import get_backend  # noqa: E402
-from tasks.backends.stable_audio import crossfade_join  # noqa: E402
-from tasks.brief import make_brief  # noqa: E402
-from tasks.errors import InputError  # noqa: E402
-from tasks.model import Scene  # noqa: E402
+from scoreflow.tasks.backends import get_backend  # noqa: E402
+from scoreflow.tasks.backends.stable_audio import crossfade_join  # noqa: E402
+from scoreflow.tasks.brief import make_brief  # noqa: E402
+from scoreflow.tasks.errors import InputError  # noqa: E402
+from scoreflow.tasks.model import Scene  # noqa: E402
 
 SR = 48000
 
@@ -154,7 +154,7 @@ def test_errors(tiny_pipeline, model, settings, message):
 
 
 def test_cli_warns_about_the_licence(tiny_pipeline, tmp_path, capsys):
-    from flows.cli import main
+    from scoreflow.flows.cli import main
 
     shots = tmp_path / "s.csv"
     shots.write_text("scene,tc_in,tc_out,description\n1,0,4,rock\n")

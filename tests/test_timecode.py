@@ -3,8 +3,8 @@ from fractions import Fraction
 
 import pytest
 
-from tasks.errors import InputError
-from tasks.timecode import (
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.timecode import (
     RATES,
     format_timecode,
     frame_to_sample,

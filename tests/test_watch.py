@@ -18,10 +18,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 from prefect.client.orchestration import get_client
 
-from flows.watch import score_new, score_uploads
-from tasks import storage
-from tasks.errors import InputError
-from tasks.media import generate_video
+from scoreflow.flows.watch import score_new, score_uploads
+from scoreflow.tasks import storage
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.media import generate_video
 
 SHOTS = "scene,tc_in,tc_out,description\n1,0,2,calm piano\n2,2,4,tense rock\n"
 BROKEN = "scene,tc_in,tc_out,description\n1,0,3,calm\n2,2,4,overlapping\n"
@@ -252,7 +252,7 @@ def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
     (incoming / "promo.mp4").write_bytes(clip)
     (incoming / "promo.csv").write_text(SHOTS)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--folder", str(incoming), "--interval", "2"],
+        [sys.executable, "-m", "scoreflow", "serve", "--folder", str(incoming), "--interval", "2"],
         env={**env, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -276,7 +276,7 @@ def run_counts(uri, tmp_path):
     """How many times the fetch task ran for `uri` (retries without delay)."""
     from prefect import flow
 
-    from flows.score import fetch_task
+    from scoreflow.flows.score import fetch_task
 
     @flow
     def fetch_once():
@@ -383,7 +383,7 @@ def test_storage_errors_sorted(code, status, kind, words):
 
 
 def test_watch_command_polls_a_folder(prefect_server, tmp_path, clip, capsys):
-    from flows.cli import main
+    from scoreflow.flows.cli import main
 
     drop = tmp_path / "drop"
     drop.mkdir()
@@ -401,10 +401,10 @@ def test_render_from_and_to_s3(aws, tmp_path):
 
     import soundfile
 
-    from flows.cli import main
-    from tasks.backends.composer import Composer
-    from tasks.brief import make_brief
-    from tasks.model import Scene
+    from scoreflow.flows.cli import main
+    from scoreflow.tasks.backends.composer import Composer
+    from scoreflow.tasks.brief import make_brief
+    from scoreflow.tasks.model import Scene
 
     brief = make_brief(Scene("c", 0, 75, Fraction(25), "calm piano"))
     cue = Composer().generate([brief], seconds=[3.0], seed=1)[0]
@@ -458,7 +458,7 @@ def test_a_long_run_keeps_its_message_hidden(prefect_server, aws, tmp_path):
 
 
 def test_config_from_s3(aws):
-    import config
+    from scoreflow import config
 
     boto3.client("s3").create_bucket(Bucket="configs")
     put("configs", "projects/loud.toml", '[pipeline]\npreset = "streaming"\n')

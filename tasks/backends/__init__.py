@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tasks.errors import InputError
-from tasks.model import Brief, Cue
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Brief, Cue
 
 
 class MusicBackend(Protocol):
@@ -75,7 +75,7 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
     name = config["pipeline"]["backend"]
     settings = {k: v for k, v in config.items() if k in ("pipeline", name, "musicgen")}
     if name == "composer":  # the vocabulary file may change under a long-running process
-        import config as shipped
+        from scoreflow import config as shipped
 
         settings["styles"] = shipped.styles_digest(config["composer"].get("styles", ""))
     key = json.dumps(settings, sort_keys=True, default=str)
@@ -83,19 +83,19 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
         return _BUILT[key]
     backend: MusicBackend
     if name == "composer":
-        from tasks.backends.composer import Composer
+        from scoreflow.tasks.backends.composer import Composer
 
         backend = Composer.from_config(config)
     elif name == "musicgen":
-        from tasks.backends.musicgen import MusicGen
+        from scoreflow.tasks.backends.musicgen import MusicGen
 
         backend = MusicGen.from_config(config)
     elif name == "audiocraft":
-        from tasks.backends.audiocraft import AudiocraftMusicGen
+        from scoreflow.tasks.backends.audiocraft import AudiocraftMusicGen
 
         backend = AudiocraftMusicGen.from_config(config)
     elif name == "stable-audio":
-        from tasks.backends.stable_audio import StableAudio
+        from scoreflow.tasks.backends.stable_audio import StableAudio
 
         backend = StableAudio.from_config(config)
     else:

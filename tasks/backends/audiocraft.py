@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.backends import settings_for
-from tasks.backends.musicgen import (
+from scoreflow.tasks.backends import settings_for
+from scoreflow.tasks.backends.musicgen import (
     DEFAULT_MODEL,
     LICENCE,
     generate_in_batches,
     resolve_device,
 )
-from tasks.errors import InputError
-from tasks.model import Brief, Cue
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Brief, Cue
 
 
 def _audiocraft() -> Any:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.errors import BackendError
-from tasks.model import Brief, Cue
+from scoreflow.tasks.errors import BackendError
+from scoreflow.tasks.model import Brief, Cue
 
 
 @dataclass

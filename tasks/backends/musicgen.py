@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import signal
 
-from tasks.backends import settings_for, within_headroom
-from tasks.errors import BackendError, InputError
-from tasks.model import Brief, Cue
+from scoreflow.tasks.backends import settings_for, within_headroom
+from scoreflow.tasks.errors import BackendError, InputError
+from scoreflow.tasks.model import Brief, Cue
 
 DEFAULT_MODEL = "facebook/musicgen-small"
 LICENCE = "MusicGen weights: CC-BY-NC 4.0 (non-commercial use only)"

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from tasks.align import fade
-from tasks.backends import settings_for
-from tasks.backends.musicgen import generate_in_batches, resolve_device, resolve_dtype
-from tasks.errors import InputError
-from tasks.model import Brief, Cue
+from scoreflow.tasks.align import fade
+from scoreflow.tasks.backends import settings_for
+from scoreflow.tasks.backends.musicgen import generate_in_batches, resolve_device, resolve_dtype
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Brief, Cue
 
 DEFAULT_MODEL = "stabilityai/stable-audio-open-1.0"
 LICENCE = (

@@ -22,20 +22,26 @@ from typing import Any
 import numpy as np
 import pretty_midi
 
-import config
-from tasks.backends import within_headroom
-from tasks.backends.composer.parts import TAIL_S, Writer
-from tasks.backends.composer.plan import Plan, choose_beats, make_grid, make_plan, split_meters
-from tasks.backends.composer.render import (
+from scoreflow import config
+from scoreflow.tasks.backends import within_headroom
+from scoreflow.tasks.backends.composer.parts import TAIL_S, Writer
+from scoreflow.tasks.backends.composer.plan import (
+    Plan,
+    choose_beats,
+    make_grid,
+    make_plan,
+    split_meters,
+)
+from scoreflow.tasks.backends.composer.render import (
     add_room,
     default_soundfont,
     midi_bytes,
     synthesize,
     tone,
 )
-from tasks.backends.composer.theory import NAMES, chord
-from tasks.errors import InputError
-from tasks.model import Brief, Cue
+from scoreflow.tasks.backends.composer.theory import NAMES, chord
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.model import Brief, Cue
 
 __all__ = [
     "Composer",

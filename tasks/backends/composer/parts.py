@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pretty_midi
 
-from tasks.backends.composer.plan import RHYTHMS, Bar, Plan, Section
-from tasks.backends.composer.theory import chord, chord_tones
-from tasks.model import Brief
+from scoreflow.tasks.backends.composer.plan import RHYTHMS, Bar, Plan, Section
+from scoreflow.tasks.backends.composer.theory import chord, chord_tones
+from scoreflow.tasks.model import Brief
 
 DRUM_NOTES = {
     "kick": 36,

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.backends.composer.theory import DARK_MODES, NAMES, SCALES, pitch_class
-from tasks.model import Brief
+from scoreflow.tasks.backends.composer.theory import DARK_MODES, NAMES, SCALES, pitch_class
+from scoreflow.tasks.model import Brief
 
 # Penalty of a segment's leftover beats (beats % 4): 0 none, 2 a 2/4 bar, 3 a 3/4 bar,
 # 1 a 5/4 bar.

@@ -11,8 +11,8 @@ import numpy as np
 import pretty_midi
 from scipy import signal
 
-from tasks.backends.composer.plan import Plan
-from tasks.errors import BackendError
+from scoreflow.tasks.backends.composer.plan import Plan
+from scoreflow.tasks.errors import BackendError
 
 
 def default_soundfont() -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tasks.errors import InputError
+from scoreflow.tasks.errors import InputError
 
 SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
