@@ -12,8 +12,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install -y python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
-	# tinysoundfont declares pyaudio (realtime playback) which scoreflow never uses
-	$(PY) -m pip install -q --no-deps "tinysoundfont==0.3.7"
 	touch $@
 
 # torch 2.13.0 (CPU build) and transformers, for the neural backends and their tests

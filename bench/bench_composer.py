@@ -3,8 +3,8 @@
 For one 3-minute cue per genre, times the whole `Composer.generate` call (plan, notes,
 SoundFont synthesis, room, MIDI file) and prints it as a multiple of real time (the
 baseline: the cue's own duration; goal >= 100x). Also prints, measured in the same run on
-the same MIDI, the bare TinySoundFont synthesis alone, so the cost of everything around
-the synthesizer shows as a ratio (generate / synth).
+the same MIDI, the bare SoundFont synthesis alone (`soundfont.play`), so the cost of
+everything around the synthesizer shows as a ratio (generate / synth).
 Usage: python bench/bench_composer.py [--seconds 180] [--runs 3]
 """
 

@@ -9,7 +9,7 @@ Offline, deterministic per seed, no model download, no GPU.
   varied per statement (sequence, inversion, retrograde, new rhythm, diminution);
 - `parts`: notes for pads, keys or arpeggios, strummed guitar, genre bass lines (walking
   bass included), melody and counter-line, timpani strokes, genre drums with fills;
-- `render`: a General MIDI SoundFont through TinySoundFont, a room reverb, and a MIDI file
+- `render`: a General MIDI SoundFont played by `soundfont`, a room reverb, and a MIDI file
   that carries the tempo map, meters and key.
 """
 

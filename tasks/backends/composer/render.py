@@ -1,4 +1,4 @@
-"""MIDI -> stereo audio (a General MIDI SoundFont through TinySoundFont, plus a room),
+"""MIDI -> stereo audio (a General MIDI SoundFont played by `soundfont`, plus a room),
 and MIDI -> a Standard MIDI File that carries the plan's tempo map and meters.
 """
 
@@ -12,7 +12,7 @@ import pretty_midi
 from scipy import signal
 
 from scoreflow.tasks.backends.composer.plan import Plan
-from scoreflow.tasks.errors import BackendError
+from scoreflow.tasks.backends.composer.soundfont import Note, load_soundfont, play
 
 
 def default_soundfont() -> str:
@@ -98,49 +98,35 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI, plan: Plan, *, resolution: int = 960)
 def synthesize(
     pm: pretty_midi.PrettyMIDI, *, sample_rate: int, samples: int, soundfont: str, gain_db: float
 ) -> np.ndarray:
-    """Render MIDI with a SoundFont, sample-accurate note timing, pan from CC 10.
+    """Render MIDI with a SoundFont (`soundfont.play`), sample-accurate note timing, pan
+    from CC 10 at each note's start, drums from bank 128.
 
     Returns
     -------
     np.ndarray, shape (samples, 2), float32
         Interleaved stereo frames (``.T`` gives the (channels, samples) view).
     """
-    import tinysoundfont
-
-    synth = tinysoundfont.Synth(gain=gain_db, samplerate=sample_rate)
-    try:
-        sfid = synth.sfload(soundfont)
-    except Exception as exc:
-        raise BackendError(f"cannot load SoundFont {soundfont}: {exc}") from None
-    events: list[tuple[int, int, int, int, int]] = []
+    font = load_soundfont(soundfont)
+    notes = []
     for i, inst in enumerate(pm.instruments):
         chan = channel_of(i, inst)
-        synth.program_select(
-            chan, sfid, 0, 0 if inst.is_drum else inst.program, is_drums=inst.is_drum
-        )
-        for cc in inst.control_changes:
-            events.append((round(cc.time * sample_rate), 2, chan, cc.number, cc.value))
+        pans = sorted((cc.time, cc.value) for cc in inst.control_changes if cc.number == 10)
+        times = np.array([t for t, _ in pans])
         for n in inst.notes:
-            events.append((round(n.start * sample_rate), 1, chan, n.pitch, n.velocity))
-            events.append((round(n.end * sample_rate), 0, chan, n.pitch, 0))
-    events.sort()
-    out = np.zeros(samples * 2, np.float32)
-    view = memoryview(out.data).cast("B")
-    pos = 0
-    for when, kind, chan, number, value in events:
-        when = min(when, samples)
-        if when > pos:
-            synth.generate_simple(when - pos, buffer=view[pos * 8 : when * 8])
-            pos = when
-        if kind == 2:
-            synth.control_change(chan, number, value)
-        elif kind:
-            synth.noteon(chan, number, value)
-        else:
-            synth.noteoff(chan, number)
-    if pos < samples:
-        synth.generate_simple(samples - pos, buffer=view[pos * 8 :])
-    return out.reshape(-1, 2)
+            k = int(np.searchsorted(times, n.start, side="right")) - 1
+            notes.append(
+                Note(
+                    channel=chan,
+                    bank=128 if inst.is_drum else 0,
+                    program=0 if inst.is_drum else inst.program,
+                    key=n.pitch,
+                    velocity=n.velocity,
+                    on=min(round(n.start * sample_rate), samples),
+                    off=min(round(n.end * sample_rate), samples),
+                    pan=pans[k][1] / 127 - 0.5 if k >= 0 else 0.0,
+                )
+            )
+    return play(font, notes, sample_rate=sample_rate, samples=samples, gain_db=gain_db)
 
 
 def tone(frames: np.ndarray, sample_rate: int, *, brightness: float) -> np.ndarray:
