@@ -97,7 +97,8 @@ class SoundFont:
     def __init__(self, path: str) -> None:
         self.path = path
         chunks = _read_riff(path)
-        self._pool = np.frombuffer(chunks["smpl"], "<i2")
+        smpl = chunks["smpl"]  # 16-bit frames (SF2) or Ogg streams, odd-sized too (SF3)
+        self._pool = np.frombuffer(smpl, "<i2", count=len(smpl) // 2)
         self._smpl = chunks["smpl"]
         self.samples = _table(chunks, "shdr", SHDR, path)[:-1]
         self.presets = _presets(chunks, path, len(self.samples))
