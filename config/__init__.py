@@ -216,6 +216,7 @@ def load_config(
         ("mix", "music_vs_dialogue_lu", -30.0, 10.0),
         ("mix", "custom_target_lufs", -40.0, -5.0),
         ("mix", "custom_true_peak_dbtp", -9.0, 0.0),
+        ("cache", "expire_days", 0.0, 36500.0),
     ):
         if not lo <= config[section][key] <= hi:
             raise InputError(
@@ -224,3 +225,15 @@ def load_config(
                 value=config[section][key],
             )
     return config
+
+
+def cache_dir(cfg: dict[str, Any]) -> Path:
+    """Where generated cues are kept: ``cache.dir``, else ``$SCOREFLOW_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/scoreflow`` (``~/.cache/scoreflow``)."""
+    import os
+
+    chosen = cfg["cache"]["dir"] or os.environ.get("SCOREFLOW_CACHE_DIR")
+    if not chosen:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        chosen = str(Path(base) / "scoreflow")
+    return Path(chosen).expanduser()

@@ -29,23 +29,33 @@ from scoreflow.tasks.errors import InputError, ScoreflowError
 
 SHOTS_HELP = "shot list (.csv .tsv .json .yaml) or cut (.edl .xml .fcpxml .otio)"
 START_HELP = "timecode of the video's first frame, e.g. 01:00:00:00 (default: the video's own)"
+FPS_HELP = "frame rate of the shot list, e.g. 23.976 or 30000/1001 (default: the video's)"
+CONFIG_HELP = "project config (TOML) over config/defaults.toml; a path or s3:// URI"
+BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
+PRESETS = ("ebu-r128", "atsc-a85", "streaming", "netflix", "custom")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scoreflow", description="Score a video from a shot list.")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("score", help="score a video end to end")
-    s.add_argument("video")
-    s.add_argument("--shots", required=True, help=SHOTS_HELP)
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--config", help="project config (TOML), overrides config/defaults.toml")
-    s.add_argument("--backend", help="music backend (default: composer)")
-    s.add_argument("--model", help="backend model id or path")
-    s.add_argument(
-        "--preset", help="loudness preset: ebu-r128, atsc-a85, streaming, netflix, custom"
+    from scoreflow import __version__
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", help="show tracebacks and Prefect's own log lines"
     )
-    s.add_argument("--fps", help="frame rate of the shot list, e.g. 23.976 or 30000/1001")
-    s.add_argument("--start-tc", help=START_HELP)
+    p = argparse.ArgumentParser(
+        prog="scoreflow", description="Score a video from a shot list.", parents=[common]
+    )
+    p.add_argument("--version", action="version", version=f"scoreflow {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    s = command("score", "score a video end to end")
+    s.add_argument("video", help="the video (mp4, mov, mkv ...), a path or s3:// URI")
+    _input_options(s)
+    s.add_argument("--out", required=True, help="output folder, or s3:// prefix")
+    _music_options(s)
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
     s.add_argument(
         "--keep-original-audio",
@@ -53,24 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="keep the video's own audio as a second track",
     )
-    c = sub.add_parser("check", help="validate a shot list (and its fit to a video)")
-    c.add_argument("--shots", required=True, help=SHOTS_HELP)
-    c.add_argument("--video")
-    c.add_argument("--fps")
-    c.add_argument("--start-tc", help=START_HELP)
-    c.add_argument("--config")
-    c.add_argument("--backend", help="check this backend can be built (model present)")
-    c.add_argument("--model")
-    e = sub.add_parser(
-        "explain", help="show how each scene's words were read, and the composer's plan"
-    )
-    e.add_argument("--shots", required=True, help=SHOTS_HELP)
-    e.add_argument("--video")
-    e.add_argument("--fps")
-    e.add_argument("--start-tc", help=START_HELP)
-    e.add_argument("--config")
+    c = command("check", "validate a shot list (its fit to a video, the backend) and stop")
+    _input_options(c, video=True)
+    _music_options(c)
+    e = command("explain", "show how each scene's words were read, and the composer's plan")
+    _input_options(e, video=True)
     e.add_argument("--seed", type=int, help="base seed, as for score")
-    w = sub.add_parser("watch", help="score uploads as they arrive (S3 events or polling)")
+    w = command("watch", "score uploads as they arrive (S3 events or polling)")
     src = w.add_mutually_exclusive_group(required=True)
     src.add_argument("--queue", help="SQS queue URL receiving the bucket's ObjectCreated events")
     src.add_argument("--poll", help="folder or s3:// prefix to list for new pairs")
@@ -78,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--prefix", default="", help="with --queue: only keys under it (incoming/)")
     w.add_argument("--every", type=float, default=60.0, help="with --poll: seconds between passes")
     w.add_argument("--once", action="store_true", help="one pass, then exit")
-    v = sub.add_parser("serve", help="serve scheduled scoring as Prefect deployments")
+    v = command("serve", "serve scheduled scoring as Prefect deployments")
     v.add_argument("--folder", required=True, help="folder or s3:// prefix scored on schedule")
     v.add_argument("--queue", help="also serve the upload queue (every minute)")
     v.add_argument("--prefix", default="", help="with --queue: only keys under it")
@@ -86,19 +85,42 @@ def _parser() -> argparse.ArgumentParser:
     when.add_argument("--cron", help='cron schedule, e.g. "0 2 * * *" (nightly at 02:00)')
     when.add_argument("--interval", type=float, help="seconds between runs")
     _batch_options(v, tries=False)
-    r = sub.add_parser("render", help="render a (cue) MIDI file with the composer's SoundFont")
-    r.add_argument("midi")
+    r = command("render", "render a (cue) MIDI file with the composer's SoundFont")
+    r.add_argument("midi", help="a Standard MIDI File, e.g. cues/4.mid after editing")
     r.add_argument("--out", required=True, help="WAV file to write (48 kHz, 24-bit)")
     r.add_argument("--seconds", type=float, help="length (default: the last note-off)")
-    r.add_argument("--config")
+    r.add_argument("--config", help=CONFIG_HELP)
+    srv = command("server", "a Prefect server kept running, so runs start at once")
+    srv.add_argument("action", choices=("start", "stop", "status"), help="what to do")
+    srv.add_argument("--port", type=int, default=4200, help="port on 127.0.0.1 (start)")
+    k = command("cache", "the cue cache: its size, or delete what expired")
+    k.add_argument("action", choices=("info", "prune"), help="what to do")
+    k.add_argument("--config", help=CONFIG_HELP + " (for [cache])")
+    k.add_argument("--older-than", type=float, help="prune: days (default: cache.expire_days)")
+    k.add_argument("--dry-run", action="store_true", help="prune: list, delete nothing")
     return p
+
+
+def _input_options(p: argparse.ArgumentParser, *, video: bool = False) -> None:
+    p.add_argument("--shots", required=True, help=SHOTS_HELP)
+    if video:
+        p.add_argument("--video", help="the video, to check the cut against it")
+    p.add_argument("--fps", help=FPS_HELP)
+    p.add_argument("--start-tc", help=START_HELP)
+    p.add_argument("--config", help=CONFIG_HELP)
+
+
+def _music_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=BACKENDS, help="music backend (default: composer)")
+    p.add_argument("--model", help="backend model: a SoundFont, a model id or a folder")
+    p.add_argument("--preset", choices=PRESETS, help="loudness preset (default: ebu-r128)")
 
 
 def _batch_options(p: argparse.ArgumentParser, *, tries: bool = True) -> None:
     p.add_argument("--out", help="where runs go (default: scored/ beside the watched prefix)")
-    p.add_argument("--config", help="project config (TOML) for every run")
-    p.add_argument("--preset", help="loudness preset for every run")
-    p.add_argument("--backend", help="music backend for every run")
+    p.add_argument("--config", help=CONFIG_HELP + ", for every run")
+    p.add_argument("--preset", choices=PRESETS, help="loudness preset for every run")
+    p.add_argument("--backend", choices=BACKENDS, help="music backend for every run")
     if tries:
         p.add_argument("--max-tries", type=int, default=3, help="tries before dead-lettering")
         p.add_argument("--dead-letter", help="where failures are recorded (default: failed/)")
@@ -216,13 +238,22 @@ def check(
     )
     if not engine.commercial_use:
         print(f"scoreflow: warning: {engine.licence}: not for commercial use", file=sys.stderr)
-    lines = [f"video: {describe(info)}"] if info else []
+    lines = [f"backend: {_ready(engine)}"]
+    lines += [f"video: {describe(info)}"] if info else []
     for s in scenes:
         b = make_brief(s, vocab=vocab) if s.music else None
         music = f"{b.genre}/{b.mood} {b.tempo_bpm:g} bpm {b.key} {b.mode}" if b else "no music"
         lines.append(f"  {s.id:>8}  {s.tc_in} - {s.tc_out}  {s.duration_s:7.2f} s  {music}")
     lines.append(f"OK: {len(scenes)} scenes, {sum(s.music for s in scenes)} with music")
     return lines
+
+
+def _ready(engine: Any) -> str:
+    """What the backend is, after proving it can run where it can prove it cheaply."""
+    self_check = getattr(engine, "self_check", None)
+    if self_check is not None:
+        return str(self_check())
+    return f"{engine.name}: {engine.model} loaded ({engine.licence})"
 
 
 def explain(
@@ -266,54 +297,49 @@ def explain(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command in ("watch", "serve"):
-            os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        if args.command == "watch":
-            return watch(args)
-        if args.command == "serve":
-            from scoreflow.flows.watch import serve
-
-            options = _run_options(args)
-            serve(
-                folder=args.folder,
-                queue_url=args.queue,
-                out=args.out,
-                cron=args.cron,
-                interval_s=args.interval,
-                prefix=args.prefix,
-                options=options,
-            )
-            return 0
-        if args.command == "render":
-            print(render(args.midi, out=args.out, seconds=args.seconds, config_file=args.config))
-            return 0
-        if args.command == "explain":
-            lines = explain(
-                args.shots,
-                video=args.video,
-                fps=args.fps,
-                config_file=args.config,
-                seed=args.seed,
-                start_tc=args.start_tc,
-            )
-            print("\n".join(lines))
-            return 0
-        lines = check(
-            args.shots,
-            video=args.video,
-            fps=args.fps,
-            config_file=args.config,
-            start_tc=args.start_tc,
-            backend=getattr(args, "backend", None),
-            model=getattr(args, "model", None),
-            preset=getattr(args, "preset", None),
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except InputError as exc:
+        print(f"scoreflow: error: {exc}", file=sys.stderr)
+        return 2
+    except ScoreflowError as exc:
+        print(f"scoreflow: failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug or an environment fault: one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"scoreflow: failed: {type(exc).__name__}: {exc}\n"
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
         )
-        print("\n".join(lines))
-        if args.command == "check":
-            return 0
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from scoreflow.flows.score import score_video
+        return 1
 
+
+def _prefect(args: argparse.Namespace, *, quiet: bool) -> None:
+    """Settings before Prefect is imported: no telemetry; on a terminal run, its console
+    log only with --debug (the UI still gets every line); a running `scoreflow server`."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if quiet and not args.debug:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    from scoreflow.flows import server
+
+    if server.use_running_server() is None and quiet:
+        print(
+            "scoreflow: starting a temporary Prefect server (5-20 s); "
+            "`scoreflow server start` keeps one running for every run",
+            file=sys.stderr,
+        )
+
+
+def _score(args: argparse.Namespace) -> int:
+    print("\n".join(_check(args)))
+    _prefect(args, quiet=True)
+    from scoreflow.flows import progress
+    from scoreflow.flows.score import score_video
+
+    with progress.report_to(progress.Terminal()):
         manifest = score_video(
             video=args.video,
             shots=args.shots,
@@ -327,16 +353,124 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             keep_original_audio=args.keep_original_audio,
         )
-    except KeyboardInterrupt:
-        return 130
-    except InputError as exc:
-        print(f"scoreflow: error: {exc}", file=sys.stderr)
-        return 2
-    except ScoreflowError as exc:
-        print(f"scoreflow: failed: {exc}", file=sys.stderr)
-        return 1
     print(summary(manifest))
     return 0
+
+
+def _check(args: argparse.Namespace) -> list[str]:
+    return check(
+        args.shots,
+        video=args.video,
+        fps=args.fps,
+        config_file=args.config,
+        start_tc=args.start_tc,
+        backend=args.backend,
+        model=args.model,
+        preset=args.preset,
+    )
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    print("\n".join(_check(args)))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    lines = explain(
+        args.shots,
+        video=args.video,
+        fps=args.fps,
+        config_file=args.config,
+        seed=args.seed,
+        start_tc=args.start_tc,
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    if args.queue is not None and not args.queue.startswith(("https://", "http://")):
+        raise InputError(
+            "not an SQS queue URL",
+            field="--queue",
+            value=args.queue,
+            fix="Give the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/uploads",
+        )
+    _prefect(args, quiet=False)
+    return watch(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _prefect(args, quiet=False)
+    from scoreflow.flows.watch import serve
+
+    serve(
+        folder=args.folder,
+        queue_url=args.queue,
+        out=args.out,
+        cron=args.cron,
+        interval_s=args.interval,
+        prefix=args.prefix,
+        options=_run_options(args),
+    )
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    print(render(args.midi, out=args.out, seconds=args.seconds, config_file=args.config))
+    return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    from scoreflow.flows import server
+
+    if args.action == "start":
+        record = server.start(port=args.port)
+        print(f"Prefect server running: {record['api_url'].removesuffix('/api')} "
+              f"(pid {record['pid']}, log {record['log']}); runs use it until "
+              "`scoreflow server stop`")  # fmt: skip
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "no scoreflow server was running")
+    else:
+        record = server.status()
+        print(f"running: {record['api_url']} (pid {record['pid']})" if record else "not running")
+        return 0 if record else 3
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from scoreflow import config
+    from scoreflow.flows import cache
+
+    cfg = config.load_config(args.config)
+    folder = config.cache_dir(cfg)
+    if cfg["cache"]["storage"]:
+        print(f"cues are kept in the Prefect block {cfg['cache']['storage']}: expire them "
+              "with the bucket's lifecycle rules")  # fmt: skip
+    if args.action == "info":
+        files, size = cache.usage(folder)
+        print(f"{folder}: {files} files, {size / 1e6:.1f} MB; "
+              f"cues expire after {cfg['cache']['expire_days']:g} days")  # fmt: skip
+        return 0
+    days = cfg["cache"]["expire_days"] if args.older_than is None else args.older_than
+    if days < 0:
+        raise InputError("must be 0 or more", field="--older-than", value=days)
+    files, size = cache.prune(folder, older_than_days=days, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{folder}: {verb} {files} files ({size / 1e6:.1f} MB) older than {days:g} days")
+    return 0
+
+
+COMMANDS = {
+    "score": _score,
+    "check": _check_command,
+    "explain": _explain,
+    "watch": _watch,
+    "serve": _serve,
+    "render": _render,
+    "server": _server,
+    "cache": _cache,
+}
 
 
 def summary(manifest: dict[str, Any]) -> str:

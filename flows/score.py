@@ -8,8 +8,6 @@ with one scene changed regenerates only that cue.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -21,8 +19,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
+from prefect.futures import as_completed
 
 from scoreflow import config
+from scoreflow.flows import cache, prefect_ui, progress
 from scoreflow.tasks import align, deliver, media, mix, mux, shotlist, speech
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
@@ -52,13 +52,14 @@ def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     section = "musicgen" if backend == "audiocraft" else backend  # audiocraft shares it
     return {
         "pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
+        "project": dict(cfg["project"]),
         "composer": dict(cfg["composer"]),  # its vocabulary also shapes every brief
         **({section: dict(cfg[section])} if section in cfg else {}),
     }
 
 
 def cue_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
-    """Cache key of a cue: everything that defines its music, nothing else."""
+    """Cache key of a cue: everything that defines its music, scoped by project and code."""
     settings = params["settings"]
     payload = {
         "brief": params["brief"].to_dict(),
@@ -68,8 +69,7 @@ def cue_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
         "backend_version": get_backend(settings).version,
         "styles": config.styles_digest(settings["composer"]["styles"]),
     }
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return "scoreflow-cue-" + hashlib.sha256(blob).hexdigest()
+    return cache.cue_key(payload, settings)
 
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -228,7 +228,7 @@ def qc_task(
     )
 
 
-@flow(name="score-video")
+@flow(name="score-video", flow_run_name=prefect_ui.run_name)
 def score_video(
     video: str,
     shots: str,
@@ -256,6 +256,7 @@ def score_video(
             "output": {"keep_original_audio": keep_original_audio},
         },
     )
+    prefect_ui.tag_run(cfg)
     sr = cfg["pipeline"]["sample_rate"]
     work = work_dir()
     video_p = fetch_task(video, work, "video")
@@ -268,26 +269,27 @@ def score_video(
         out_p = prepare_out_dir(local_path(out, what="output folder"))
         location = str(out_p)
 
-    log.info("[1/%d] probing %s", STAGES, video_p.name)
+    _stage(log, 1, "probing %s", video_p.name)
     try:
         info = probe_task(video_p)
-        log.info("        %s", media.describe(info))
-        log.info("[2/%d] reading shot list %s", STAGES, shots_p.name)
+        _detail(log, "%s", media.describe(info))
+        _stage(log, 2, "reading shot list %s", shots_p.name)
         scenes = read_shots_task(shots_p, fps, start_tc, info)
     except InputError as exc:  # name what the user gave, not our fetched copy
         raise exc.renamed(str(shots_p), shots).renamed(str(video_p), video) from None
     scored = [s for s in scenes if s.music]
-    log.info("        %d scenes, %d with music", len(scenes), len(scored))
+    _detail(log, "%d scenes, %d with music", len(scenes), len(scored))
     briefs = brief_task(scored, cfg["composer"]["styles"])
 
-    log.info("[3/%d] generating %d cues with %s", STAGES, len(scored), cfg["pipeline"]["backend"])
+    _stage(log, 3, "generating %d cues with %s", len(scored), cfg["pipeline"]["backend"])
     settings = music_settings(cfg)
     spans = {s.id: s.sample_span(sr) for s in scored}
     music = get_backend(settings)
     if music.batched:
         batch_queue(music).expect(len(scored))
+    cue_task = generate_cue_task.with_options(**cache.task_options(cfg))
     generated = [
-        generate_cue_task.submit(
+        cue_task.submit(
             b,
             samples=spans[s.id][1] - spans[s.id][0],
             seed=scene_seed(cfg["pipeline"]["seed"], s),
@@ -295,7 +297,7 @@ def score_video(
         )
         for s, b in zip(scored, briefs, strict=True)
     ]
-    log.info("[4/%d] fitting cues to their scenes", STAGES)
+    _stage(log, 4, "fitting cues to their scenes")
     fitted = [
         # a future as input: Prefect waits for it (its stubs only admit the plain type)
         fit_task.submit(
@@ -303,23 +305,26 @@ def score_video(
         )
         for s, g in zip(scored, generated, strict=True)
     ]
+    progress.count("cues", len(fitted))
+    for done in as_completed(fitted):
+        done.wait()
+        progress.advance()
     cues = [f.result() for f in fitted]
     states = [g.state for g in generated]
     cached = {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
-    log.info(
-        "        %d generated, %d from cache",
+    _detail(
+        log,
+        "%d generated, %d from cache",
         list(cached.values()).count(False),
         list(cached.values()).count(True),
     )
 
-    log.info("[5/%d] mixing to %s", STAGES, cfg["pipeline"]["preset"])
+    _stage(log, 5, "mixing to %s", cfg["pipeline"]["preset"])
     total = frame_to_sample(info.frames, info.rate, sr)
     dialogue, regions = dialogue_task(video_p, info, total, scenes, cfg)
     regions_s = [(a / sr, b / sr) for a, b in regions]
     if dialogue is not None:
-        log.info(
-            "        dialogue: %d regions, %.1f s", len(regions), sum(b - a for a, b in regions_s)
-        )
+        _detail(log, "dialogue: %d regions, %.1f s", len(regions), sum(b - a for a, b in regions_s))
     by_scene = {s.id: s for s in scored}
     placements = [
         mix.Placement(
@@ -332,15 +337,16 @@ def score_video(
     ]
     programme = mix_task(placements, total, dialogue, regions, cfg)
     loudness = programme.report
-    log.info(
-        "        %.1f LUFS -> %.1f LUFS (%s-gated), true peak %.1f dBTP",
+    _detail(
+        log,
+        "%.1f LUFS -> %.1f LUFS (%s-gated), true peak %.1f dBTP",
         loudness["before_lufs"],
         loudness["after_lufs"],
         loudness["gate"],
         loudness["after_true_peak_dbtp"],
     )
 
-    log.info("[6/%d] writing soundtrack, mix, stems and cues", STAGES)
+    _stage(log, 6, "writing soundtrack, mix, stems and cues")
     subtype = cfg["output"]["wav_subtype"]
     audio_files = deliver.write_programme(out_p, programme, sr, subtype=subtype)
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
@@ -365,14 +371,15 @@ def score_video(
 
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
     main = audio_files.get("mix", audio_files["soundtrack"])
-    log.info("[7/%d] muxing %s (video stream copied)", STAGES, scored_p.name)
+    _stage(log, 7, "muxing %s (video stream copied)", scored_p.name)
     command = mux_task(video_p, main, scored_p, info, cfg)
 
-    log.info("[8/%d] measuring the deliverables", STAGES)
+    _stage(log, 8, "measuring the deliverables")
     chosen = config.preset(cfg)
     qc = qc_task(main, scored_p, video_p, regions_s, loudness["gate"] == "dialogue")
-    log.info(
-        "        %s: %.1f LUFS, true peak %.1f dBTP (ffmpeg ebur128)",
+    _detail(
+        log,
+        "%s: %.1f LUFS, true peak %.1f dBTP (ffmpeg ebur128)",
         main.name,
         qc["main"]["integrated_lufs"],
         qc["main"]["true_peak_dbtp"],
@@ -443,8 +450,20 @@ def score_video(
         log.info("uploading %d files to %s", len(result["outputs"]) + 1, location)
         publish_task(out_p, location, list(result["outputs"]))
         shutil.rmtree(out_p, ignore_errors=True)  # the staged copy; inputs stay cached
+    prefect_ui.publish_artifacts(result, location)
     log.info("done: %s", location)
     return result
+
+
+def _stage(log: Any, index: int, text: str, *args: Any) -> None:
+    """Log stage `index` of `STAGES` and show it on the terminal."""
+    log.info("[%d/%d] " + text, index, STAGES, *args)
+    progress.stage(index, STAGES, text % args)
+
+
+def _detail(log: Any, text: str, *args: Any) -> None:
+    log.info("        " + text, *args)
+    progress.detail(text % args)
 
 
 def _run_suffix() -> str:

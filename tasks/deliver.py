@@ -310,7 +310,7 @@ def timeline_svg(manifest: dict[str, Any], *, width: int = 960) -> str:
     )
 
 
-def _qc_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
+def qc_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(what, measured, verdict) for the report's QC table."""
     loud, qc = manifest["loudness"], manifest.get("qc", {})
     target, ceiling = loud["target_lufs"], loud["true_peak_ceiling_dbtp"]
@@ -395,7 +395,7 @@ def write_report(path: Path, manifest: dict[str, Any]) -> None:
     )
     qc = "".join(
         f"<tr><td>{e(a)}</td><td>{e(b)}</td><td class='{c.lower()}'>{e(c)}</td></tr>"
-        for a, b, c in _qc_rows(manifest)
+        for a, b, c in qc_rows(manifest)
     )
     page = f"""<!doctype html><meta charset="utf-8"><title>scoreflow report</title>
 <style>body{{font:14px system-ui;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}

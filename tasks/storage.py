@@ -112,8 +112,21 @@ def aws_client(service: str) -> Any:
     """One client per service and process (boto3 clients are thread-safe).
 
     Retries follow botocore's standard mode (5 attempts with backoff) unless
-    ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` say otherwise.
+    ``AWS_RETRY_MODE`` / ``AWS_MAX_ATTEMPTS`` say otherwise. The region is ``AWS_REGION``
+    when set (botocore itself reads only ``AWS_DEFAULT_REGION`` and profiles for SQS).
     """
+    from botocore.exceptions import NoRegionError
+
+    try:
+        return _new_client(service)
+    except NoRegionError:
+        raise InputError(
+            f"no AWS region for {service.upper()}",
+            fix="Set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)",
+        ) from None
+
+
+def _new_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -133,7 +146,8 @@ def aws_client(service: str) -> Any:
         creds: Any = AwsCredentials.load(block)  # sync in sync code
         endpoint = creds.aws_client_parameters.endpoint_url
         return creds.get_boto3_session().client(service, endpoint_url=endpoint, config=config)
-    return boto3.session.Session().client(service, config=config)
+    region = os.environ.get("AWS_REGION") or None
+    return boto3.session.Session(region_name=region).client(service, config=config)
 
 
 def _transfer_config() -> Any:

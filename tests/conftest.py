@@ -11,6 +11,7 @@ _HOME = tempfile.mkdtemp(prefix="scoreflow-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_HOME) / "storage")
+os.environ["SCOREFLOW_CACHE_DIR"] = str(Path(_HOME) / "cues")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -93,16 +93,20 @@ def test_user_styles_extend_the_vocabulary(tmp_path, capsys):
         (
             ["score", "VIDEO", "--out", "OUT", "--preset", "loud"],
             "scene,tc_in,tc_out,description\n1,0,4,a\n",
-            "unknown loudness preset",
+            "argument --preset: invalid choice: 'loud'",
+        ),
+        (
+            ["check", "--fps", "25", "--model", "SHOTS"],  # a CSV given as the SoundFont
+            "scene,tc_in,tc_out,description\n1,0,4,a\n",
+            "not a SoundFont (no RIFF sfbk header)",
         ),
     ],
 )
 def test_bad_input_exits_2_without_traceback(tmp_path, video_25, args, content, expected):
     shots = tmp_path / "s.csv"
     shots.write_text(content)
-    args = [
-        str(video_25) if a == "VIDEO" else str(tmp_path / "o") if a == "OUT" else a for a in args
-    ]
+    names = {"VIDEO": str(video_25), "OUT": str(tmp_path / "o"), "SHOTS": str(shots)}
+    args = [names.get(a, a) for a in args]
     proc = run(*args, "--shots", str(shots))
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
@@ -140,3 +144,81 @@ def test_render_an_edited_cue_midi(tmp_path, capsys):
     assert str(midi) in proc.stderr and "Traceback" not in proc.stderr
     proc = run("render", str(out), "--out", str(out))
     assert proc.returncode == 2 and "refusing to overwrite" in proc.stderr
+
+
+def test_version_and_module_entry_point():
+    from scoreflow import __version__
+
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"scoreflow {__version__}"
+    assert __version__ != "0+unknown"  # read from the installed metadata
+
+
+def _options(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {opt}", a) for opt, a in _options(sub))
+        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            yield (action.option_strings or [action.dest])[0], action
+
+
+def test_every_option_has_help_and_closed_sets_have_choices():
+    from scoreflow import config
+    from scoreflow.flows.cli import BACKENDS, PRESETS, _parser
+    from scoreflow.tasks.backends import BACKENDS as REGISTERED
+
+    options = list(_options(_parser()))
+    assert len(options) > 60
+    assert [name for name, a in options if not a.help] == []
+    for name, action in options:
+        if name.endswith(("--backend", "--preset")):
+            assert action.choices, name
+    assert set(BACKENDS) == set(REGISTERED)
+    assert set(PRESETS) == set(config.loudness_presets())
+
+
+def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    from scoreflow.flows import cli
+
+    def broken(args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(cli.COMMANDS, "check", broken)
+    assert main(["check", "--shots", "x.csv"]) == 1
+    err = capsys.readouterr().err
+    assert "scoreflow: failed: RuntimeError: disk on fire" in err and "--debug" in err
+    assert "Traceback" not in err
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        main(["check", "--shots", "x.csv", "--debug"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["watch", "--queue", ""], "field '--queue': not an SQS queue URL (got '')"),
+        (["watch", "--queue", "uploads"], "not an SQS queue URL (got 'uploads')"),
+    ],
+)
+def test_watch_options_are_checked_before_anything_starts(args, expected):
+    proc = run(*args, "--once")
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_missing_aws_region_is_an_input_error(monkeypatch):
+    from scoreflow.tasks import storage
+    from scoreflow.tasks.errors import InputError
+
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    storage.aws_client.cache_clear()
+    with pytest.raises(InputError, match="no AWS region for SQS") as info:
+        storage.aws_client("sqs")
+    assert "AWS_REGION" in str(info.value)
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")  # AWS_REGION alone is enough
+    storage.aws_client.cache_clear()
+    assert storage.aws_client("sqs").meta.region_name == "eu-west-3"
+    storage.aws_client.cache_clear()

@@ -182,7 +182,7 @@ def test_out_of_memory_batches_are_split_not_lost():
     ("model", "settings", "message"),
     [
         ("/nonexistent/musicgen", {}, "model not found locally"),
-        ("facebook/musicgen-nonexistent", {}, "huggingface-cli download"),
+        ("facebook/musicgen-nonexistent", {}, "hf download"),
         ("TINY", {"device": "cuda"}, "no cuda device"),
         ("TINY", {"dtype": "fp16", "device": "cpu"}, "fp16 is not supported on the CPU"),
         ("TINY", {"stride_s": 40.0}, "stride_s < window_s"),

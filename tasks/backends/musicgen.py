@@ -297,7 +297,7 @@ class MusicGen:
 
     def _missing(self, exc: Exception) -> InputError:
         how = (
-            f"Download it once with `huggingface-cli download {self.model_id}` (or set "
+            f"Download it once with `hf download {self.model_id}` (or set "
             "musicgen.allow_download = true), or set pipeline.model to a local folder"
         )
         return InputError(

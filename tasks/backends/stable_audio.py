@@ -107,7 +107,7 @@ class StableAudio:
             f"Stable Audio model not found locally ({type(exc).__name__})",
             field="pipeline.model",
             value=self.model_id,
-            fix=f"Download it once with `huggingface-cli download {self.model_id}` (accept its "
+            fix=f"Download it once with `hf download {self.model_id}` (accept its "
             "licence first), set stable-audio.allow_download = true, or give a local folder",
         )
 

@@ -39,8 +39,9 @@ from scoreflow.tasks.backends.composer.render import (
     synthesize,
     tone,
 )
+from scoreflow.tasks.backends.composer.soundfont import load_soundfont
 from scoreflow.tasks.backends.composer.theory import NAMES, chord
-from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.errors import BackendError, InputError
 from scoreflow.tasks.model import Brief, Cue
 
 __all__ = [
@@ -75,13 +76,15 @@ class Composer:
     ) -> None:
         self.sample_rate = sample_rate
         self.soundfont = soundfont or default_soundfont()
-        if not os.path.isfile(self.soundfont):
+        try:
+            self.font = load_soundfont(self.soundfont)
+        except InputError as exc:
             raise InputError(
-                "SoundFont not found",
+                exc.message,
                 field="composer.soundfont",
                 value=self.soundfont,
-                fix="Give the path of a General MIDI .sf2",
-            )
+                fix="Give the path of a General MIDI SoundFont (.sf2 or .sf3)",
+            ) from None
         if not 0.0 <= reverb <= 1.0:
             raise InputError("must be between 0 and 1", field="composer.reverb", value=reverb)
         self.gain_db, self.reverb = gain_db, reverb
@@ -113,6 +116,22 @@ class Composer:
             gain_db=composer["gain_db"],
             reverb=composer.get("reverb", 0.18),
             vocab=config.styles(composer.get("styles", "")),
+        )
+
+    def self_check(self) -> str:
+        """Prove the composer can render here: a C major piano chord through the SoundFont,
+        measured; a silent result is a `BackendError`."""
+        pm = pretty_midi.PrettyMIDI()
+        piano = pretty_midi.Instrument(program=0)
+        piano.notes = [pretty_midi.Note(100, key, 0.0, 0.4) for key in (60, 64, 67)]
+        pm.instruments.append(piano)
+        audio = self.render(pm, self.sample_rate // 2)
+        peak = float(np.abs(audio).max())
+        if not peak > 1e-4:
+            raise BackendError(f"the SoundFont {self.soundfont} rendered a test chord as silence")
+        return (
+            f"composer: {self.model} ({len(self.font.presets)} presets), a test chord "
+            f"peaks at {20 * math.log10(peak):.1f} dBFS"
         )
 
     def compose(
