@@ -51,9 +51,7 @@ def cue_key(payload: dict[str, Any], cfg: dict[str, Any]) -> str:
 
 def task_options(cfg: dict[str, Any]) -> dict[str, Any]:
     """``with_options`` for the cue task: its result storage and expiry from ``[cache]``."""
-    from prefect.filesystems import LocalFileSystem
-
-    storage: Any = cfg["cache"]["storage"] or LocalFileSystem(basepath=str(config.cache_dir(cfg)))
+    storage: str | Path = cfg["cache"]["storage"] or config.cache_dir(cfg)  # a block's slug
     return {
         "result_storage": storage,
         "cache_expiration": timedelta(days=cfg["cache"]["expire_days"]),

@@ -262,6 +262,12 @@ def score_new(
     return report
 
 
+def _one_at_a_time() -> Any:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+    return ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW")
+
+
 def serve(
     *,
     folder: str | None,
@@ -272,15 +278,21 @@ def serve(
     prefix: str = "",
     options: dict[str, Any] | None = None,
 ) -> None:
-    """Serve the batch flow (and the queue flow) as Prefect deployments until stopped."""
+    """Serve the batch flow (and the queue flow) as Prefect deployments until stopped.
+
+    They are named ``serve-batch`` and ``serve-uploads`` (infra/prefect.yaml's, run by
+    workers, are ``pool-batch`` and ``pool-uploads``), and each runs one at a time: a
+    scheduled run that finds the last one still going is cancelled, not queued.
+    """
     from prefect import serve as prefect_serve
 
     schedule: dict[str, Any] = {"cron": cron} if cron else {"interval": interval_s or 3600}
+    schedule["concurrency_limit"] = _one_at_a_time()
     deployments: list[Any] = []
     if folder:
         deployments.append(
             score_new.to_deployment(
-                name="scoreflow-batch",
+                name="serve-batch",
                 parameters={"folder": folder, "out": out, "options": options or {}},
                 **schedule,
             )
@@ -288,7 +300,7 @@ def serve(
     if queue_url:
         deployments.append(
             score_uploads.to_deployment(
-                name="scoreflow-uploads",
+                name="serve-uploads",
                 parameters={
                     "queue_url": queue_url,
                     "out": out,
@@ -296,6 +308,7 @@ def serve(
                     "options": options or {},
                 },
                 interval=60,
+                concurrency_limit=_one_at_a_time(),
             )
         )
     prefect_serve(*deployments)

@@ -41,7 +41,7 @@ def test_keys_change_with_the_code(monkeypatch):
 def test_task_options_follow_the_config(tmp_path):
     cfg = config.load_config(None, {"cache": {"dir": str(tmp_path), "expire_days": 2.5}})
     options = cache.task_options(cfg)
-    assert options["result_storage"].basepath == str(tmp_path)
+    assert options["result_storage"] == tmp_path
     assert options["cache_expiration"].total_seconds() == 2.5 * 86400
     cfg = config.load_config(None, {"cache": {"storage": "s3-bucket/cues"}})
     assert cache.task_options(cfg)["result_storage"] == "s3-bucket/cues"

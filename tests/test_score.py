@@ -1,6 +1,10 @@
 """End to end through the Prefect engine, measured with ffmpeg and PyAV, not our own numbers."""
 
 import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import opentimelineio as otio
@@ -110,6 +114,33 @@ def test_rerun_regenerates_only_the_changed_cue(first_run, video_25):
     }
     manifest = again.result()
     assert [s.get("cue", {}).get("cached") for s in manifest["scenes"]] == [True, False, None, True]
+    # the cached cues live in the cue cache folder, not Prefect's own storage
+    cache_dir = Path(os.environ["SCOREFLOW_CACHE_DIR"])
+    assert len(list(cache_dir.glob("scoreflow-cue-*"))) >= 4
+
+
+def test_the_run_is_named_tagged_and_has_artifacts(first_run):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    d, _, state, _ = first_run
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    assert re.fullmatch(r"score-v25-\d{8}-\d{4}", run.name), run.name
+    assert {"scoreflow", "backend:composer", "preset:ebu-r128"} <= set(run.tags)
+    by_key = {a.key: a for a in artifacts}
+    summary = by_key["scoreflow-summary"].data
+    assert "| check | measured | verdict |" in summary and "| pass |" in summary
+    assert "FAIL" not in summary
+    table = by_key["scoreflow-cues"].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert [r["scene"] for r in rows] == ["1", "2", "4"]
+    link = re.fullmatch(r"\[report\.html\]\((file://\S+)\)", by_key["scoreflow-report"].data)
+    assert link and Path(urlparse(link[1]).path) == (d / "out" / "report.html").resolve()
+    assert by_key["scoreflow-video"].data.endswith("/v25.scored.mp4)")
 
 
 EDL = """TITLE: TC CUT

@@ -245,6 +245,18 @@ def prefect_api(tmp_path_factory):
     server.wait(timeout=30)
 
 
+def assert_one_at_a_time(url, *names):
+    """The deployments exist on the server at `url`, each limited to one run, new runs
+    cancelled while one goes on."""
+    from prefect.client.orchestration import SyncPrefectClient
+
+    with SyncPrefectClient(url) as client:
+        for name in names:
+            deployment = client.read_deployment_by_name(name)
+            assert deployment.global_concurrency_limit.limit == 1, name
+            assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW", name
+
+
 def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
     url, env = prefect_api
     incoming = tmp_path / "incoming"
@@ -267,6 +279,7 @@ def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert manifest.exists(), out[-3000:]
+    assert_one_at_a_time(url, "score-new/serve-batch")
     data = json.loads(manifest.read_text())
     assert Path(data["inputs"]["video"]["path"]) == incoming / "promo.mp4"
     assert (tmp_path / ".scoreflow" / "done").is_dir()
@@ -329,7 +342,7 @@ def test_credentials_from_a_prefect_block(prefect_server, aws, monkeypatch):
 
 def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
     url, env = prefect_api
-    env = {**env, "PREFECT_API_URL": url, "SCOREFLOW_HOME": str(Path.cwd())}
+    env = {**env, "PREFECT_API_URL": url}
     incoming = tmp_path / "drop"
     incoming.mkdir()
     (incoming / "spot.mov").write_bytes(clip)
@@ -346,13 +359,13 @@ def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
         return proc.stdout
 
     prefect("work-pool", "create", "scoreflow", "--type", "process")
-    prefect("deploy", "--all", "--prefect-file", "infra/prefect.yaml")
-    listed = prefect("deployment", "ls")
-    assert "score-new/scoreflow-batch" in listed and "score-uploads/scoreflow-uplo" in listed
+    yaml = Path(__file__).resolve().parent.parent / "infra" / "prefect.yaml"
+    prefect("deploy", "--all", "--prefect-file", str(yaml))
+    assert_one_at_a_time(url, "score-new/pool-batch", "score-uploads/pool-uploads")
     # the queue deployment points at a placeholder AWS queue: no run of it may start here
-    prefect("deployment", "delete", "score-uploads/scoreflow-uploads")
+    prefect("deployment", "delete", "score-uploads/pool-uploads")
     prefect(
-        "deployment", "run", "score-new/scoreflow-batch",
+        "deployment", "run", "score-new/pool-batch",
         "--param", f"folder={incoming}", "--param", f"out={tmp_path / 'delivered'}",
     )  # fmt: skip
     prefect("worker", "start", "--pool", "scoreflow", "--run-once")
