@@ -432,9 +432,9 @@ def _server(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         print("stopped" if server.stop() else "no scoreflow server was running")
     else:
-        record = server.status()
-        print(f"running: {record['api_url']} (pid {record['pid']})" if record else "not running")
-        return 0 if record else 3
+        running = server.status()
+        print(f"running: {running['api_url']} (pid {running['pid']})" if running else "not running")
+        return 0 if running else 3
     return 0
 
 

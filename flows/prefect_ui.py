@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scoreflow.tasks.deliver import qc_rows
+from scoreflow.tasks.report import qc_rows
 
 
 def run_name() -> str:

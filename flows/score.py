@@ -23,7 +23,7 @@ from prefect.futures import as_completed
 
 from scoreflow import config
 from scoreflow.flows import cache, prefect_ui, progress
-from scoreflow.tasks import align, deliver, media, mix, mux, shotlist, speech
+from scoreflow.tasks import align, deliver, media, mix, mux, report, shotlist, speech
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
 from scoreflow.tasks.brief import make_brief
@@ -365,7 +365,8 @@ def score_video(
             scenes,
             {sid: out_p / f["wav"] for sid, f in cue_files.items()},
             video=video_p,
-            video_frames=info.frames,
+            media=info,
+            crossfade_s=cfg["mix"]["crossfade_s"],
             relative=is_remote(out),
         )
 
@@ -424,6 +425,7 @@ def score_video(
                 "rate": str(s.rate),
                 "music": s.music,
                 "transition": s.transition,
+                "transition_s": s.transition_s,
                 "samples": list(s.sample_span(sr)),
                 **(
                     {
@@ -441,7 +443,7 @@ def score_video(
             for s in scenes
         ],
     }
-    deliver.write_report(out_p / "report.html", manifest)
+    report.write_report(out_p / "report.html", manifest, scored=scored_p.name)
     outputs = [scored_p, *audio_files.values(), out_p / "cuesheet.csv", out_p / "report.html"]
     outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
     outputs += edit_files

@@ -263,9 +263,9 @@ def score_new(
 
 
 def _one_at_a_time() -> Any:
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
-    return ConcurrencyLimitConfig(limit=1, collision_strategy="CANCEL_NEW")
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
 def serve(

@@ -1,3 +1,1 @@
 """scoreflow pipeline stages: plain typed functions, no Prefect required."""
-
-__version__ = "0.1.0"

@@ -12,7 +12,6 @@ reader subtracts the programme's start timecode.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,6 +20,7 @@ from typing import Any
 
 import opentimelineio as otio
 
+from scoreflow.tasks import fcp
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Scene
 from scoreflow.tasks.timecode import (
@@ -367,64 +367,60 @@ def _range(start: int, frames: int, rate: Fraction) -> otio.opentime.TimeRange:
     return otio.opentime.TimeRange(_rt(start, rate), _rt(frames, rate))
 
 
-def file_url(path: Path) -> str:
-    """``file://`` URL of an absolute path, as NLEs link media; a relative path stays one."""
-    if not path.is_absolute():
-        return urllib.parse.quote(path.as_posix())
-    return "file://" + urllib.parse.quote(str(path))
+def score_timeline(seq: fcp.Sequence) -> otio.schema.Timeline:
+    """The cut with the score: V1 the picture, "Original" the video's own audio (when it has
+    any), "Music" each cue at its scene with the crossfades between touching cues.
 
-
-def score_timeline(
-    scenes: list[Scene],
-    cue_files: dict[str, Path],
-    *,
-    name: str,
-    video: Path,
-    video_frames: int,
-) -> otio.schema.Timeline:
-    """The cut with the score: V1 the picture, A1 "Music" with each cue at its scene.
-
-    Cue clips point at their WAVs; positions are the scenes' record positions, the
-    timeline starting at the programme's start timecode.
+    Positions are the scenes' record positions, the timeline starting at the programme's
+    start timecode; media are linked as `seq.url` says.
     """
-    first = scenes[0]
-    rate, tc0 = first.rate, first.tc_start
-    tc_meta = {"fcp_xml": {"timecode": {"displayformat": "DF" if first.drop_frame else "NDF"}}}
-    timeline = otio.schema.Timeline(name=name, metadata=tc_meta)
-    timeline.global_start_time = _rt(tc0, rate)
-    picture = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
-    picture.append(
-        otio.schema.Clip(
-            name=video.name,
-            media_reference=otio.schema.ExternalReference(
-                target_url=file_url(video),
-                available_range=_range(tc0, video_frames, rate),
-                metadata=tc_meta,
-            ),
-            source_range=_range(tc0, video_frames, rate),
+    rate, m = seq.media.rate, seq.media
+    tc_meta = {"fcp_xml": {"timecode": {"displayformat": "DF" if seq.drop_frame else "NDF"}}}
+    timeline = otio.schema.Timeline(name=seq.name, metadata=tc_meta)
+    timeline.global_start_time = _rt(seq.tc_start, rate)
+
+    def source() -> otio.schema.ExternalReference:
+        return otio.schema.ExternalReference(
+            target_url=seq.url(seq.video), available_range=_range(0, m.frames, rate)
         )
-    )
+
+    kinds = [("V1", otio.schema.TrackKind.Video)]
+    kinds += [("Original", otio.schema.TrackKind.Audio)] if m.audio_streams else []
+    for name, kind in kinds:
+        track = otio.schema.Track(name=name, kind=kind)
+        track.append(otio.schema.Clip(name=seq.video.name, media_reference=source(),
+                                      source_range=_range(0, m.frames, rate)))  # fmt: skip
+        timeline.tracks.append(track)
+    timeline.tracks.append(_music_track(seq))
+    return timeline
+
+
+def _music_track(seq: fcp.Sequence) -> otio.schema.Track:
+    rate = seq.media.rate
     music = otio.schema.Track(name="Music", kind=otio.schema.TrackKind.Audio)
     at = 0
-    for scene in scenes:
-        if scene.id not in cue_files:
-            continue
-        if scene.start_frame > at:
-            music.append(otio.schema.Gap(source_range=_range(0, scene.start_frame - at, rate)))
-        wav = cue_files[scene.id]
+    for cue in seq.cues:
+        if cue.start > at:
+            music.append(otio.schema.Gap(source_range=_range(0, cue.start - at, rate)))
+        if cue.crossfade_frames and cue.start == at and len(music):
+            half = cue.crossfade_frames // 2
+            music.append(otio.schema.Transition(
+                name="Cross Fade (+3dB)",
+                transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                in_offset=_rt(half, rate),
+                out_offset=_rt(cue.crossfade_frames - half, rate),
+            ))  # fmt: skip
         music.append(
             otio.schema.Clip(
-                name=f"{scene.id} {wav.stem}" if wav.stem != scene.id else scene.id,
+                name=cue.name,
                 media_reference=otio.schema.ExternalReference(
-                    target_url=file_url(wav), available_range=_range(0, scene.frames, rate)
+                    target_url=seq.url(cue.path), available_range=_range(0, cue.frames, rate)
                 ),
-                source_range=_range(0, scene.frames, rate),
-                metadata={"scoreflow": {"scene": scene.id, "tc_in": scene.tc_in}},
+                source_range=_range(0, cue.frames, rate),
             )
         )
-        at = scene.end_frame
-    timeline.tracks.extend([picture, music])
-    return timeline
+        at = cue.start + cue.frames
+    return music
 
 
 def music_edl(scenes: list[Scene], cue_files: dict[str, Path], *, title: str) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from scoreflow.tasks.brief import make_brief
-from scoreflow.tasks.deliver import cuesheet_rows, pro_duration, timeline_svg, write_cuesheet
+from scoreflow.tasks.deliver import cuesheet_rows, pro_duration, write_cuesheet
 from scoreflow.tasks.model import Cue, Scene
 
 
@@ -46,41 +46,3 @@ def test_cuesheet_fields(tmp_path):
     )
     assert first["publisher"] == "" and first["publisher_share"] == ""
     assert first["production"] == "promo" and first["licence"] == "CC0"
-
-
-def test_timeline_plot_has_every_lane():
-    manifest = {
-        "inputs": {"video": {"probe": {"duration_s": 10.0}}},
-        "settings": {"pipeline": {"sample_rate": 48000}},
-        "programme": {"rate": "25", "start_frame": 90000, "drop_frame": False},
-        "loudness": {"target_lufs": -23.0},
-        "dialogue": {"regions_s": [[1.0, 3.0], [5.0, 6.5]]},
-        "qc": {"short_term": [(t / 10, -30.0 + t / 10) for t in range(100)]},
-        "scenes": [
-            {
-                "id": "a",
-                "samples": [0, 240000],
-                "music": True,
-                "tc_in": "",
-                "tc_out": "",
-                "description": "x",
-                "brief": {"genre": "rock", "mood": "tense"},
-                "cue": {"bpm": 120, "key": "E"},
-                "transition": None,
-            },
-            {
-                "id": "b",
-                "samples": [240000, 480000],
-                "music": True,
-                "tc_in": "",
-                "tc_out": "",
-                "description": "y",
-                "brief": {"genre": "jazz", "mood": "calm"},
-                "cue": {"bpm": 90, "key": "F"},
-                "transition": "fade",
-            },
-        ],
-    }
-    svg = timeline_svg(manifest)
-    assert svg.count("#b9e0b0") == 2 and svg.count("#f6d8a8") == 2
-    assert "<polyline" in svg and ">fade<" in svg and "01:00:00:00" in svg

@@ -30,8 +30,11 @@ def sh(*args, cwd=None, env=None, timeout=900):
 def installed(tmp_path_factory):
     """A fresh venv with the built wheel installed the ordinary way (dependencies too)."""
     root = tmp_path_factory.mktemp("install")
+    src = root / "src"  # a copy: the build leaves nothing in the checkout
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "out")
+    shutil.copytree(REPO, src, ignore=ignore)
     sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-       "-w", root / "dist", REPO)  # fmt: skip
+       "-w", root / "dist", src)  # fmt: skip
     (wheel,) = (root / "dist").glob("scoreflow-*.whl")
     sh(sys.executable, "-m", "venv", root / "venv")
     py = root / "venv" / "bin" / "python"

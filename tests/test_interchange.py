@@ -3,7 +3,9 @@
 Expected frames are worked out by hand from the timecodes, not by our timecode code.
 """
 
+import re
 from fractions import Fraction
+from xml.etree import ElementTree as ET
 
 import numpy as np
 import opentimelineio as otio
@@ -12,7 +14,7 @@ import pytest
 from scoreflow.tasks.deliver import write_interchange
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.media import generate_video, probe
-from scoreflow.tasks.model import Scene
+from scoreflow.tasks.model import MediaInfo, Scene
 from scoreflow.tasks.shotlist import read_shotlist
 
 # 29.97 drop-frame, programme from 01:00:00;00, events across minute boundaries, a gap.
@@ -308,6 +310,106 @@ def scene(sid, start, end, rate, tc_start, drop=False):
     return Scene(sid, start, end, rate, "x", tc_start=tc_start, drop_frame=drop)
 
 
+def media(rate, frames=2100, *, audio=True, start_tc=None):
+    return MediaInfo(
+        path="v.mov", duration_s=float(frames / rate), rate=rate, frames=frames, width=1920,
+        height=1080, video_codec="h264", container="mov", audio_streams=int(audio),
+        audio_sample_rate=48000 if audio else None, audio_channels=2 if audio else None,
+        start_tc=start_tc,
+    )  # fmt: skip
+
+
+def one(node, path):
+    found = node.findall(path)
+    assert len(found) == 1, (path, len(found))
+    return found[0]
+
+
+def check_fcp7(text, *, cues, transitions, original, video_tc):
+    """What FCP 7 XML (xmeml 5) requires of a sequence, its clips and files, checked one
+    element at a time (Apple's DTD cannot be shipped)."""
+    root = ET.fromstring(text)
+    assert root.tag == "xmeml" and root.get("version") == "5"
+    seq = one(root, "sequence")
+    for path in ("name", "duration", "rate/timebase", "rate/ntsc", "timecode/string",
+                 "timecode/displayformat", "media/video/format/samplecharacteristics/width",
+                 "media/video/format/samplecharacteristics/height",
+                 "media/video/format/samplecharacteristics/rate/timebase",
+                 "media/audio/format/samplecharacteristics/depth",
+                 "media/audio/format/samplecharacteristics/samplerate"):  # fmt: skip
+        assert one(seq, path).text, path
+    items = seq.findall(".//clipitem")
+    assert len(items) == 1 + int(original) + cues
+    for item in items:
+        one(item, "rate")  # exactly one rate per clip
+        for path in ("name", "duration", "start", "end", "in", "out"):
+            assert one(item, path).text is not None, path
+        one(item, "file")
+    for item in seq.findall("media/audio/track/clipitem"):
+        assert one(item, "sourcetrack/mediatype").text == "audio"
+        assert one(item, "sourcetrack/trackindex").text == "1"
+    files = [f for f in seq.iter("file") if f.find("pathurl") is not None]
+    assert len({f.get("id") for f in seq.iter("file")}) == len(files) == 1 + cues
+    for f in files:
+        assert one(f, "pathurl").text.startswith("file:///")
+        one(f, "rate"), one(f, "duration"), one(f, "media")
+        if f.get("id", "").startswith("file-cue"):
+            assert one(f, "media/audio/channelcount").text == "2"
+            assert one(f, "media/audio/samplecharacteristics/samplerate").text == "48000"
+            assert f.find("timecode") is None  # the WAVs carry none
+        else:
+            assert (f.find("timecode") is not None) == video_tc
+    tracks = seq.findall("media/audio/track")
+    assert len(tracks) == 1 + int(original)
+    assert all(t.get("premiereTrackType") == "Stereo" for t in tracks)
+    found = seq.findall(".//transitionitem")
+    assert len(found) == transitions
+    for t in found:
+        assert one(t, "effect/mediatype").text == "audio"
+        assert one(t, "effect/effecttype").text == "transition"
+        assert one(t, "alignment").text in ("center", "end-black")
+        assert int(one(t, "end").text) > int(one(t, "start").text)
+
+
+def check_fcpxml(text, *, cues):
+    """What FCPXML 1.8 requires: resources referenced by id, rational times, the project."""
+    root = ET.fromstring(text)
+    assert root.tag == "fcpxml" and root.get("version") == "1.8"
+    ids = {r.get("id"): r for r in one(root, "resources")}
+    fmt = one(root, "resources/format")
+    assert re.fullmatch(r"\d+(/\d+)?s", fmt.get("frameDuration")) and fmt.get("width")
+    assets = root.findall("resources/asset")
+    assert len(assets) == 1 + cues
+    for asset in assets:
+        assert asset.get("src").startswith("file:///") and asset.get("hasAudio") == "1"
+        assert asset.get("audioChannels") and asset.get("audioRate")
+    seq = one(root, "library/event/project/sequence")
+    assert ids[seq.get("format")].tag == "format"
+    for node in seq.iter():
+        if node.get("ref"):
+            assert node.get("ref") in ids, node.get("ref")
+        for attr in ("offset", "duration", "start", "tcStart"):
+            if node.get(attr) is not None:
+                assert re.fullmatch(r"\d+(/\d+)?s", node.get(attr)), (node.tag, attr)
+
+
+def fcpxml_positions(text, rate):
+    """(first, end) programme frames of each music clip: the picture's offset (tcStart)
+    plus the clip's offset in it (its parent's timeline)."""
+
+    def seconds(value):
+        return Fraction(value[:-1])
+
+    root = ET.fromstring(text)
+    picture = one(root, "library/event/project/sequence/spine/asset-clip")
+    base = seconds(picture.get("offset")) - seconds(picture.get("start"))
+    return [
+        (round((base + seconds(c.get("offset"))) * rate),
+         round((base + seconds(c.get("offset")) + seconds(c.get("duration"))) * rate))
+        for c in picture.findall("spine[@lane='-1']/asset-clip")
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("rate", "tc_start", "drop"),
     [
@@ -323,25 +425,76 @@ def test_score_round_trips_frame_by_frame(tmp_path, rate, tc_start, drop):
     (tmp_path / "cues").mkdir()
     wavs = {sid: tmp_path / "cues" / f"{sid}.wav" for sid, _, _ in spans}
     video = tmp_path / "v.mov"
-    files = write_interchange(tmp_path, scenes, wavs, video=video, video_frames=2100)
-    assert [f.name for f in files] == ["score.otio", "score.xml", "music.edl"]
+    files = write_interchange(tmp_path, scenes, wavs, video=video, media=media(rate))
+    names = ["score.otio", "score.xml", "score.fcpxml", "music.edl"]
+    assert [f.name for f in files] == names
     want = [(tc_start + a, tc_start + b) for _, a, b in spans]
+    half = round(0.5 * rate) // 2  # the default crossfade between the touching 1 and 2
     for f in files[:2]:
         timeline = otio.adapters.read_from_file(str(f))
-        music = next(t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio)
+        tracks = list(timeline.tracks)
         start = timeline.global_start_time.rescaled_to(float(rate)).value
         got = []
-        for clip in music.find_clips():
+        for clip in tracks[-1].find_clips():
             r = clip.range_in_parent()
             at = start + r.start_time.rescaled_to(float(rate)).value
             got.append((round(at), round(at + r.duration.rescaled_to(float(rate)).value)))
             url = clip.media_reference.target_url
-            assert url.startswith("file://") and url.endswith(".wav")
+            assert url.startswith("file:///") and url.endswith(".wav")
         assert got == want, f.name
-    assert f"<string>{scenes[0].timecode(0)}</string>" in files[1].read_text()  # 01:00:00;00
+        (t,) = tracks[-1].find_children(descended_from_type=otio.schema.Transition)
+        assert (t.in_offset.value, t.out_offset.value) == (half, half), f.name
+        assert [tr.kind for tr in tracks] == ["Video", "Audio", "Audio"], f.name
+    # FCPXML: OTIO's reader takes it (and finds every cue), but counts 23.976 as 23 fps,
+    # so positions are read here from the rational times themselves
+    (timeline,) = otio.adapters.read_from_file(str(files[2])).find_children(
+        descended_from_type=otio.schema.Timeline
+    )
+    assert [c.name for c in timeline.find_clips()][:3] == ["1", "2", "4"]
+    assert fcpxml_positions(files[2].read_text(), rate) == want
+    text = files[1].read_text()
+    assert f"<string>{scenes[0].timecode(0)}</string>" in text  # 01:00:00;00
+    check_fcp7(text, cues=3, transitions=1, original=True, video_tc=False)
+    check_fcpxml(files[2].read_text(), cues=3)
     # the music EDL through the adapter (and our reader, which adds the start timecode)
-    text = files[2].read_text()
+    text = files[3].read_text()
     assert ("FCM: DROP FRAME" in text) == drop and text.count(" AA ") == 3
-    back = read_shotlist(files[2], fps=rate, start_tc=scenes[0].timecode(0))
+    back = read_shotlist(files[3], fps=rate, start_tc=scenes[0].timecode(0))
     assert [(s.start_frame + tc_start, s.end_frame + tc_start) for s in back] == want
     assert np.all([s.rate == rate for s in back])
+
+
+def test_transitions_and_timecode_follow_the_cut(tmp_path):
+    rate = Fraction(25)
+    scenes = [
+        Scene("a", 0, 100, rate, "x", tc_start=90000),
+        Scene("b", 100, 200, rate, "x", tc_start=90000, transition="cut"),
+        Scene("c", 200, 300, rate, "x", tc_start=90000, transition="fade", transition_s=1.0),
+        Scene("d", 300, 400, rate, "x", tc_start=90000, transition_s=2.0),
+    ]
+    (tmp_path / "cues").mkdir()
+    wavs = {s.id: tmp_path / "cues" / f"{s.id}.wav" for s in scenes}
+    silent = media(rate, 400, audio=False, start_tc="01:00:00:00")
+    files = write_interchange(tmp_path, scenes, wavs, video=tmp_path / "v.mov", media=silent)
+    xml = ET.fromstring(files[1].read_text())
+    transitions = [
+        (one(t, "alignment").text, int(one(t, "start").text), int(one(t, "end").text))
+        for t in xml.iter("transitionitem")
+    ]
+    # b: a hard cut; c: b fades to silence over 1 s by the cut; d: a 2 s crossfade
+    assert transitions == [("end-black", 175, 200), ("center", 275, 325)]
+    check_fcp7(files[1].read_text(), cues=4, transitions=2, original=False, video_tc=True)
+    file_tc = xml.find(".//file[@id='file-video']/timecode/string").text
+    assert file_tc == "01:00:00:00"  # the video's own tmcd, which it has here
+
+
+def test_an_uploaded_run_links_media_inside_the_folder_and_says_how_to_relink(tmp_path):
+    rate = Fraction(25)
+    scenes = [Scene("1", 0, 100, rate, "x")]
+    (tmp_path / "cues").mkdir()
+    files = write_interchange(tmp_path, scenes, {"1": tmp_path / "cues" / "1.wav"},
+                              video=tmp_path / "v.mov", media=media(rate, 100),
+                              relative=True)  # fmt: skip
+    assert files[-1].name == "RELINK.txt" and "Premiere" in files[-1].read_text()
+    xml = files[1].read_text()
+    assert "<pathurl>cues/1.wav</pathurl>" in xml and "<pathurl>v.mov</pathurl>" in xml

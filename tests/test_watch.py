@@ -342,7 +342,9 @@ def test_credentials_from_a_prefect_block(prefect_server, aws, monkeypatch):
 
 def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
     url, env = prefect_api
-    env = {**env, "PREFECT_API_URL": url}
+    # a worker machine with scoreflow installed: its `scoreflow` on the PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = {**env, "PREFECT_API_URL": url, "PATH": path}
     incoming = tmp_path / "drop"
     incoming.mkdir()
     (incoming / "spot.mov").write_bytes(clip)
@@ -368,9 +370,9 @@ def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
         "deployment", "run", "score-new/pool-batch",
         "--param", f"folder={incoming}", "--param", f"out={tmp_path / 'delivered'}",
     )  # fmt: skip
-    prefect("worker", "start", "--pool", "scoreflow", "--run-once")
+    worker = prefect("worker", "start", "--pool", "scoreflow", "--run-once")
     manifest = tmp_path / "delivered" / "spot" / "manifest.json"
-    assert manifest.exists()
+    assert manifest.exists(), worker[-3000:]
     assert json.loads(manifest.read_text())["outputs"]["spot.scored.mov"]["bytes"] > 0
 
 

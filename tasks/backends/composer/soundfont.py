@@ -203,7 +203,10 @@ def _zones(bags: np.ndarray, gens: np.ndarray, first: int, last: int) -> list[di
     return zones
 
 
-def _split_global(zones: list[dict[int, int]], terminal: int) -> tuple[dict, list[dict]]:
+Zone = dict[int, int]
+
+
+def _split_global(zones: list[Zone], terminal: int) -> tuple[Zone, list[Zone]]:
     """(global zone, the others): the first zone is global when it lacks the terminal gen."""
     if zones and terminal not in zones[0]:
         return zones[0], [z for z in zones[1:] if terminal in z]
@@ -234,7 +237,8 @@ def _presets(chunks: dict[str, bytes], path: str, n_samples: int) -> dict:
             if not 0 <= pz[INSTRUMENT] < len(instruments):
                 message = f"not a SoundFont: preset {p} names a missing instrument"
                 raise InputError(message, source=path)
-            regions += _flatten({**glob, **pz}, *instruments[pz[INSTRUMENT]], n_samples)
+            iglob, izones = instruments[pz[INSTRUMENT]]
+            regions += _flatten({**glob, **pz}, iglob, izones, n_samples)
         key = (int(phdr[p]["bank"]), int(phdr[p]["preset"]))
         presets.setdefault(key, regions)
     if not presets:
@@ -242,7 +246,7 @@ def _presets(chunks: dict[str, bytes], path: str, n_samples: int) -> dict:
     return presets
 
 
-def _flatten(pz: dict, iglob: dict, izones: list[dict], n_samples: int) -> list[Region]:
+def _flatten(pz: Zone, iglob: Zone, izones: list[Zone], n_samples: int) -> list[Region]:
     plo, phi = _range(pz, KEY_RANGE)
     pvlo, pvhi = _range(pz, VEL_RANGE)
     out = []
@@ -406,7 +410,9 @@ def _segments(r: Region, key: int, gens: tuple[int, ...], sr: int) -> tuple[int,
     )
 
 
-def _volume_envelope(r: Region, key: int, held: int, choked: bool, *, sample_rate: int):
+def _volume_envelope(
+    r: Region, key: int, held: int, choked: bool, *, sample_rate: int
+) -> np.ndarray:
     """The volume envelope as linear gain, float32: delay, linear attack, hold, decay in dB
     to the sustain level, then from the note-off (a choke: 5 ms) a release falling 100 dB
     per release time, until -100 dB."""
@@ -448,7 +454,7 @@ def ramp(n: int, skip: int = 0, *, dtype: type = np.float32) -> np.ndarray:
     return have[skip : skip + n]
 
 
-def _mod_envelope(r: Region, key: int, held: int, length: int, *, sample_rate: int):
+def _mod_envelope(r: Region, key: int, held: int, length: int, *, sample_rate: int) -> np.ndarray:
     """The modulation envelope, 0..1, float32, `length` long (zeros when nothing uses it):
     delay, linear attack, hold, linear decay to the sustain level, linear release."""
     if not (r.gen(MOD_ENV_TO_FC) or r.gen(MOD_ENV_TO_PITCH)):
