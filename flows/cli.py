@@ -148,11 +148,17 @@ def watch(args: argparse.Namespace) -> int:
         else:
             report = score_new(args.poll, **common)
         for item in report:
-            print(f"{item['what']}: {item.get('pair') or item.get('uploads')} {item.get('to', '')}")
+            print(watch_line(item))
         if args.once:
             return 0
         if args.poll:
             time.sleep(args.every)
+
+
+def watch_line(item: dict[str, Any]) -> str:
+    """One line per handled upload or pair: ``<outcome>: <pair or uploads>[ -> <where>]``."""
+    what = item.get("pair") or ", ".join(item.get("uploads", [])) or "-"
+    return f"{item['what']}: {what}" + (f" -> {item['to']}" if item.get("to") else "")
 
 
 def render(midi: str, *, out: str, seconds: float | None, config_file: str | None) -> str:

@@ -222,3 +222,22 @@ def test_a_missing_aws_region_is_an_input_error(monkeypatch):
     storage.aws_client.cache_clear()
     assert storage.aws_client("sqs").meta.region_name == "eu-west-3"
     storage.aws_client.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("item", "line"),
+    [
+        ({"what": "scored", "pair": "spot 12", "to": "s3://b/scored/spot 12/r/"},
+         "scored: spot 12 -> s3://b/scored/spot 12/r/"),
+        ({"what": "waiting for its partner", "uploads": ["s3://b/in/a.mp4"]},
+         "waiting for its partner: s3://b/in/a.mp4"),
+        ({"what": "nothing to score", "uploads": []}, "nothing to score: -"),
+        ({"what": "failed (try 1)", "pair": "promo", "error": "x"}, "failed (try 1): promo"),
+    ],
+)  # fmt: skip
+def test_watch_prints_one_line_per_outcome_as_the_readme_shows(item, line):
+    from scoreflow.flows.cli import watch_line
+
+    assert watch_line(item) == line
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert line.split(":")[0] + ":" in readme

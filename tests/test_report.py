@@ -86,6 +86,7 @@ def test_every_link_is_relative_and_points_at_a_file_of_the_run(run):
         assert not re.match(r"[a-z]+:", ref), ref  # no http(s), file or data URLs
         assert (run / ref).is_file(), ref
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
+    assert "url(" not in page and "<script" not in page and "<link" not in page
 
 
 def chromium() -> str:
