@@ -24,6 +24,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise InputError("config file not found", source=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("a folder, not a config file", source=str(path),
+                         fix="Give a TOML file such as project.toml") from None  # fmt: skip
+    except OSError as exc:
+        raise InputError(f"cannot read the config ({exc.strerror})", source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", source=str(path)) from None
 

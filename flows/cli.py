@@ -492,7 +492,9 @@ def summary(manifest: dict[str, Any]) -> str:
     if "mix.wav" in manifest["outputs"]:
         lines.append(f"Music only:   {out}/soundtrack.wav   Stems: {out}/stems/")
     if "score.otio" in manifest["outputs"]:
-        lines.append(f"For the NLE:  {out}/score.xml (FCP 7 XML), score.otio, music.edl")
+        lines.append(
+            f"For the NLE:  {out}/score.xml (FCP 7 XML), score.fcpxml, score.otio, music.edl"
+        )
     lines.append(f"Report:       {out}/report.html   Manifest: {out}/manifest.json")
     return "\n".join(lines)
 

@@ -281,7 +281,10 @@ def score_video(
     _detail(log, "%d scenes, %d with music", len(scenes), len(scored))
     briefs = brief_task(scored, cfg["composer"]["styles"])
 
-    _stage(log, 3, "generating %d cues with %s", len(scored), cfg["pipeline"]["backend"])
+    _stage(
+        log, 3, "generating %d cues with %s, each fitted to its scene", len(scored),
+        cfg["pipeline"]["backend"],
+    )  # fmt: skip
     settings = music_settings(cfg)
     spans = {s.id: s.sample_span(sr) for s in scored}
     music = get_backend(settings)
@@ -297,7 +300,6 @@ def score_video(
         )
         for s, b in zip(scored, briefs, strict=True)
     ]
-    _stage(log, 4, "fitting cues to their scenes")
     fitted = [
         # a future as input: Prefect waits for it (its stubs only admit the plain type)
         fit_task.submit(
@@ -306,18 +308,17 @@ def score_video(
         for s, g in zip(scored, generated, strict=True)
     ]
     progress.count("cues", len(fitted))
+    scene_of = {f.task_run_id: s.id for s, f in zip(scored, fitted, strict=True)}
     for done in as_completed(fitted):
         done.wait()
-        progress.advance()
+        progress.advance(f"scene {scene_of[done.task_run_id]}")
     cues = [f.result() for f in fitted]
     states = [g.state for g in generated]
     cached = {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
-    _detail(
-        log,
-        "%d generated, %d from cache",
-        list(cached.values()).count(False),
-        list(cached.values()).count(True),
-    )
+    _stage(
+        log, 4, "cues ready: %d generated, %d from cache",
+        list(cached.values()).count(False), list(cached.values()).count(True),
+    )  # fmt: skip
 
     _stage(log, 5, "mixing to %s", cfg["pipeline"]["preset"])
     total = frame_to_sample(info.frames, info.rate, sr)

@@ -96,6 +96,11 @@ def test_user_styles_extend_the_vocabulary(tmp_path, capsys):
             "argument --preset: invalid choice: 'loud'",
         ),
         (
+            ["check", "--fps", "25", "--config", "TMP"],  # a folder given as the config
+            "scene,tc_in,tc_out,description\n1,0,4,a\n",
+            "a folder, not a config file",
+        ),
+        (
             ["check", "--fps", "25", "--model", "SHOTS"],  # a CSV given as the SoundFont
             "scene,tc_in,tc_out,description\n1,0,4,a\n",
             "not a SoundFont (no RIFF sfbk header)",
@@ -106,11 +111,17 @@ def test_bad_input_exits_2_without_traceback(tmp_path, video_25, args, content, 
     shots = tmp_path / "s.csv"
     shots.write_text(content)
     names = {"VIDEO": str(video_25), "OUT": str(tmp_path / "o"), "SHOTS": str(shots)}
+    names["TMP"] = str(tmp_path)
     args = [names.get(a, a) for a in args]
     proc = run(*args, "--shots", str(shots))
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
-    assert str(shots) in proc.stderr or "frame rate" in proc.stderr or "preset" in proc.stderr
+    assert (
+        str(shots) in proc.stderr
+        or "frame rate" in proc.stderr
+        or "preset" in proc.stderr
+        or (str(tmp_path) in proc.stderr)
+    )
     assert not (tmp_path / "o").exists()
 
 
