@@ -340,7 +340,7 @@ def _prefect(args: argparse.Namespace, *, quiet: bool) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    print("\n".join(_check(args)))
+    _check_command(args)  # everything validated before the Prefect engine starts
     _prefect(args, quiet=True)
     from scoreflow.flows import progress
     from scoreflow.flows.score import score_video
@@ -363,8 +363,8 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> list[str]:
-    return check(
+def _check_command(args: argparse.Namespace) -> int:
+    lines = check(
         args.shots,
         video=args.video,
         fps=args.fps,
@@ -374,10 +374,7 @@ def _check(args: argparse.Namespace) -> list[str]:
         model=args.model,
         preset=args.preset,
     )
-
-
-def _check_command(args: argparse.Namespace) -> int:
-    print("\n".join(_check(args)))
+    print("\n".join(lines))
     return 0
 
 

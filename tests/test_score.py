@@ -169,7 +169,8 @@ def test_score_a_cut_with_timecode_to_netflix(prefect_server, tmp_path):
     assert spans == [(0, 120), (120, 240), (240, 330)]
     assert [s["transition"] for s in manifest["scenes"]] == [None, "crossfade", "fade"]
     timeline = otio.adapters.read_from_file(str(out / "score.xml"))
-    music = next(t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio)
+    original, music = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio]
+    assert [c.name for c in original.find_clips()] == ["cut.mov"]  # the cut's own audio
     start = round(timeline.global_start_time.value)
     assert start == 107892  # 01:00:00;00
     got = [

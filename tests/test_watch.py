@@ -271,9 +271,12 @@ def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
         text=True,
     )
     manifest = tmp_path / "scored" / "promo" / "manifest.json"
+    done = tmp_path / ".scoreflow" / "done"  # the ledger is written after the run's manifest
     try:
         deadline = time.monotonic() + 150
-        while not manifest.exists() and time.monotonic() < deadline and proc.poll() is None:
+        while not (manifest.exists() and done.is_dir()) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
             time.sleep(1)
     finally:
         proc.terminate()
@@ -282,7 +285,7 @@ def test_served_deployment_runs_the_batch(prefect_api, tmp_path, clip):
     assert_one_at_a_time(url, "score-new/serve-batch")
     data = json.loads(manifest.read_text())
     assert Path(data["inputs"]["video"]["path"]) == incoming / "promo.mp4"
-    assert (tmp_path / ".scoreflow" / "done").is_dir()
+    assert done.is_dir()
 
 
 def run_counts(uri, tmp_path):

@@ -26,7 +26,7 @@ import io
 import itertools
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -343,9 +343,7 @@ def _choke(font: SoundFont, notes: list[Note]) -> list[Note]:
             if prev is not None and prev not in kills:
                 kills[prev] = n.on
             last[(n.channel, cls)] = i
-    return [
-        Note(**{**n.__dict__, "kill": kills[i]}) if i in kills else n for i, n in enumerate(notes)
-    ]
+    return [replace(n, kill=kills[i]) if i in kills else n for i, n in enumerate(notes)]
 
 
 def _voice(
@@ -370,6 +368,10 @@ def _voice(
     room = out.shape[1] - n.on
     if not looped and not (r.gen(MOD_ENV_TO_PITCH) or any(r.gen(g[2]) for g in LFO_TO_PITCH)):
         room = min(room, math.ceil((end - start) / ratio) + 1)  # the sample runs out first
+    if n.kill is not None and n.kill >= n.off:  # choked while ringing out: 5 ms to silence
+        cut = n.kill - n.on
+        env = env[: cut + round(0.005 * sample_rate)].copy()
+        env[cut:] *= np.linspace(1, 0, len(env) - cut, dtype=np.float32)
     env = env[:room]
     menv = _mod_envelope(r, n.key, held, len(env), sample_rate=sample_rate)
     pos = _phase(r, ratio, menv, sample_rate=sample_rate)
