@@ -33,7 +33,7 @@ def installed(tmp_path_factory):
     src = root / "src"  # a copy: the build leaves nothing in the checkout
     ignore = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "out")
     shutil.copytree(REPO, src, ignore=ignore)
-    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    sh(sys.executable, "-m", "pip", "wheel", "--no-deps",
        "-w", root / "dist", src)  # fmt: skip
     (wheel,) = (root / "dist").glob("scoreflow-*.whl")
     sh(sys.executable, "-m", "venv", root / "venv")

@@ -528,3 +528,37 @@ def test_permission_denied_is_clear_and_not_retried(prefect_server, locked_bucke
         storage.fetch(locked_bucket, tmp_path, what="shot list")
     count, failed = run_counts(locked_bucket, tmp_path)
     assert count == 1 and failed
+
+
+def test_cues_cached_in_an_s3_block(prefect_server, aws, tmp_path, clip):
+    """`[cache] storage` names a Prefect S3 block: the cue results land in the bucket, and a
+    second run takes every cue from there."""
+    from prefect_aws import AwsCredentials, S3Bucket
+    from prefect_aws.client_parameters import AwsClientParameters
+
+    from scoreflow.flows.score import score_video
+
+    boto3.client("s3").create_bucket(Bucket="cue-cache")
+    credentials = AwsCredentials(
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=aws["AWS_ENDPOINT_URL"]),
+    )
+    S3Bucket(bucket_name="cue-cache", credentials=credentials, bucket_folder="cues").save(
+        "scoreflow-cues", overwrite=True
+    )
+    (tmp_path / "v.mp4").write_bytes(clip)
+    (tmp_path / "s.csv").write_text(SHOTS)
+    project = tmp_path / "project.toml"
+    project.write_text('[cache]\nstorage = "s3-bucket/scoreflow-cues"\n')
+
+    def run(out):
+        return score_video(video=str(tmp_path / "v.mp4"), shots=str(tmp_path / "s.csv"),
+                           out=str(tmp_path / out), config_file=str(project))  # fmt: skip
+
+    run("first")
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="cue-cache")["Contents"]]
+    assert len([k for k in keys if k.startswith("cues/scoreflow-cue-")]) >= 2, keys
+    second = run("second")
+    assert [s["cue"]["cached"] for s in second["scenes"]] == [True, True]
