@@ -207,17 +207,20 @@ def test_mod_envelope_opens_the_filter(tmp_path):
     )
 
 
-@pytest.mark.parametrize("first_off_s", [1.5, 0.3])  # held, or ringing out (2 s release)
-def test_exclusive_class_chokes_the_earlier_note(tmp_path, first_off_s):
+@pytest.mark.parametrize(
+    ("first_off_s", "release_tc"),
+    [(1.5, 1200), (0.3, 1200), (0.45, -12000)],  # held; ringing out (2 s); already gone
+)
+def test_exclusive_class_chokes_the_earlier_note(tmp_path, first_off_s, release_tc):
     low, high = sine(220, 0.1), sine(1760, 0.1)
     zones = [
-        {43: 60 | (60 << 8), 57: 1, 54: 1, 58: 57, 53: 0, 38: 1200},  # key 60 plays 220 Hz
+        {43: 60 | (60 << 8), 57: 1, 54: 1, 58: 57, 53: 0, 38: release_tc},  # key 60: 220 Hz
         {43: 62 | (62 << 8), 57: 1, 54: 1, 58: 62, 53: 1},  # key 62 plays 1760 Hz
     ]
     font = build_sf2([low, high], zones)
     notes = [note(60, off_s=first_off_s), note(62, on_s=0.5, off_s=1.5)]
     out = render(tmp_path, font, notes)[:, 0]
-    before = out[round(0.40 * SR) : round(0.48 * SR)]
+    before = out[round(0.40 * SR) : round(0.44 * SR)]
     assert rms_db(before) > -30  # the first note sounds until the second starts
     after = out[round(0.52 * SR) : round(1.0 * SR)]
     spec = np.abs(np.fft.rfft(after * np.hanning(len(after))))

@@ -368,8 +368,8 @@ def _voice(
     room = out.shape[1] - n.on
     if not looped and not (r.gen(MOD_ENV_TO_PITCH) or any(r.gen(g[2]) for g in LFO_TO_PITCH)):
         room = min(room, math.ceil((end - start) / ratio) + 1)  # the sample runs out first
-    if n.kill is not None and n.kill >= n.off:  # choked while ringing out: 5 ms to silence
-        cut = n.kill - n.on
+    cut = None if n.kill is None or n.kill < n.off else n.kill - n.on
+    if cut is not None and cut < len(env):  # choked while ringing out: 5 ms to silence
         env = env[: cut + round(0.005 * sample_rate)].copy()
         env[cut:] *= np.linspace(1, 0, len(env) - cut, dtype=np.float32)
     env = env[:room]
