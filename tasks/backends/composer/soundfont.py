@@ -14,6 +14,7 @@ release, key scaling of hold and decay); initial attenuation; a resonant low-pas
 filter cut-off moved by the modulation envelope; pitch bent by the modulation envelope
 and the vibrato and modulation LFOs; pan; exclusive classes (an open hi-hat is choked by
 the closed one).
+Each voice is one compiled loop (numba: read, interpolate, filter, envelope, pan).
 Level conventions follow TinySoundFont, which this replaces: attenuation in centibels,
 velocity as a linear gain (v / 127), a square-root pan law. LFOs on filter and volume,
 modulators beyond the defaults and the effect sends are not played (the composer adds its
@@ -23,14 +24,13 @@ own room).
 from __future__ import annotations
 
 import io
-import itertools
 import math
 import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
+from numba import njit
 
 from scoreflow.tasks.errors import InputError
 
@@ -373,31 +373,19 @@ def _voice(
         env = env[: cut + round(0.005 * sample_rate)].copy()
         env[cut:] *= np.linspace(1, 0, len(env) - cut, dtype=np.float32)
     env = env[:room]
-    menv = _mod_envelope(r, n.key, held, len(env), sample_rate=sample_rate)
-    pos = _phase(r, ratio, menv, sample_rate=sample_rate)
-    pos += start
-    if looped:  # positions rise: wrap everything past the first one beyond the loop
-        k = int(np.searchsorted(pos, loop_end))
-        tail = pos[k:]
-        tail -= loop_start
-        np.fmod(tail, loop_end - loop_start, out=tail)
-        tail += loop_start
-    else:
-        stop = int(np.searchsorted(pos, end))
-        pos, env, menv = pos[:stop], env[:stop], menv[:stop]
-    if len(pos) == 0:
+    if len(env) == 0:
         return
-    idx = pos.astype(np.int64)
-    frac = (pos - idx).astype(np.float32)
-    wave = data[idx]
-    wave += font.sample_slope(r.sample)[idx] * frac
-    fc = r.gen(FILTER_FC) + r.gen(MOD_ENV_TO_FC) * menv
-    wave = _lowpass(wave, fc, r.gen(FILTER_Q), sample_rate)
+    menv = _mod_envelope(r, n.key, held, len(env), sample_rate=sample_rate)
+    steps = _pitch_steps(r, ratio, menv, sample_rate=sample_rate)
+    fc = (r.gen(FILTER_FC) + r.gen(MOD_ENV_TO_FC) * menv).astype(np.float32)
     level = 10 ** ((gain_db - r.gen(ATTENUATION) / 10) / 20) * n.velocity / 127
     pan = min(max(r.gen(PAN) / 1000 + n.pan, -0.5), 0.5)
-    mono = wave * env * np.float32(level)
-    out[0, n.on : n.on + len(mono)] += mono * np.float32(math.sqrt(0.5 - pan))
-    out[1, n.on : n.on + len(mono)] += mono * np.float32(math.sqrt(0.5 + pan))
+    _mix_voice(
+        data, font.sample_slope(r.sample), out, n.on, float(start), ratio, steps,
+        bool(looped), float(loop_start), float(loop_end), float(end), env, fc,
+        float(10 ** (r.gen(FILTER_Q) / 200)), float(sample_rate),
+        level * math.sqrt(0.5 - pan), level * math.sqrt(0.5 + pan),
+    )  # fmt: skip
 
 
 def _segments(r: Region, key: int, gens: tuple[int, ...], sr: int) -> tuple[int, int, int, float]:
@@ -444,16 +432,15 @@ def _fall(n: int, full_scale: float, *, skip: int = 0) -> np.ndarray:
     return np.exp(ramp(n, skip) * np.float32(-100 / 20 * math.log(10) / full_scale))
 
 
-_RAMPS: dict[type, np.ndarray] = {}
+_RAMP = np.arange(1 << 16, dtype=np.float32)
 
 
-def ramp(n: int, skip: int = 0, *, dtype: type = np.float32) -> np.ndarray:
-    """``np.arange(skip, skip + n, dtype=dtype)`` from one shared buffer (do not write)."""
-    have = _RAMPS.get(dtype)
-    if have is None or skip + n > len(have):
-        size = max(skip + n, 2 * len(have) if have is not None else 1 << 16)
-        have = _RAMPS[dtype] = np.arange(size, dtype=dtype)
-    return have[skip : skip + n]
+def ramp(n: int, skip: int = 0) -> np.ndarray:
+    """``np.arange(skip, skip + n)`` as float32, from one shared buffer (do not write)."""
+    global _RAMP
+    if skip + n > len(_RAMP):
+        _RAMP = np.arange(max(skip + n, 2 * len(_RAMP)), dtype=np.float32)
+    return _RAMP[skip : skip + n]
 
 
 def _mod_envelope(r: Region, key: int, held: int, length: int, *, sample_rate: int) -> np.ndarray:
@@ -482,9 +469,9 @@ def _mod_envelope(r: Region, key: int, held: int, length: int, *, sample_rate: i
     return level
 
 
-def _phase(r: Region, ratio: float, menv: np.ndarray, *, sample_rate: int) -> np.ndarray:
-    """Read positions (in source frames from the start) for each output sample: the steady
-    pitch ratio, bent by the modulation envelope and the two LFOs where the font asks."""
+def _pitch_steps(r: Region, ratio: float, menv: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """Source frames advanced per output sample where the pitch moves (the modulation
+    envelope, the vibrato and modulation LFOs); an empty array where it is steady."""
     n = len(menv)
     cents = np.zeros(n, np.float32)
     if r.gen(MOD_ENV_TO_PITCH):
@@ -493,9 +480,8 @@ def _phase(r: Region, ratio: float, menv: np.ndarray, *, sample_rate: int) -> np
         if r.gen(depth_gen):
             cents += r.gen(depth_gen) * _lfo(r, delay_gen, freq_gen, n, sample_rate)
     if not cents.any():
-        return ramp(n, dtype=np.float64) * ratio
-    steps = ratio * np.exp2(cents.astype(np.float64) / 1200)
-    return np.concatenate([[0.0], np.cumsum(steps[:-1])])
+        return np.empty(0, np.float64)
+    return ratio * np.exp2(cents.astype(np.float64) / 1200)
 
 
 def _lfo(r: Region, delay_gen: int, freq_gen: int, n: int, sr: int) -> np.ndarray:
@@ -508,31 +494,60 @@ def _lfo(r: Region, delay_gen: int, freq_gen: int, n: int, sr: int) -> np.ndarra
     return tri.astype(np.float32)
 
 
-FC_STEP_CENTS = 50  # a moving filter is updated whenever its cut-off moves this much,
-FC_BLOCK = 256  # at most once every this many samples
+FC_BLOCK = 32  # the moving filter's coefficients are updated every this many samples
 
 
-def _lowpass(wave: np.ndarray, fc_cents: np.ndarray, q_cb: int, sample_rate: int) -> np.ndarray:
-    """The filter: a 2-pole resonant low-pass (RBJ biquad) whose cut-off follows
-    `fc_cents` in steps of `FC_STEP_CENTS`, its state carried across steps; skipped where
-    it is wide open (13500 cents and over, or above 0.45 of the rate)."""
-    nyquist_cents = 1200 * math.log2(0.45 * sample_rate / 8.176)
-    top = min(13500.0, nyquist_cents)
-    if len(wave) == 0 or float(fc_cents.min()) >= top:
-        return wave
-    steps = np.round(np.minimum(fc_cents[::FC_BLOCK], top) / FC_STEP_CENTS).astype(np.int32)
-    change = (np.flatnonzero(np.diff(steps)) + 1) * FC_BLOCK
-    edges = np.concatenate([[0], change, [len(wave)]])
-    q = 10 ** (q_cb / 200)  # the resonance peak in dB is q_cb / 10
-    out = np.empty_like(wave)
-    zi = np.zeros(2, np.float32)
-    for a0, b0 in itertools.pairwise(edges):
-        hz = 8.176 * 2.0 ** (steps[a0 // FC_BLOCK] * FC_STEP_CENTS / 1200)
-        w = 2 * math.pi * hz / sample_rate
-        alpha, cos = math.sin(w) / (2 * q), math.cos(w)
-        b = np.array([(1 - cos) / 2, 1 - cos, (1 - cos) / 2])
-        a = np.array([1 + alpha, -2 * cos, 1 - alpha])
-        out[a0:b0], zi = signal.lfilter(
-            b.astype(np.float32), a.astype(np.float32), wave[a0:b0], zi=zi
-        )
-    return out
+@njit(cache=True, nogil=True)
+def _mix_voice(
+    data: np.ndarray,
+    slope: np.ndarray,
+    out: np.ndarray,
+    offset: int,
+    pos: float,
+    ratio: float,
+    steps: np.ndarray,
+    looped: bool,
+    loop_start: float,
+    loop_end: float,
+    end: float,
+    env: np.ndarray,
+    fc_cents: np.ndarray,
+    q: float,
+    sample_rate: float,
+    gain_l: float,
+    gain_r: float,
+) -> None:  # pragma: no cover - compiled
+    """Play one voice into `out` (2, samples) from `offset`: read the sample at `pos`
+    moving `ratio` (or ``steps[k]``) frames per output sample, looping or stopping at
+    `end`, interpolate linearly, low-pass at ``fc_cents[k]`` (an RBJ biquad of resonance
+    `q`, skipped where wide open), scale by ``env[k]``, pan by the two gains."""
+    top = min(13500.0, 1200 * math.log2(0.45 * sample_rate / 8.176))
+    filtered = fc_cents.min() < top
+    span = loop_end - loop_start
+    b0 = b1 = b2 = a1 = a2 = 0.0
+    x1 = x2 = y1 = y2 = 0.0
+    n = min(len(env), out.shape[1] - offset)
+    for k in range(n):
+        if looped:
+            while pos >= loop_end:
+                pos -= span
+        elif pos >= end:
+            break
+        i = int(pos)
+        x = data[i] + slope[i] * (pos - i)
+        if filtered:
+            if k % FC_BLOCK == 0:
+                hz = 8.176 * 2.0 ** (min(fc_cents[k], top) / 1200)
+                w = 2 * math.pi * hz / sample_rate
+                alpha, cos = math.sin(w) / (2 * q), math.cos(w)
+                a0 = 1 + alpha
+                b1 = (1 - cos) / a0
+                b0 = b2 = b1 / 2
+                a1, a2 = -2 * cos / a0, (1 - alpha) / a0
+            y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+            x2, x1, y2, y1 = x1, x, y1, y
+            x = y
+        v = x * env[k]
+        out[0, offset + k] += v * gain_l
+        out[1, offset + k] += v * gain_r
+        pos += steps[k] if len(steps) else ratio
