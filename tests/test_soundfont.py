@@ -157,6 +157,7 @@ def test_a_loop_sustains_and_an_unlooped_sample_stops(tmp_path):
         ({}, 64, 20 * math.log10(64 / 127)),  # velocity is a linear gain
         ({48: 60}, 127, -6.0),  # initial attenuation in centibels
         ({37: 200}, 127, -20.0),  # sustain 200 cB under the peak, after a short decay
+        ({48: -100}, 127, 0.0),  # out of the specification's range: clamped, no gain
     ],
 )
 def test_levels(tmp_path, gens, velocity, expected_db):

@@ -1,10 +1,10 @@
-"""SoundFont 2 (.sf2) and SoundFont 3 (.sf3: Ogg Vorbis samples) read and played in numpy.
+"""SoundFont 2 (.sf2) and SoundFont 3 (.sf3: Ogg Vorbis samples), read and played here.
 
 Why our own: no SoundFont renderer on the package index installs cleanly with pip and plays
 SF3 at our rate. tinysoundfont declares pyaudio (which needs PortAudio's headers to build),
 pyfluidsynth needs the system's libfluidsynth, midirenderer (rustysynth) refuses SF3 and
 renders at a fixed 44.1 kHz, pyTinySoundFont runs its voices in Python. A SoundFont is a
-table of sampled notes; playing one offline is a few vector operations per note.
+table of sampled notes; playing one offline takes one short loop per note.
 
 What is played (SoundFont 2.04, the parts General MIDI banks use): key and velocity ranges
 of preset and instrument zones, instrument generators overridden per zone and preset
@@ -17,8 +17,8 @@ the closed one).
 Each voice is one compiled loop (numba: read, interpolate, filter, envelope, pan).
 Level conventions follow TinySoundFont, which this replaces: attenuation in centibels,
 velocity as a linear gain (v / 127), a square-root pan law. LFOs on filter and volume,
-modulators beyond the defaults and the effect sends are not played (the composer adds its
-own room).
+modulators (the default ones included) and the effect sends are not played (the composer
+adds its own room).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ VOL_ENV = (DELAY, ATTACK, HOLD, DECAY, SUSTAIN, RELEASE, KEY_TO_HOLD, KEY_TO_DEC
 MOD_ENV = (25, 26, 27, 28, 29, 30, 31, 32)
 LFO_TO_PITCH = ((21, 22, MOD_LFO_TO_PITCH), (23, 24, VIB_LFO_TO_PITCH))  # (delay, freq, depth)
 RANGES = (KEY_RANGE, VEL_RANGE)
+LIMITS = {ATTENUATION: (0, 1440), FILTER_FC: (1500, 13500), FILTER_Q: (0, 960)}
 # generators that belong to the instrument level only (a preset may not offset them)
 INSTRUMENT_ONLY = {0, 1, 2, 3, 4, 12, 45, 46, 47, 50, 53, 54, 57, 58}
 DEFAULTS = {FILTER_FC: 13500, SCALE_TUNING: 100, ROOT_KEY: -1}
@@ -78,6 +79,12 @@ class Region:
 
     def gen(self, oper: int) -> int:
         return self.gens.get(oper, DEFAULTS.get(oper, 0))
+
+    def clamped(self, oper: int) -> int:
+        """`gen` within the range the specification allows (fonts in the wild exceed it:
+        MuseScore_General's kick has an attenuation of -100 cB)."""
+        lo, hi = LIMITS[oper]
+        return min(max(self.gen(oper), lo), hi)
 
 
 class SoundFont:
@@ -377,13 +384,13 @@ def _voice(
         return
     menv = _mod_envelope(r, n.key, held, len(env), sample_rate=sample_rate)
     steps = _pitch_steps(r, ratio, menv, sample_rate=sample_rate)
-    fc = (r.gen(FILTER_FC) + r.gen(MOD_ENV_TO_FC) * menv).astype(np.float32)
-    level = 10 ** ((gain_db - r.gen(ATTENUATION) / 10) / 20) * n.velocity / 127
+    fc = (r.clamped(FILTER_FC) + r.gen(MOD_ENV_TO_FC) * menv).astype(np.float32)
+    level = 10 ** ((gain_db - r.clamped(ATTENUATION) / 10) / 20) * n.velocity / 127
     pan = min(max(r.gen(PAN) / 1000 + n.pan, -0.5), 0.5)
     _mix_voice(
         data, font.sample_slope(r.sample), out, n.on, float(start), ratio, steps,
         bool(looped), float(loop_start), float(loop_end), float(end), env, fc,
-        float(10 ** (r.gen(FILTER_Q) / 200)), float(sample_rate),
+        float(10 ** (r.clamped(FILTER_Q) / 200)), float(sample_rate),
         level * math.sqrt(0.5 - pan), level * math.sqrt(0.5 + pan),
     )  # fmt: skip
 
