@@ -39,8 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     from scoreflow import __version__
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--debug", action="store_true", help="show tracebacks and Prefect's own log lines"
+    common.add_argument(  # SUPPRESS: a subcommand's default must not undo `scoreflow --debug`
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks and Prefect's own log lines",
     )
     p = argparse.ArgumentParser(
         prog="scoreflow", description="Score a video from a shot list.", parents=[common]
@@ -302,6 +305,7 @@ def explain(
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.debug = getattr(args, "debug", False)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -202,8 +202,9 @@ def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(monkeyp
     err = capsys.readouterr().err
     assert "scoreflow: failed: RuntimeError: disk on fire" in err and "--debug" in err
     assert "Traceback" not in err
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        main(["check", "--shots", "x.csv", "--debug"])
+    for debug in (["check", "--shots", "x.csv", "--debug"], ["--debug", "check", "--shots", "x"]):
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            main(debug)
 
 
 @pytest.mark.parametrize(
