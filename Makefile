@@ -49,6 +49,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_composer.py
 	$(PY) bench/bench_mix.py
 	$(PY) bench/bench_score.py
+	$(PY) bench/bench_cli.py
 
 clean:
 	rm -rf $(VENV) out examples/build .pytest_cache .mypy_cache .ruff_cache
