@@ -51,8 +51,11 @@ os.umask(_UMASK)
 
 
 def work_dir() -> Path:
-    """Where fetched inputs and remote runs are staged: ``$SCOREFLOW_WORK`` or a temp dir."""
-    return Path(os.environ.get("SCOREFLOW_WORK") or Path(tempfile.gettempdir()) / "scoreflow")
+    """Where fetched inputs and remote runs are staged: ``$SCOREFLOW_WORK`` or a temp dir
+    (not named ``scoreflow``: a folder of the package's name in the working directory would
+    shadow an editable install when run from the temp dir)."""
+    staged = os.environ.get("SCOREFLOW_WORK") or Path(tempfile.gettempdir()) / "scoreflow-work"
+    return Path(staged)
 
 
 def is_remote(uri: str | Path) -> bool:
