@@ -328,9 +328,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _prefect(args: argparse.Namespace, *, quiet: bool) -> None:
-    """Settings before Prefect is imported: no telemetry; on a terminal run, its console
+    """Settings before Prefect is imported (telemetry is off: `scoreflow.flows`): its console
     log only with --debug (the UI still gets every line); a running `scoreflow server`."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if quiet and not args.debug:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from scoreflow.flows import server

@@ -15,14 +15,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import traceback
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect import flow, get_run_logger
 

@@ -9,6 +9,7 @@ from pathlib import Path
 # Before anything imports prefect: no telemetry, results and state in a throwaway home.
 _HOME = tempfile.mkdtemp(prefix="scoreflow-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_HOME) / "storage")
 os.environ["SCOREFLOW_CACHE_DIR"] = str(Path(_HOME) / "cues")
