@@ -283,36 +283,8 @@ def score_video(
         log, 3, "generating %d cues with %s, each fitted to its scene", len(scored),
         cfg["pipeline"]["backend"],
     )  # fmt: skip
-    settings = music_settings(cfg)
     spans = {s.id: s.sample_span(sr) for s in scored}
-    music = get_backend(settings)
-    if music.batched:
-        batch_queue(music).expect(len(scored))
-    cue_task = generate_cue_task.with_options(**cache.task_options(cfg))
-    generated = [
-        cue_task.submit(
-            b,
-            samples=spans[s.id][1] - spans[s.id][0],
-            seed=scene_seed(cfg["pipeline"]["seed"], s),
-            settings=settings,
-        )
-        for s, b in zip(scored, briefs, strict=True)
-    ]
-    fitted = [
-        # a future as input: Prefect waits for it (its stubs only admit the plain type)
-        fit_task.submit(
-            cast(Any, g), samples=spans[s.id][1] - spans[s.id][0], settings=cfg["align"]
-        )
-        for s, g in zip(scored, generated, strict=True)
-    ]
-    progress.count("cues", len(fitted))
-    scene_of = {f.task_run_id: s.id for s, f in zip(scored, fitted, strict=True)}
-    for done in as_completed(fitted):
-        done.wait()
-        progress.advance(f"scene {scene_of[done.task_run_id]}")
-    cues = [f.result() for f in fitted]
-    states = [g.state for g in generated]
-    cached = {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
+    cues, cached = _make_cues(scored, briefs, spans, cfg)
     _stage(
         log, 4, "cues ready: %d generated, %d from cache",
         list(cached.values()).count(False), list(cached.values()).count(True),
@@ -413,32 +385,7 @@ def score_video(
         "qc": qc,
         "mux": {"command": command, "audio": main.name},
         "scenes": [
-            {
-                "id": s.id,
-                "origin": s.origin,
-                "description": s.description,
-                "tc_in": s.tc_in,
-                "tc_out": s.tc_out,
-                "start_frame": s.start_frame,
-                "end_frame": s.end_frame,
-                "rate": str(s.rate),
-                "music": s.music,
-                "transition": s.transition,
-                "transition_s": s.transition_s,
-                "samples": list(s.sample_span(sr)),
-                **(
-                    {
-                        "brief": brief_by_id[s.id].to_dict(),
-                        "cue": {
-                            **by_id[s.id].metadata(),
-                            "cached": cached[s.id],
-                            "files": cue_files[s.id],
-                        },
-                    }
-                    if s.id in by_id
-                    else {}
-                ),
-            }
+            _scene_entry(s, sr, brief_by_id.get(s.id), by_id.get(s.id), cached, cue_files)
             for s in scenes
         ],
     }
@@ -454,6 +401,69 @@ def score_video(
     prefect_ui.publish_artifacts(result, location)
     log.info("done: %s", location)
     return result
+
+
+def _make_cues(
+    scored: list[Scene],
+    briefs: list[Brief],
+    spans: dict[str, tuple[int, int]],
+    cfg: dict[str, Any],
+) -> tuple[list[Cue], dict[str, bool]]:
+    """Generate every cue (from the cache where it can) and fit it to its scene, counting
+    them on the terminal as they finish; returns the cues and which came from the cache."""
+    settings = music_settings(cfg)
+    music = get_backend(settings)
+    if music.batched:
+        batch_queue(music).expect(len(scored))
+    cue_task = generate_cue_task.with_options(**cache.task_options(cfg))
+    lengths = {s.id: spans[s.id][1] - spans[s.id][0] for s in scored}
+    seeds = {s.id: scene_seed(cfg["pipeline"]["seed"], s) for s in scored}
+    generated = [
+        cue_task.submit(b, samples=lengths[s.id], seed=seeds[s.id], settings=settings)
+        for s, b in zip(scored, briefs, strict=True)
+    ]
+    fitted = [
+        # a future as input: Prefect waits for it (its stubs only admit the plain type)
+        fit_task.submit(cast(Any, g), samples=lengths[s.id], settings=cfg["align"])
+        for s, g in zip(scored, generated, strict=True)
+    ]
+    progress.count("cues", len(fitted))
+    scene_of = {f.task_run_id: s.id for s, f in zip(scored, fitted, strict=True)}
+    for done in as_completed(fitted):
+        done.wait()
+        progress.advance(f"scene {scene_of[done.task_run_id]}")
+    cues = [f.result() for f in fitted]
+    states = [g.state for g in generated]
+    return cues, {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
+
+
+def _scene_entry(
+    s: Scene,
+    sr: int,
+    brief: Brief | None,
+    cue: Cue | None,
+    cached: dict[str, bool],
+    cue_files: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """A scene as the manifest records it, with its brief and cue where it has music."""
+    entry: dict[str, Any] = {
+        "id": s.id,
+        "origin": s.origin,
+        "description": s.description,
+        "tc_in": s.tc_in,
+        "tc_out": s.tc_out,
+        "start_frame": s.start_frame,
+        "end_frame": s.end_frame,
+        "rate": str(s.rate),
+        "music": s.music,
+        "transition": s.transition,
+        "transition_s": s.transition_s,
+        "samples": list(s.sample_span(sr)),
+    }
+    if brief is not None and cue is not None:
+        entry["brief"] = brief.to_dict()
+        entry["cue"] = {**cue.metadata(), "cached": cached[s.id], "files": cue_files[s.id]}
+    return entry
 
 
 def _stage(log: Any, index: int, text: str, *args: Any) -> None:
