@@ -339,6 +339,7 @@ def score_video(
             media=info,
             crossfade_s=cfg["mix"]["crossfade_s"],
             relative=is_remote(out),
+            sample_rate=sr,
         )
 
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"

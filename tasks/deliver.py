@@ -164,6 +164,7 @@ def write_interchange(
     media: MediaInfo,
     crossfade_s: float = 0.5,
     relative: bool = False,
+    sample_rate: int = 48000,
 ) -> list[Path]:
     """score.otio, score.xml (FCP 7: Premiere, Resolve), score.fcpxml (Final Cut Pro) and
     music.edl: the picture, the video's own audio and the music track with its crossfades.
@@ -186,6 +187,7 @@ def write_interchange(
         tc_start=scenes[0].tc_start,
         drop_frame=scenes[0].drop_frame,
         relative=relative,
+        sample_rate=sample_rate,
     )
     names = ["score.otio", "score.xml", "score.fcpxml", "music.edl"]
     files = [out / n for n in names]

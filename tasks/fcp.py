@@ -22,10 +22,9 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from scoreflow.tasks.model import MediaInfo, Scene
-from scoreflow.tasks.timecode import format_timecode
+from scoreflow.tasks.timecode import format_timecode, parse_timecode
 
-CUE_SAMPLE_RATE = 48000
-CUE_DEPTH = 24
+CUE_DEPTH = 24  # bits: the cue WAVs are PCM_24
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class Sequence:
     tc_start: int  # programme timecode of the video's first frame, in frames
     drop_frame: bool
     relative: bool = False  # media paths relative to the output folder (an uploaded run)
+    sample_rate: int = 48000  # of the cue WAVs and the sequence's audio
 
     def url(self, path: Path) -> str:
         """A media path as NLEs link it: an absolute ``file://`` URL, or with `relative`
@@ -129,8 +129,6 @@ def _video_file(parent: ET.Element, seq: Sequence, *, full: bool) -> None:
     _rate(node, rate)
     _el(node, "duration", m.frames)
     if m.start_tc:  # only a timecode the file really carries
-        from scoreflow.tasks.timecode import parse_timecode
-
         _timecode(node, parse_timecode(m.start_tc, rate), rate, ";" in m.start_tc)
     media = _el(node, "media")
     video = _el(_el(media, "video"), "samplecharacteristics")
@@ -194,7 +192,7 @@ def _music_track(audio: ET.Element, seq: Sequence) -> None:
         _rate(file, rate)
         _el(file, "duration", cue.frames)
         audio_media = _el(_el(file, "media"), "audio")
-        _audio_characteristics(audio_media, rate=CUE_SAMPLE_RATE, depth=CUE_DEPTH)
+        _audio_characteristics(audio_media, rate=seq.sample_rate, depth=CUE_DEPTH)
         _el(audio_media, "channelcount", 2)
         _sourcetrack(item, "audio")
         if cue.fade_out_frames:
@@ -225,7 +223,7 @@ def fcp7_xml(seq: Sequence) -> str:
     _video_file(item, seq, full=True)
     audio = _el(media, "audio")
     _el(audio, "numOutputChannels", 2)
-    _audio_characteristics(_el(audio, "format"), rate=CUE_SAMPLE_RATE, depth=CUE_DEPTH)
+    _audio_characteristics(_el(audio, "format"), rate=seq.sample_rate, depth=CUE_DEPTH)
     if m.audio_streams:
         track = _el(audio, "track", premiereTrackType="Stereo")
         item = _clipitem(track, "clipitem-original", seq.video.name, start=0,
@@ -267,12 +265,12 @@ def fcpxml(seq: Sequence) -> str:
     for i, cue in enumerate(seq.cues, 3):
         _el(resources, "asset", id=f"r{i}", name=cue.name, src=seq.url(cue.path), start="0s",
             duration=_t(cue.frames, rate), hasVideo="0", hasAudio="1", audioSources="1",
-            audioChannels="2", audioRate=str(CUE_SAMPLE_RATE))  # fmt: skip
+            audioChannels="2", audioRate=str(seq.sample_rate))  # fmt: skip
     event = _el(_el(root, "library"), "event", name="scoreflow")
     project = _el(event, "project", name=seq.name)
     sequence = _el(project, "sequence", format="r1", duration=_t(m.frames, rate),
                    tcStart=_t(seq.tc_start, rate), tcFormat=tc_format,
-                   audioLayout="stereo", audioRate="48k")  # fmt: skip
+                   audioLayout="stereo", audioRate=f"{seq.sample_rate / 1000:g}k")  # fmt: skip
     spine = _el(sequence, "spine")
     clip = _el(spine, "asset-clip", ref="r2", name=seq.video.stem,
                offset=_t(seq.tc_start, rate), start="0s", duration=_t(m.frames, rate),
