@@ -104,9 +104,8 @@ class SoundFont:
     def __init__(self, path: str) -> None:
         self.path = path
         chunks = _read_riff(path)
-        smpl = chunks["smpl"]  # 16-bit frames (SF2) or Ogg streams, odd-sized too (SF3)
-        self._pool = np.frombuffer(smpl, "<i2", count=len(smpl) // 2)
-        self._smpl = chunks["smpl"]
+        self._smpl = chunks["smpl"]  # 16-bit frames (SF2) or Ogg streams, odd-sized (SF3)
+        self._pool = np.frombuffer(self._smpl, "<i2", count=len(self._smpl) // 2)
         self.samples = _table(chunks, "shdr", SHDR, path)[:-1]
         self.presets = _presets(chunks, path, len(self.samples))
         self._decoded: dict[int, np.ndarray] = {}
@@ -155,8 +154,9 @@ class SoundFont:
         return slope
 
 
-def _read_riff(path: str) -> dict[str, bytes]:
-    """The chunks of a RIFF sfbk file by id (the LIST chunks opened)."""
+def _read_riff(path: str) -> dict[str, memoryview]:
+    """The chunks of a RIFF sfbk file by id (the LIST chunks opened), as views of one read
+    of the file: the sample data is not copied."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -170,7 +170,7 @@ def _read_riff(path: str) -> dict[str, bytes]:
             source=path,
             fix="Give a SoundFont 2 (.sf2) or 3 (.sf3) file",
         )
-    chunks: dict[str, bytes] = {}
+    chunks: dict[str, memoryview] = {}
     view = memoryview(raw)
     _walk(view, 12, min(len(raw), 8 + int.from_bytes(raw[4:8], "little")), chunks)
     for need in ("smpl", "phdr", "pbag", "pgen", "inst", "ibag", "igen", "shdr"):
@@ -179,7 +179,7 @@ def _read_riff(path: str) -> dict[str, bytes]:
     return chunks
 
 
-def _walk(view: memoryview, pos: int, end: int, chunks: dict[str, bytes]) -> None:
+def _walk(view: memoryview, pos: int, end: int, chunks: dict[str, memoryview]) -> None:
     while pos + 8 <= end:
         cid = bytes(view[pos : pos + 4]).decode("latin-1")
         size = int.from_bytes(view[pos + 4 : pos + 8], "little")
@@ -187,11 +187,11 @@ def _walk(view: memoryview, pos: int, end: int, chunks: dict[str, bytes]) -> Non
         if cid == "LIST":
             _walk(view, body + 4, min(end, body + size), chunks)
         else:
-            chunks[cid] = bytes(view[body : min(end, body + size)])
+            chunks[cid] = view[body : min(end, body + size)]
         pos = body + size + (size & 1)
 
 
-def _table(chunks: dict[str, bytes], cid: str, dtype: np.dtype, path: str) -> np.ndarray:
+def _table(chunks: dict[str, memoryview], cid: str, dtype: np.dtype, path: str) -> np.ndarray:
     data = chunks[cid]
     if len(data) % dtype.itemsize or len(data) < 2 * dtype.itemsize:
         raise InputError(f"not a SoundFont: {cid} chunk of {len(data)} bytes", source=path)
@@ -225,7 +225,7 @@ def _range(zone: dict[int, int], oper: int) -> tuple[int, int]:
     return value & 0xFF, value >> 8
 
 
-def _presets(chunks: dict[str, bytes], path: str, n_samples: int) -> dict:
+def _presets(chunks: dict[str, memoryview], path: str, n_samples: int) -> dict:
     """{(bank, program): [Region]} with instrument and preset zones flattened."""
     phdr = _table(chunks, "phdr", PHDR, path)
     pbag, pgen = _table(chunks, "pbag", BAG, path), np.frombuffer(chunks["pgen"], GEN)
@@ -271,11 +271,11 @@ def _flatten(pz: Zone, iglob: Zone, izones: list[Zone], n_samples: int) -> list[
     return out
 
 
-def _decode_vorbis(data: bytes, path: str, index: int) -> np.ndarray:
+def _decode_vorbis(data: memoryview, path: str, index: int) -> np.ndarray:
     import soundfile
 
     try:
-        frames, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        frames, _ = soundfile.read(io.BytesIO(bytes(data)), dtype="float32", always_2d=True)
     except Exception as exc:
         message = f"sample {index} is not readable Ogg Vorbis ({exc})"
         raise InputError(message, source=path) from None
@@ -328,29 +328,29 @@ def play(
     np.ndarray, shape (samples, 2), float32
     """
     out = np.zeros((2, samples), np.float32)  # planar while voices are added: faster
-    for note in _choke(font, notes):
-        for region in font.regions(note.bank, note.program, note.key, note.velocity):
+    voices = [(n, font.regions(n.bank, n.program, n.key, n.velocity)) for n in notes]
+    for note, regions in _choke(voices):
+        for region in regions:
             _voice(font, region, note, out, sample_rate=sample_rate, gain_db=gain_db)
     return np.ascontiguousarray(out.T)
 
 
-def _choke(font: SoundFont, notes: list[Note]) -> list[Note]:
-    """Notes with `kill` set where a later note of the same exclusive class on the same
-    channel starts while they still sound."""
+def _choke(voices: list[tuple[Note, list[Region]]]) -> list[tuple[Note, list[Region]]]:
+    """The notes with `kill` set where a later note of the same exclusive class on the
+    same channel starts while they still sound."""
     last: dict[tuple[int, int], int] = {}
     kills: dict[int, int] = {}
-    order = sorted(range(len(notes)), key=lambda i: notes[i].on)
-    for i in order:
-        n = notes[i]
-        classes = {
-            r.gen(EXCLUSIVE_CLASS) for r in font.regions(n.bank, n.program, n.key, n.velocity)
-        } - {0}
-        for cls in classes:
+    for i in sorted(range(len(voices)), key=lambda i: voices[i][0].on):
+        n, regions = voices[i]
+        for cls in {r.gen(EXCLUSIVE_CLASS) for r in regions} - {0}:
             prev = last.get((n.channel, cls))
             if prev is not None and prev not in kills:
                 kills[prev] = n.on
             last[(n.channel, cls)] = i
-    return [replace(n, kill=kills[i]) if i in kills else n for i, n in enumerate(notes)]
+    return [
+        (replace(n, kill=kills[i]), regions) if i in kills else (n, regions)
+        for i, (n, regions) in enumerate(voices)
+    ]
 
 
 def _voice(
