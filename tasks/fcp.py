@@ -16,6 +16,7 @@ has one (a video with a tmcd track), never the cue WAVs.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -59,6 +60,19 @@ class Sequence:
         if self.relative:
             return urllib.parse.quote(path.as_posix())
         return "file://" + urllib.parse.quote(str(path.resolve()))
+
+    def music_layout(self, start: int = 0) -> Iterator[tuple[str, int, int, int]]:
+        """The music track in order from frame `start`, as (kind, first frame, frames, cue
+        index): ``gap`` (cue index -1), ``crossfade`` (centred on the cut into that cue, which
+        touches the one before) and ``clip``."""
+        at = start
+        for i, cue in enumerate(self.cues):
+            if cue.start > at:
+                yield "gap", at, cue.start - at, -1
+            if cue.crossfade_frames:
+                yield "crossfade", cue.start - cue.crossfade_frames // 2, cue.crossfade_frames, i
+            yield "clip", cue.start, cue.frames, i
+            at = cue.start + cue.frames
 
 
 def cue_clips(
@@ -112,6 +126,15 @@ def _timecode(parent: ET.Element, frame: int, rate: Fraction, drop: bool) -> Non
     _el(node, "displayformat", "DF" if drop else "NDF")
 
 
+def _picture(parent: ET.Element, m: MediaInfo) -> ET.Element:
+    """<samplecharacteristics> of the picture: rate, width, height."""
+    node = _el(parent, "samplecharacteristics")
+    _rate(node, m.rate)
+    _el(node, "width", m.width)
+    _el(node, "height", m.height)
+    return node
+
+
 def _audio_characteristics(parent: ET.Element, *, rate: int, depth: int) -> None:
     node = _el(parent, "samplecharacteristics")
     _el(node, "depth", depth)
@@ -131,10 +154,7 @@ def _video_file(parent: ET.Element, seq: Sequence, *, full: bool) -> None:
     if m.start_tc:  # only a timecode the file really carries
         _timecode(node, parse_timecode(m.start_tc, rate), rate, ";" in m.start_tc)
     media = _el(node, "media")
-    video = _el(_el(media, "video"), "samplecharacteristics")
-    _rate(video, rate)
-    _el(video, "width", m.width)
-    _el(video, "height", m.height)
+    _picture(_el(media, "video"), m)
     if m.audio_streams:
         audio = _el(media, "audio")
         _audio_characteristics(audio, rate=m.audio_sample_rate or 48000, depth=16)
@@ -213,11 +233,7 @@ def fcp7_xml(seq: Sequence) -> str:
     _timecode(sequence, seq.tc_start, rate, seq.drop_frame)
     media = _el(sequence, "media")
     video = _el(media, "video")
-    fmt = _el(_el(video, "format"), "samplecharacteristics")
-    _rate(fmt, rate)
-    _el(fmt, "width", m.width)
-    _el(fmt, "height", m.height)
-    _el(fmt, "pixelaspectratio", "square")
+    _el(_picture(_el(video, "format"), m), "pixelaspectratio", "square")
     item = _clipitem(_el(video, "track"), "clipitem-video", seq.video.name, start=0,
                      frames=m.frames, rate=rate)  # fmt: skip
     _video_file(item, seq, full=True)
@@ -288,15 +304,14 @@ def _music_storyline(clip: ET.Element, seq: Sequence, rate: Fraction) -> None:
         return
     first = seq.cues[0].start
     story = _el(clip, "spine", lane="-1", offset=_t(first, rate), name="Music")
-    at = first
-    for i, cue in enumerate(seq.cues, 3):
-        if cue.start > at:
+    for kind, at, frames, i in seq.music_layout(first):
+        if kind == "gap":
             _el(story, "gap", name="Gap", offset=_t(at, rate), start="0s",
-                duration=_t(cue.start - at, rate))  # fmt: skip
-        if cue.crossfade_frames and cue.start == at and at > first:
-            half = cue.crossfade_frames // 2
-            _el(story, "transition", name="Cross Dissolve", offset=_t(at - half, rate),
-                duration=_t(cue.crossfade_frames, rate))  # fmt: skip
-        _el(story, "asset-clip", ref=f"r{i}", name=cue.name, offset=_t(cue.start, rate),
-            start="0s", duration=_t(cue.frames, rate), audioRole="music")  # fmt: skip
-        at = cue.start + cue.frames
+                duration=_t(frames, rate))  # fmt: skip
+        elif kind == "crossfade":
+            _el(story, "transition", name="Cross Dissolve", offset=_t(at, rate),
+                duration=_t(frames, rate))  # fmt: skip
+        else:
+            _el(story, "asset-clip", ref=f"r{i + 3}", name=seq.cues[i].name,
+                offset=_t(at, rate), start="0s", duration=_t(frames, rate),
+                audioRole="music")  # fmt: skip

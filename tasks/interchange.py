@@ -398,28 +398,23 @@ def score_timeline(seq: fcp.Sequence) -> otio.schema.Timeline:
 def _music_track(seq: fcp.Sequence) -> otio.schema.Track:
     rate = seq.media.rate
     music = otio.schema.Track(name="Music", kind=otio.schema.TrackKind.Audio)
-    at = 0
-    for cue in seq.cues:
-        if cue.start > at:
-            music.append(otio.schema.Gap(source_range=_range(0, cue.start - at, rate)))
-        if cue.crossfade_frames and cue.start == at and len(music):
-            half = cue.crossfade_frames // 2
+    for kind, _, frames, i in seq.music_layout():
+        if kind == "gap":
+            music.append(otio.schema.Gap(source_range=_range(0, frames, rate)))
+        elif kind == "crossfade":
             music.append(otio.schema.Transition(
                 name="Cross Fade (+3dB)",
                 transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
-                in_offset=_rt(half, rate),
-                out_offset=_rt(cue.crossfade_frames - half, rate),
+                in_offset=_rt(frames // 2, rate),
+                out_offset=_rt(frames - frames // 2, rate),
             ))  # fmt: skip
-        music.append(
-            otio.schema.Clip(
-                name=cue.name,
-                media_reference=otio.schema.ExternalReference(
-                    target_url=seq.url(cue.path), available_range=_range(0, cue.frames, rate)
-                ),
-                source_range=_range(0, cue.frames, rate),
+        else:
+            cue = seq.cues[i]
+            reference = otio.schema.ExternalReference(
+                target_url=seq.url(cue.path), available_range=_range(0, frames, rate)
             )
-        )
-        at = cue.start + cue.frames
+            music.append(otio.schema.Clip(name=cue.name, media_reference=reference,
+                                          source_range=_range(0, frames, rate)))  # fmt: skip
     return music
 
 
