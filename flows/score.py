@@ -21,7 +21,7 @@ from prefect.futures import as_completed
 
 from scoreflow import config
 from scoreflow.flows import cache, prefect_ui, progress
-from scoreflow.tasks import align, deliver, media, mix, mux, report, shotlist, speech
+from scoreflow.tasks import align, deliver, fcp, media, mix, mux, report, shotlist, speech
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
 from scoreflow.tasks.brief import make_brief
@@ -321,6 +321,9 @@ def score_video(
     subtype = cfg["output"]["wav_subtype"]
     audio_files = deliver.write_programme(out_p, programme, sr, subtype=subtype)
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
+    wavs = {sid: out_p / f["wav"] for sid, f in cue_files.items()}
+    crossfade_s = cfg["mix"]["crossfade_s"]
+    clips = {c.scene_id: c for c in fcp.cue_clips(scenes, wavs, crossfade_s=crossfade_s)}
     by_id = {c.scene_id: c for c in cues}
     brief_by_id = {b.scene_id: b for b in briefs}
     deliver.write_cuesheet(
@@ -337,7 +340,7 @@ def score_video(
             {sid: out_p / f["wav"] for sid, f in cue_files.items()},
             video=video_p,
             media=info,
-            crossfade_s=cfg["mix"]["crossfade_s"],
+            crossfade_s=crossfade_s,
             relative=is_remote(out),
             sample_rate=sr,
         )
@@ -386,7 +389,15 @@ def score_video(
         "qc": qc,
         "mux": {"command": command, "audio": main.name},
         "scenes": [
-            _scene_entry(s, sr, brief_by_id.get(s.id), by_id.get(s.id), cached, cue_files)
+            _scene_entry(
+                s,
+                sr,
+                cue=by_id.get(s.id),
+                clip=clips.get(s.id),
+                brief=brief_by_id.get(s.id),
+                cached=cached,
+                cue_files=cue_files,
+            )
             for s in scenes
         ],
     }
@@ -441,12 +452,15 @@ def _make_cues(
 def _scene_entry(
     s: Scene,
     sr: int,
-    brief: Brief | None,
+    *,
     cue: Cue | None,
+    clip: fcp.CueClip | None,
+    brief: Brief | None,
     cached: dict[str, bool],
     cue_files: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    """A scene as the manifest records it, with its brief and cue where it has music."""
+    """A scene as the manifest records it, with its brief and cue where it has music (and
+    the crossfade into the cue, as the NLE files have it)."""
     entry: dict[str, Any] = {
         "id": s.id,
         "origin": s.origin,
@@ -461,9 +475,14 @@ def _scene_entry(
         "transition_s": s.transition_s,
         "samples": list(s.sample_span(sr)),
     }
-    if brief is not None and cue is not None:
+    if cue is not None and clip is not None and brief is not None:
         entry["brief"] = brief.to_dict()
-        entry["cue"] = {**cue.metadata(), "cached": cached[s.id], "files": cue_files[s.id]}
+        entry["cue"] = {
+            **cue.metadata(),
+            "cached": cached[s.id],
+            "files": cue_files[s.id],
+            "crossfade_in_s": round(float(clip.crossfade_frames / s.rate), 4),
+        }
     return entry
 
 

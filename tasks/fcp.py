@@ -33,6 +33,7 @@ class CueClip:
     """A cue on the music track: `start` and `frames` in programme frames (from the
     video's first frame)."""
 
+    scene_id: str
     name: str
     path: Path
     start: int
@@ -97,7 +98,9 @@ def cue_clips(
             clips[-1] = replace(clips[-1], fade_out_frames=min(length, clips[-1].frames))
         wav = cue_files[scene.id]
         name = scene.id if wav.stem == scene.id else f"{scene.id} {wav.stem}"
-        clips.append(CueClip(name, wav, scene.start_frame, scene.frames, crossfade_frames=xfade))
+        clips.append(
+            CueClip(scene.id, name, wav, scene.start_frame, scene.frames, crossfade_frames=xfade)
+        )
         prev = scene
     return clips
 

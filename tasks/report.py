@@ -50,19 +50,14 @@ def cue_numbers(manifest: dict[str, Any]) -> dict[str, str]:
 
 
 def _crossfades(manifest: dict[str, Any], sr: int) -> list[tuple[float, float]]:
-    """(start, end) seconds of each crossfade between touching cues, as the mix makes it."""
-    default = manifest["settings"]["mix"]["crossfade_s"]
-    out, prev = [], None
+    """(start, end) seconds of each crossfade into a cue, centred on its cut, as the run
+    recorded it (the NLE files' crossfades)."""
+    out = []
     for s in manifest["scenes"]:
-        if "cue" not in s:
-            prev = None if s["samples"][1] > s["samples"][0] else prev
-            continue
-        cut = s["samples"][0] / sr
-        kind = s.get("transition") or "crossfade"
-        if prev is not None and prev["samples"][1] == s["samples"][0] and kind == "crossfade":
-            length = s.get("transition_s") or default
+        length = s.get("cue", {}).get("crossfade_in_s", 0)
+        if length:
+            cut = s["samples"][0] / sr
             out.append((cut - length / 2, cut + length / 2))
-        prev = s
     return out
 
 

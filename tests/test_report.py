@@ -19,7 +19,7 @@ def manifest():
     scene = {"tc_in": "", "tc_out": "", "description": "x", "transition_s": None}
     return {
         "inputs": {"video": {"probe": {"duration_s": 10.0}}},
-        "settings": {"pipeline": {"sample_rate": 48000}, "mix": {"crossfade_s": 0.5}},
+        "settings": {"pipeline": {"sample_rate": 48000}},
         "programme": {"rate": "25", "start_frame": 90000, "drop_frame": False},
         "loudness": {"target_lufs": -23.0},
         "dialogue": {"regions_s": [[1.0, 3.0], [5.0, 6.5]]},
@@ -30,7 +30,8 @@ def manifest():
              "cue": {"bpm": 120, "key": "E"}},
             {**scene, "id": "b", "samples": [144000, 288000], "music": True,
              "transition": None, "transition_s": 1.0,
-             "brief": {"genre": "jazz", "mood": "calm"}, "cue": {"bpm": 90, "key": "F"}},
+             "brief": {"genre": "jazz", "mood": "calm"},
+             "cue": {"bpm": 90, "key": "F", "crossfade_in_s": 1.0}},
             {**scene, "id": "c", "samples": [288000, 480000], "music": True,
              "transition": "fade", "brief": {"genre": "folk", "mood": "warm"},
              "cue": {"bpm": 80, "key": "G"}},
