@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -159,6 +160,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], *, source: str, prefix: 
         base[key] = value
 
 
+#: settings that name files or folders: relative ones are relative to the project file
+PATHS = (("composer", "styles"), ("composer", "soundfont"), ("cache", "dir"))
+
+
 def load_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -179,10 +184,10 @@ def load_config(
         path = fetch(path, work_dir(), what="config")
     if path is not None:
         project = _read_toml(Path(path))
-        for key in ("styles", "soundfont"):  # paths in a project file are relative to it
-            value = project.get("composer", {}).get(key)
+        for section, key in PATHS:  # paths in a project file are relative to it
+            value = project.get(section, {}).get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
-                project["composer"][key] = str(Path(path).resolve().parent / value)
+                project[section][key] = str(Path(path).resolve().parent / value)
         _merge(config, project, source=str(path))
     if overrides:
         clean = {
@@ -235,8 +240,6 @@ def load_config(
 def cache_dir(cfg: dict[str, Any]) -> Path:
     """Where generated cues are kept: ``cache.dir``, else ``$SCOREFLOW_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/scoreflow`` (``~/.cache/scoreflow``)."""
-    import os
-
     chosen = cfg["cache"]["dir"] or os.environ.get("SCOREFLOW_CACHE_DIR")
     if not chosen:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

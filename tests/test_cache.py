@@ -75,3 +75,11 @@ def test_prune_removes_only_what_expired(tmp_path, monkeypatch, capsys):
     assert main(["cache", "prune"]) == 0  # default: cache.expire_days (30)
     assert new.exists()
     assert main(["cache", "prune", "--older-than", "-1"]) == 2
+
+
+def test_a_relative_cache_dir_is_relative_to_the_project_file(tmp_path, monkeypatch):
+    project = tmp_path / "job" / "project.toml"
+    project.parent.mkdir()
+    project.write_text('[cache]\ndir = "cues"\n')
+    monkeypatch.chdir(tmp_path)
+    assert config.cache_dir(config.load_config(project)) == tmp_path / "job" / "cues"
