@@ -481,8 +481,10 @@ COMMANDS = {
 
 def summary(manifest: dict[str, Any]) -> str:
     """Where a run's results are, for the terminal."""
+    from scoreflow.tasks.deliver import scored_video
+
     out = manifest["location"].rstrip("/")
-    scored = next(k for k in manifest["outputs"] if ".scored." in k)
+    scored = scored_video(manifest)
     loud, qc = manifest["loudness"], manifest["qc"]["main"]
     lines = [
         f"\nScored video: {out}/{scored}",

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scoreflow.tasks.deliver import scored_video
 from scoreflow.tasks.report import qc_rows
 
 
@@ -50,7 +51,7 @@ def link(location: str, name: str) -> str:
 
 def summary_markdown(manifest: dict[str, Any], location: str) -> str:
     """The run at a glance: where it is, what was made, and the QC verdicts."""
-    scored = next(k for k in manifest["outputs"] if ".scored." in k)
+    scored = scored_video(manifest)
     cues = [s for s in manifest["scenes"] if "cue" in s]
     cached = sum(1 for s in cues if s["cue"].get("cached"))
     lines = [
@@ -100,7 +101,7 @@ def publish_artifacts(manifest: dict[str, Any], location: str) -> None:
         create_table_artifact,
     )
 
-    scored = next(k for k in manifest["outputs"] if ".scored." in k)
+    scored = scored_video(manifest)
     create_markdown_artifact(
         summary_markdown(manifest, location), key="scoreflow-summary", description="QC"
     )

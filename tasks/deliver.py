@@ -247,6 +247,11 @@ def write_cuesheet(path: Path, rows: list[dict[str, Any]]) -> None:
     write_bytes(path, buf.getvalue().encode())
 
 
+def scored_video(manifest: dict[str, Any]) -> str:
+    """The scored video's name among a run's outputs (``<video stem>.scored.<ext>``)."""
+    return next(k for k in manifest["outputs"] if ".scored." in k)
+
+
 def write_manifest(out: Path, manifest: dict[str, Any], *, outputs: list[Path]) -> dict[str, Any]:
     """Hash every output, add the run's facts, and write manifest.json last."""
     manifest = {

@@ -460,11 +460,10 @@ def _mod_envelope(r: Region, key: int, held: int, length: int, *, sample_rate: i
     sustain = 1 - min(max(r.gen(MOD_ENV[4]), 0), 1000) / 1000
     t = ramp(length)
     onset = delay + attack + hold
-    level = np.ones(length, np.float32)
     if decay_s > 0:
         level = np.maximum(1 - (t - onset) / np.float32(decay_s * sr), np.float32(sustain))
     else:
-        level[:] = sustain
+        level = np.full(length, sustain, np.float32)
     level[: min(onset, length)] = 1
     if attack:
         level *= np.clip((t - delay) / attack, 0, 1)
