@@ -115,6 +115,18 @@ def _check_styles(vocab: dict[str, Any], source: str) -> None:
             raise bad(f"instruments.{name}.role", inst.get("role"), f"Use one of {ROLES}")
         if not 0 <= int(inst.get("program", -1)) <= 127:
             raise bad(f"instruments.{name}.program", inst.get("program"), "A GM program 0-127")
+        span = inst.get("range")
+        if not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(v, int) for v in span)
+            and 0 <= span[0] <= span[1] - 12 <= 115
+        ):
+            raise bad(
+                f"instruments.{name}.range",
+                span,
+                "[lowest, highest] MIDI notes of the real instrument, at least an octave apart",
+            )
     for name, g in vocab["genres"].items():
         lo, hi = g.get("tempo_bpm", (0, 0))
         if not 20 <= lo <= hi <= 300:
@@ -132,10 +144,41 @@ def _check_styles(vocab: dict[str, Any], source: str) -> None:
     for name, m in vocab["moods"].items():
         if not (-1 <= m.get("valence", 9) <= 1 and 0 <= m.get("arousal", 9) <= 1):
             raise bad(f"moods.{name}", m, "valence in -1..1 and arousal in 0..1")
+    _check_production(vocab.get("production", {}), bad)
     for name, pattern in drums.items():
         for part in ("kick", "snare", "hat", "tom"):
             if len(pattern.get(part, "")) != 16:
                 raise bad(f"drums.{name}.{part}", pattern.get(part), "16 steps of x, o or .")
+
+
+PRODUCTION_RANGES = {
+    "reverb_send": (0.0, 3.0),
+    "width": (0.0, 2.0),
+    "low_db": (-12.0, 12.0),
+    "presence_db": (-12.0, 12.0),
+    "air_db": (-12.0, 12.0),
+    "exciter": (0.0, 4.0),
+    "glue_ratio": (1.0, 10.0),
+    "glue_threshold_db": (-40.0, 0.0),
+}
+
+
+def _check_production(templates: dict[str, Any], bad: Any) -> None:
+    from scoreflow.tasks.backends.composer.production import SPACES
+
+    if "default" not in templates:
+        raise bad("production.default", None, "Keep a [production.default] template")
+    for name, t in templates.items():
+        if t.get("reverb", "room") not in SPACES:
+            raise bad(f"production.{name}.reverb", t.get("reverb"), f"One of {', '.join(SPACES)}")
+        for key, value in t.items():
+            if key == "reverb":
+                continue
+            lo, hi = PRODUCTION_RANGES.get(key, (None, None))
+            if lo is None:
+                raise bad(f"production.{name}.{key}", value, f"Settings: {', '.join(PRODUCTION_RANGES)}")
+            if not isinstance(value, int | float) or not lo <= value <= hi:
+                raise bad(f"production.{name}.{key}", value, f"A number from {lo} to {hi}")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], *, source: str, prefix: str = "") -> None:

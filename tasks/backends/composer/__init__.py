@@ -9,8 +9,10 @@ Offline, deterministic per seed, no model download, no GPU.
   varied per statement (sequence, inversion, retrograde, new rhythm, diminution);
 - `parts`: notes for pads, keys or arpeggios, strummed guitar, genre bass lines (walking
   bass included), melody and counter-line, timpani strokes, genre drums with fills;
-- `render`: a General MIDI SoundFont played by `soundfont`, a room reverb, and a MIDI file
-  that carries the tempo map, meters and key.
+- `render`: a General MIDI SoundFont played by `soundfont`, part by part, and a MIDI file
+  that carries the tempo map, meters and key;
+- `production`: every part on its own channel strip (EQ, compression, width, reverb send),
+  the genre's reverb (room, hall, plate) and master bus.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from scoreflow.tasks.backends.composer.plan import (
     make_plan,
     split_meters,
 )
+from scoreflow.tasks.backends.composer.production import mix_parts
+from scoreflow.tasks.backends.composer import render as _render
 from scoreflow.tasks.backends.composer.render import (
-    add_room,
+    bundled_soundfont,
     default_soundfont,
     midi_bytes,
-    synthesize,
+    synthesize_parts,
     tone,
 )
 from scoreflow.tasks.backends.composer.soundfont import load_soundfont
@@ -71,11 +75,19 @@ class Composer:
         sample_rate: int = 48000,
         soundfont: str | None = None,
         gain_db: float = -6.0,
-        reverb: float = 0.18,
+        reverb: float = 1.0,
         vocab: dict[str, Any] | None = None,
+        soundfont_licence: str = "",
     ) -> None:
         self.sample_rate = sample_rate
         self.soundfont = soundfont or default_soundfont()
+        self.notices: list[str] = []
+        if self.soundfont == bundled_soundfont():
+            self.notices.append(
+                "the composer plays TimGM6mb.sf2 (6 MB, GPL-2.0), a thin General MIDI set: "
+                "install Debian's musescore-general-soundfont (make system, as root) or set "
+                "composer.soundfont for a finished sound"
+            )
         try:
             self.font = load_soundfont(self.soundfont)
         except InputError as exc:
@@ -85,8 +97,12 @@ class Composer:
                 value=self.soundfont,
                 fix="Give the path of a General MIDI SoundFont (.sf2 or .sf3)",
             ) from None
-        if not 0.0 <= reverb <= 1.0:
-            raise InputError("must be between 0 and 1", field="composer.reverb", value=reverb)
+        if not 0.0 <= reverb <= 2.0:
+            raise InputError(
+                "must be between 0 (dry) and 2 (twice the genre's reverb)",
+                field="composer.reverb",
+                value=reverb,
+            )
         self.gain_db, self.reverb = gain_db, reverb
         self.vocab = vocab or config.styles()
         for name, genre in self.vocab["genres"].items():
@@ -103,9 +119,18 @@ class Composer:
                                 fix=exc.fix,
                             ) from None
         self.model = os.path.basename(self.soundfont)
-        self.licence = "scoreflow composer output, free to use; rendered with " + (
-            "TimGM6mb.sf2 (GPL-2.0)" if self.model == "TimGM6mb.sf2" else self.model
+        self.soundfont_licence = _render.soundfont_licence(
+            self.soundfont, declared=soundfont_licence, copyright=self.font.info.get("copyright", "")
         )
+        self.licence = (
+            f"scoreflow composer output, free to use; samples from {self.model} "
+            f"({self.soundfont_licence})"
+        )
+        if self.soundfont_licence.startswith(("unknown", "unverified")):
+            self.notices.append(
+                f"the licence of {self.model} is {self.soundfont_licence}: its samples are in "
+                "every cue; set composer.soundfont_licence to what its author grants"
+            )
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Composer:
@@ -114,8 +139,9 @@ class Composer:
             sample_rate=cfg["pipeline"]["sample_rate"],
             soundfont=composer["soundfont"] or cfg["pipeline"]["model"] or None,
             gain_db=composer["gain_db"],
-            reverb=composer.get("reverb", 0.18),
+            reverb=composer.get("reverb", 1.0),
             vocab=config.styles(composer.get("styles", "")),
+            soundfont_licence=composer.get("soundfont_licence", ""),
         )
 
     def self_check(self) -> str:
@@ -144,19 +170,37 @@ class Composer:
         plan = make_plan(brief, seconds, rng, self.vocab)
         return plan, Writer(plan, brief, rng, self.vocab).write()
 
+    def production(self, genre: str) -> dict[str, Any]:
+        """The production template of a genre (``[production.<name>]`` in styles.toml)."""
+        templates = self.vocab.get("production", {})
+        name = self.vocab["genres"].get(genre, {}).get("production", genre)
+        return dict(templates.get(name) or templates.get("default") or {})
+
     def render(
-        self, pm: pretty_midi.PrettyMIDI, samples: int, *, brightness: float = 0.0
+        self,
+        pm: pretty_midi.PrettyMIDI,
+        samples: int,
+        *,
+        brightness: float = 0.0,
+        production: dict[str, Any] | None = None,
     ) -> np.ndarray:
-        """Audio of shape (2, samples): SoundFont synthesis, tone, room."""
-        frames = synthesize(
+        """Audio of shape (2, samples): each part synthesized and put through its channel
+        strip, the reverb and master bus of `production` (default: the ``default``
+        template), then the brief's tone."""
+        parts = synthesize_parts(
             pm,
             sample_rate=self.sample_rate,
             samples=samples,
             soundfont=self.soundfont,
             gain_db=self.gain_db,
         )
-        tone(frames, self.sample_rate, brightness=brightness)
-        return add_room(frames, self.sample_rate, send=self.reverb).T
+        audio = mix_parts(
+            parts,
+            self.sample_rate,
+            template=self.production("") if production is None else production,
+            reverb_amount=self.reverb,
+        )
+        return tone(audio, self.sample_rate, brightness=brightness)
 
     def render_file(
         self, path: str | os.PathLike[str], *, seconds: float | None = None
@@ -195,7 +239,10 @@ class Composer:
             plan, pm = self.compose(brief, seconds=secs, seed=seed + i)
             body = round(secs * self.sample_rate)
             audio = self.render(
-                pm, body + round(TAIL_S * self.sample_rate), brightness=brief.brightness
+                pm,
+                body + round(TAIL_S * self.sample_rate),
+                brightness=brief.brightness,
+                production=self.production(brief.genre),
             )
             audio = within_headroom(audio)
             cues.append(
@@ -227,6 +274,8 @@ class Composer:
                         "mood": brief.mood,
                         "curve": brief.curve,
                         "instruments": list(brief.instruments),
+                        "soundfont": self.model,
+                        "soundfont_licence": self.soundfont_licence,
                     },
                 )
             )

@@ -1,23 +1,65 @@
-"""MIDI -> stereo audio (a General MIDI SoundFont played by `soundfont`, plus a room),
+"""MIDI -> stereo audio (a General MIDI SoundFont played by `soundfont`, part by part),
 and MIDI -> a Standard MIDI File that carries the plan's tempo map and meters.
 """
 
 from __future__ import annotations
 
 import os
-from functools import cache
 
 import numpy as np
 import pretty_midi
 from scipy import signal
 
 from scoreflow.tasks.backends.composer.plan import Plan
+from scoreflow.tasks.backends.composer.production import role_of
 from scoreflow.tasks.backends.composer.soundfont import Note, load_soundfont, play
+from scoreflow.tasks.backends.composer.theory import DARK_MODES
+
+
+# General MIDI SoundFonts tried in order when none is configured: Debian's
+# musescore-general-soundfont and fluid-soundfont-gm (both MIT; `make system` installs the
+# first as root), then TimGM6mb.sf2, which pretty_midi ships (GPL-2.0, 6 MB, thin sound).
+SYSTEM_SOUNDFONTS = (
+    "/usr/share/sounds/sf3/MuseScore_General.sf3",
+    "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+)
+# Licences of the SoundFonts we know by file name (their samples are in every cue).
+KNOWN_LICENCES = {
+    "TimGM6mb.sf2": "GPL-2.0",
+    "MuseScore_General.sf3": "MIT",
+    "MuseScore_General_Full.sf3": "MIT",
+    "MuseScore_General.sf2": "MIT",
+    "FluidR3_GM.sf2": "MIT",
+}
+
+
+def bundled_soundfont() -> str:
+    """TimGM6mb.sf2, the General MIDI SoundFont that ships with pretty_midi."""
+    return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
 
 
 def default_soundfont() -> str:
-    """TimGM6mb.sf2, the General MIDI SoundFont that ships with pretty_midi."""
-    return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
+    """The best General MIDI SoundFont on this machine (`SYSTEM_SOUNDFONTS`), else
+    `bundled_soundfont`."""
+    for path in SYSTEM_SOUNDFONTS:
+        if os.path.isfile(path):
+            return path
+    return bundled_soundfont()
+
+
+def soundfont_licence(path: str, *, declared: str = "", copyright: str = "") -> str:
+    """The licence of a SoundFont's samples: `declared` (``composer.soundfont_licence``),
+    else the known licence of its file name (links followed), else what its own copyright
+    field says, marked unverified."""
+    if declared:
+        return declared
+    for name in (os.path.basename(path), os.path.basename(os.path.realpath(path))):
+        if name in KNOWN_LICENCES:
+            return KNOWN_LICENCES[name]
+    if copyright:
+        return f"unverified, the file says: {copyright}"
+    return "unknown"
 
 
 def channel_of(index: int, inst: pretty_midi.Instrument) -> int:
@@ -72,8 +114,7 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI, plan: Plan, *, resolution: int = 960)
             meta.append((tick, 1, _meta(0x51, round(60e6 / bar.bpm).to_bytes(3, "big"))))
         if k == 0 or bar.beats != plan.bars[k - 1].beats:
             meta.append((tick, 2, _meta(0x58, bytes([bar.beats, 2, 24, 8]))))
-    minor = plan.mode in ("minor", "dorian", "phrygian")
-    sharps = ((plan.tonic - 3 * minor) * 7 + 6) % 12 - 6  # circle of fifths, -6..5
+    minor, sharps = key_signature(plan.tonic, plan.mode)
     meta.append((0, 3, _meta(0x59, bytes([sharps & 0xFF, int(minor)]))))
     tracks = [_chunk(meta)]
     for i, inst in enumerate(pm.instruments):
@@ -95,111 +136,126 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI, plan: Plan, *, resolution: int = 960)
     return header + resolution.to_bytes(2, "big") + b"".join(tracks)
 
 
+def key_signature(tonic: int, mode: str) -> tuple[bool, int]:
+    """``(minor, sharps)`` of the MIDI key signature for a tonic pitch class and mode.
+
+    Dark modes are written as the minor key on the same tonic, the others as its major key,
+    so a reader (pretty_midi's ``key_number``) gets the brief's tonic back. `sharps` counts
+    sharps (negative: flats) of the major key, or of a minor key's relative major (a minor
+    third up), -6..5: C minor is three flats, F# minor three sharps.
+    """
+    minor = mode in DARK_MODES
+    major = (tonic + 3 * minor) % 12
+    return minor, (major * 7 + 6) % 12 - 6
+
+
+def _notes(
+    inst: pretty_midi.Instrument, chan: int, *, sample_rate: int, samples: int
+) -> list[Note]:
+    """An instrument's notes for `play`: sample-accurate times, pan from CC 10 at each
+    note's start, drums from bank 128."""
+    pans = sorted((cc.time, cc.value) for cc in inst.control_changes if cc.number == 10)
+    times = np.array([t for t, _ in pans])
+    notes = []
+    for n in inst.notes:
+        k = int(np.searchsorted(times, n.start, side="right")) - 1
+        notes.append(
+            Note(
+                channel=chan,
+                bank=128 if inst.is_drum else 0,
+                program=0 if inst.is_drum else inst.program,
+                key=n.pitch,
+                velocity=n.velocity,
+                on=min(round(n.start * sample_rate), samples),
+                off=min(round(n.end * sample_rate), samples),
+                pan=pans[k][1] / 127 - 0.5 if k >= 0 else 0.0,
+            )
+        )
+    return notes
+
+
 def synthesize(
     pm: pretty_midi.PrettyMIDI, *, sample_rate: int, samples: int, soundfont: str, gain_db: float
 ) -> np.ndarray:
-    """Render MIDI with a SoundFont (`soundfont.play`), sample-accurate note timing, pan
-    from CC 10 at each note's start, drums from bank 128.
+    """Render MIDI with a SoundFont (`soundfont.play`) as one stereo signal, no mixing:
+    note timing sample-accurate, pan from CC 10, no expression.
 
     Returns
     -------
     np.ndarray, shape (samples, 2), float32
         Interleaved stereo frames (``.T`` gives the (channels, samples) view).
     """
+    notes = [
+        note
+        for i, inst in enumerate(pm.instruments)
+        for note in _notes(inst, channel_of(i, inst), sample_rate=sample_rate, samples=samples)
+    ]
     font = load_soundfont(soundfont)
-    notes = []
-    for i, inst in enumerate(pm.instruments):
-        chan = channel_of(i, inst)
-        pans = sorted((cc.time, cc.value) for cc in inst.control_changes if cc.number == 10)
-        times = np.array([t for t, _ in pans])
-        for n in inst.notes:
-            k = int(np.searchsorted(times, n.start, side="right")) - 1
-            notes.append(
-                Note(
-                    channel=chan,
-                    bank=128 if inst.is_drum else 0,
-                    program=0 if inst.is_drum else inst.program,
-                    key=n.pitch,
-                    velocity=n.velocity,
-                    on=min(round(n.start * sample_rate), samples),
-                    off=min(round(n.end * sample_rate), samples),
-                    pan=pans[k][1] / 127 - 0.5 if k >= 0 else 0.0,
-                )
-            )
     return play(font, notes, sample_rate=sample_rate, samples=samples, gain_db=gain_db)
 
 
-def tone(frames: np.ndarray, sample_rate: int, *, brightness: float) -> np.ndarray:
-    """Tilt the spectrum of interleaved stereo `frames` in place: a dark cue (brightness
-    below -0.3) gets a one-pole low-pass falling from 6 kHz to 2 kHz at -1; a bright one
-    (above 0.3) a high shelf rising to +6 dB above about 3 kHz at +1.
+def expression(inst: pretty_midi.Instrument, *, sample_rate: int, samples: int) -> np.ndarray | None:
+    """The gain of an instrument's CC 7 (volume) and CC 11 (expression) over time, each
+    ``(value / 127) ** 2`` as General MIDI has it, linear between events; None when it
+    sends neither.
+
+    Returns
+    -------
+    np.ndarray, shape (samples,), float32, or None
+    """
+    gain = None
+    for number in (7, 11):
+        events = sorted((cc.time, cc.value) for cc in inst.control_changes if cc.number == number)
+        if not events:
+            continue
+        at = np.array([t * sample_rate for t, _ in events])
+        value = np.array([(v / 127) ** 2 for _, v in events])
+        curve = np.interp(np.arange(samples, dtype=np.float64), at, value).astype(np.float32)
+        gain = curve if gain is None else gain * curve
+    return gain
+
+
+def synthesize_parts(
+    pm: pretty_midi.PrettyMIDI, *, sample_rate: int, samples: int, soundfont: str, gain_db: float
+) -> list[tuple[str, np.ndarray]]:
+    """Each instrument rendered on its own, with its expression (CC 7, CC 11) applied.
+
+    Returns
+    -------
+    list of (role, audio)
+        `production.role_of` the instrument, and its audio of shape (2, samples), float32.
+    """
+    font = load_soundfont(soundfont)
+    parts = []
+    for i, inst in enumerate(pm.instruments):
+        notes = _notes(inst, channel_of(i, inst), sample_rate=sample_rate, samples=samples)
+        audio = play(
+            font, notes, sample_rate=sample_rate, samples=samples, gain_db=gain_db, planar=True
+        )
+        gain = expression(inst, sample_rate=sample_rate, samples=samples)
+        if gain is not None:
+            audio *= gain
+        parts.append((role_of(inst.program, is_drum=inst.is_drum), audio))
+    return parts
+
+
+def tone(audio: np.ndarray, sample_rate: int, *, brightness: float) -> np.ndarray:
+    """Tilt the spectrum of (2, samples) `audio`: a dark cue (brightness below -0.3) gets
+    a one-pole low-pass falling from 6 kHz to 2 kHz at -1; a bright one (above 0.3) a high
+    shelf rising to +6 dB above about 3 kHz at +1.
 
     Parameters
     ----------
-    frames : np.ndarray, shape (samples, 2), float32
+    audio : np.ndarray, shape (2, samples), float32
     brightness : float
         -1 dark .. +1 bright.
     """
     if abs(brightness) <= 0.3:
-        return frames
+        return audio
     amount = (abs(brightness) - 0.3) / 0.7
     cutoff = 6000.0 - 4000.0 * amount if brightness < 0 else 3000.0
     b, a = signal.butter(1, cutoff / (sample_rate / 2))
-    low = signal.lfilter(b.astype(np.float32), a.astype(np.float32), frames, axis=0)
+    low = signal.lfilter(b.astype(np.float32), a.astype(np.float32), audio, axis=-1)
     if brightness < 0:
-        frames[:] = low
-    else:
-        frames += (10 ** (6 * amount / 20) - 1) * (frames - low)
-    return frames
-
-
-ROOM_DECIMATION = 4  # the reverb runs at a quarter of the sample rate (air damps the top)
-
-
-@cache
-def room_response(sample_rate: int, *, decay_s: float = 1.6) -> np.ndarray:
-    """A stereo room impulse response at ``sample_rate / ROOM_DECIMATION``: decorrelated
-    noise with an exponential decay (RT60 = `decay_s`), darker as it decays, 20 ms pre-delay.
-
-    Returns
-    -------
-    np.ndarray, shape (2, n), float32, unit energy per channel
-    """
-    rate = sample_rate // ROOM_DECIMATION
-    n = int(decay_s * rate)
-    rng = np.random.default_rng(1234)
-    t = np.arange(n) / rate
-    noise = rng.standard_normal((2, n)) * np.exp(-6.91 * t / decay_s)
-    b, a = signal.butter(1, 2500 / (rate / 2))
-    dark = signal.lfilter(b, a, noise, axis=1)
-    late = np.clip(t / (0.5 * decay_s), 0, 1)
-    ir = noise * (1 - late) + dark * late
-    ir = np.concatenate([np.zeros((2, int(0.02 * rate))), ir], axis=1)
-    ir /= np.sqrt((ir**2).sum(axis=1, keepdims=True))
-    return ir.astype(np.float32)
-
-
-def add_room(frames: np.ndarray, sample_rate: int, *, send: float) -> np.ndarray:
-    """Add a room reverb to interleaved stereo `frames` in place and return them.
-
-    The mono sum is averaged down by ``ROOM_DECIMATION``, convolved with `room_response`,
-    and brought back up by linear interpolation.
-
-    Parameters
-    ----------
-    frames : np.ndarray, shape (samples, 2), float32, C-contiguous
-    send : float
-        Reverb level relative to the dry signal (0 = dry).
-    """
-    if send <= 0:
-        return frames
-    q = ROOM_DECIMATION
-    m = frames.shape[0] // q
-    mono = frames[: m * q].reshape(m, 2 * q) @ np.full(2 * q, send / (2 * q), np.float32)
-    ir = room_response(sample_rate)
-    wet = np.stack([signal.oaconvolve(mono, ir[c])[:m] for c in (0, 1)], axis=1)
-    step = (wet[1:] - wet[:-1]).astype(np.float32)
-    held = frames[: (m - 1) * q].reshape(m - 1, q, 2)
-    for j in range(q):  # linear interpolation back to the full rate, one phase at a time
-        held[:, j, :] += wet[:-1] + step * np.float32(j / q)
-    return frames
+        return low.astype(np.float32)
+    return audio + np.float32(10 ** (6 * amount / 20) - 1) * (audio - low)

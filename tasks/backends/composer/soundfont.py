@@ -108,6 +108,11 @@ class SoundFont:
         self._pool = np.frombuffer(self._smpl, "<i2", count=len(self._smpl) // 2)
         self.samples = _table(chunks, "shdr", SHDR, path)[:-1]
         self.presets = _presets(chunks, path, len(self.samples))
+        self.info = {
+            key: bytes(chunks[cid]).split(b"\0", 1)[0].decode("latin-1").strip()
+            for key, cid in (("name", "INAM"), ("copyright", "ICOP"), ("comment", "ICMT"))
+            if cid in chunks
+        }
         self._decoded: dict[int, np.ndarray] = {}
         self._slopes: dict[int, np.ndarray] = {}
 
@@ -319,20 +324,26 @@ class Note:
 
 
 def play(
-    font: SoundFont, notes: list[Note], *, sample_rate: int, samples: int, gain_db: float
+    font: SoundFont,
+    notes: list[Note],
+    *,
+    sample_rate: int,
+    samples: int,
+    gain_db: float,
+    planar: bool = False,
 ) -> np.ndarray:
-    """Render `notes` into interleaved stereo.
+    """Render `notes` into stereo.
 
     Returns
     -------
-    np.ndarray, shape (samples, 2), float32
+    np.ndarray, shape (samples, 2), float32; with `planar`, shape (2, samples)
     """
     out = np.zeros((2, samples), np.float32)  # planar while voices are added: faster
     voices = [(n, font.regions(n.bank, n.program, n.key, n.velocity)) for n in notes]
     for note, regions in _choke(voices):
         for region in regions:
             _voice(font, region, note, out, sample_rate=sample_rate, gain_db=gain_db)
-    return np.ascontiguousarray(out.T)
+    return out if planar else np.ascontiguousarray(out.T)
 
 
 def _choke(voices: list[tuple[Note, list[Region]]]) -> list[tuple[Note, list[Region]]]:
