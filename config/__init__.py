@@ -176,7 +176,9 @@ def _check_production(templates: dict[str, Any], bad: Any) -> None:
                 continue
             lo, hi = PRODUCTION_RANGES.get(key, (None, None))
             if lo is None:
-                raise bad(f"production.{name}.{key}", value, f"Settings: {', '.join(PRODUCTION_RANGES)}")
+                raise bad(
+                    f"production.{name}.{key}", value, f"Settings: {', '.join(PRODUCTION_RANGES)}"
+                )
             if not isinstance(value, int | float) or not lo <= value <= hi:
                 raise bad(f"production.{name}.{key}", value, f"A number from {lo} to {hi}")
 

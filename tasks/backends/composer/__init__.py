@@ -26,6 +26,7 @@ import pretty_midi
 
 from scoreflow import config
 from scoreflow.tasks.backends import within_headroom
+from scoreflow.tasks.backends.composer import render as _render
 from scoreflow.tasks.backends.composer.parts import TAIL_S, Writer
 from scoreflow.tasks.backends.composer.plan import (
     Plan,
@@ -35,7 +36,6 @@ from scoreflow.tasks.backends.composer.plan import (
     split_meters,
 )
 from scoreflow.tasks.backends.composer.production import mix_parts
-from scoreflow.tasks.backends.composer import render as _render
 from scoreflow.tasks.backends.composer.render import (
     bundled_soundfont,
     default_soundfont,
@@ -120,7 +120,9 @@ class Composer:
                             ) from None
         self.model = os.path.basename(self.soundfont)
         self.soundfont_licence = _render.soundfont_licence(
-            self.soundfont, declared=soundfont_licence, copyright=self.font.info.get("copyright", "")
+            self.soundfont,
+            declared=soundfont_licence,
+            copyright=self.font.info.get("copyright", ""),
         )
         self.licence = (
             f"scoreflow composer output, free to use; samples from {self.model} "

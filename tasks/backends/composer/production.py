@@ -296,8 +296,10 @@ def impulse_response(kind: str, sample_rate: int) -> np.ndarray:
     for _ in range(space.early):  # discrete reflections, a different pattern per side
         for c in (0, 1):
             at = int(rng.uniform(0.002, space.early_s) * rate)
-            ir[c, at] += rng.uniform(0.3, 0.9) * rng.choice([-1, 1]) * math.sqrt(
-                1 - at / (space.early_s * rate + 1)
+            ir[c, at] += (
+                rng.uniform(0.3, 0.9)
+                * rng.choice([-1, 1])
+                * math.sqrt(1 - at / (space.early_s * rate + 1))
             )
     ir = np.concatenate([np.zeros((2, int(space.predelay_s * rate))), ir], axis=1)
     ir /= np.sqrt((ir**2).sum(axis=1, keepdims=True))

@@ -15,7 +15,6 @@ from scoreflow.tasks.backends.composer.production import role_of
 from scoreflow.tasks.backends.composer.soundfont import Note, load_soundfont, play
 from scoreflow.tasks.backends.composer.theory import DARK_MODES
 
-
 # General MIDI SoundFonts tried in order when none is configured: Debian's
 # musescore-general-soundfont and fluid-soundfont-gm (both MIT; `make system` installs the
 # first as root), then TimGM6mb.sf2, which pretty_midi ships (GPL-2.0, 6 MB, thin sound).
@@ -194,7 +193,9 @@ def synthesize(
     return play(font, notes, sample_rate=sample_rate, samples=samples, gain_db=gain_db)
 
 
-def expression(inst: pretty_midi.Instrument, *, sample_rate: int, samples: int) -> np.ndarray | None:
+def expression(
+    inst: pretty_midi.Instrument, *, sample_rate: int, samples: int
+) -> np.ndarray | None:
     """The gain of an instrument's CC 7 (volume) and CC 11 (expression) over time, each
     ``(value / 127) ** 2`` as General MIDI has it, linear between events; None when it
     sends neither.
