@@ -262,6 +262,7 @@ def load_config(
         ("align", "fade_out_s", 0.0, 5.0),
         ("align", "declick_s", 0.0, 0.1),
         ("mix", "crossfade_s", 0.0, 10.0),
+        ("mix", "intensity_range_lu", 0.0, 20.0),
         ("mix", "fade_in_s", 0.0, 60.0),
         ("mix", "fade_out_s", 0.0, 60.0),
         ("mix", "duck_db", 0.0, 40.0),

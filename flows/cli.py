@@ -277,7 +277,7 @@ def explain(
     """How each scene's words were read (its brief) and, for the composer, its plan."""
     from scoreflow.tasks.backends.composer import Composer
     from scoreflow.tasks.brief import explain as explain_brief
-    from scoreflow.tasks.brief import make_brief
+    from scoreflow.tasks.brief import link_briefs, make_brief
     from scoreflow.tasks.model import scene_seed
 
     cfg, engine, vocab, _, scenes = _read_inputs(
@@ -288,9 +288,12 @@ def explain(
         config_file=config_file,
         overrides={"seed": seed},
     )
+    music = [s for s in scenes if s.music]
+    linked = link_briefs(music, [make_brief(s, vocab=vocab) for s in music])
+    briefs = {s.id: b for s, b in zip(music, linked, strict=True)}
     lines: list[str] = []
     for s in scenes:
-        brief = make_brief(s, vocab=vocab) if s.music else None
+        brief = briefs.get(s.id)
         lines += explain_brief(s, brief)
         if brief is not None and isinstance(engine, Composer):
             start, end = s.sample_span(engine.sample_rate)

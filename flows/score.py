@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from scoreflow.flows import cache, prefect_ui, progress
 from scoreflow.tasks import align, deliver, fcp, media, mix, mux, report, shotlist, speech
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
-from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.brief import link_briefs, make_brief
 from scoreflow.tasks.errors import InputError, StorageError
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
 from scoreflow.tasks.storage import (
@@ -120,7 +121,7 @@ def read_shots_task(
 @task(name="brief", cache_policy=NO_CACHE)
 def brief_task(scenes: list[Scene], styles: str) -> list[Brief]:
     vocab = config.styles(styles)
-    return [make_brief(s, vocab=vocab) for s in scenes]
+    return link_briefs(scenes, [make_brief(s, vocab=vocab) for s in scenes])
 
 
 @task(
@@ -297,12 +298,20 @@ def score_video(
     if dialogue is not None:
         _detail(log, "dialogue: %d regions, %.1f s", len(regions), sum(b - a for a, b in regions_s))
     by_scene = {s.id: s for s in scored}
+    levels = {
+        b.scene_id: mix.intensity_level_db(b.intensity, range_lu=cfg["mix"]["intensity_range_lu"])
+        for b in briefs
+    }
+    cues = [
+        replace(c, metrics={**c.metrics, "level_db": round(levels[c.scene_id], 2)}) for c in cues
+    ]
     placements = [
         mix.Placement(
             c,
             *spans[c.scene_id],
             transition=by_scene[c.scene_id].transition or "crossfade",
             transition_s=by_scene[c.scene_id].transition_s,
+            level_db=levels[c.scene_id],
         )
         for c in cues
     ]

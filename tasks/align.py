@@ -124,3 +124,29 @@ def fit_cue(
     out[:, :n] *= fade(n, fade_in=True)
     metrics = {**cue.metrics, "align": method, **info}
     return dataclasses.replace(cue, audio=out, tail=tail.astype(np.float32), metrics=metrics)
+
+
+def ring_out(cue: Cue, *, ring_s: float = 1.5, fade_s: float = 0.05) -> np.ndarray:
+    """The cue as its own file (``cues/<scene>.wav``): the scene's length, then up to
+    `ring_s` of the cue's tail (its last notes ringing past the cut: the handle an editor's
+    crossfade or a longer out point needs), faded to silence so the file never ends on a
+    click. A cue without that much tail fades over its last `fade_s` instead.
+
+    Both fades are a sine fade to the fourth power: the last 5 ms sit more than 60 dB under
+    the level the fade started from.
+
+    Returns
+    -------
+    np.ndarray, shape (channels, samples + ring), float32
+    """
+    sr = cue.sample_rate
+    ring = cue.tail[:, : round(ring_s * sr)]
+    if ring.shape[-1] >= round(fade_s * sr) and ring.shape[-1] > 0:
+        out = np.concatenate([cue.audio, ring], axis=-1).astype(np.float32)
+        n = ring.shape[-1]
+    else:
+        out = cue.audio.astype(np.float32, copy=True)
+        n = min(round(fade_s * sr), out.shape[-1])
+    if n:
+        out[:, out.shape[-1] - n :] *= fade(n, fade_in=False) ** 4
+    return out

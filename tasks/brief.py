@@ -10,6 +10,7 @@ scene, else time from the scene start) and ``on the cut`` (the first frame of th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from typing import Any
@@ -300,3 +301,16 @@ def explain(scene: Scene, brief: Brief | None) -> list[str]:
         f"{brief.curve}; brightness {brief.brightness:+.2f}; hits {hits}",
     ]
     return lines
+
+
+def link_briefs(scenes: list[Scene], briefs: list[Brief]) -> list[Brief]:
+    """Briefs of scenes that start where another music scene ends (no fade between them)
+    get ``entry="matched"``: the new cue opens at its full strength rather than with a quiet
+    intro, so a music-to-music cut has no hole. `scenes` and `briefs` are parallel lists of
+    the scenes with music, in programme order."""
+    out = list(briefs)
+    for k in range(1, len(scenes)):
+        prev, scene = scenes[k - 1], scenes[k]
+        if prev.end_frame == scene.start_frame and scene.transition != "fade":
+            out[k] = dataclasses.replace(out[k], entry="matched")
+    return out

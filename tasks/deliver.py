@@ -20,6 +20,7 @@ import soundfile
 
 from scoreflow import __version__
 from scoreflow.tasks import fcp, interchange
+from scoreflow.tasks.align import ring_out
 from scoreflow.tasks.media import measure_loudness, stream_hash
 from scoreflow.tasks.mix import Programme
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene
@@ -86,7 +87,8 @@ def write_programme(
 
 
 def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[str, str]]:
-    """cues/<scene>.wav and .mid for every cue; returns scene id -> relative file paths."""
+    """cues/<scene>.wav (the cue with its ring-out, `align.ring_out`) and .mid for every
+    cue; returns scene id -> relative file paths."""
     files: dict[str, dict[str, str]] = {}
     used: set[str] = set()
     for cue in cues:
@@ -95,7 +97,7 @@ def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[st
             stem += "_"
         used.add(stem)
         entry = {"wav": f"cues/{stem}.wav"}
-        write_wav(out / entry["wav"], cue.audio, cue.sample_rate, subtype=subtype)
+        write_wav(out / entry["wav"], ring_out(cue), cue.sample_rate, subtype=subtype)
         if cue.midi:
             entry["mid"] = f"cues/{stem}.mid"
             write_bytes(out / entry["mid"], cue.midi)
@@ -173,6 +175,12 @@ def write_interchange(
     uploaded) by their paths in the run folder, with RELINK.txt saying how to relink them
     after download.
     """
+    rate = scenes[0].rate
+    media_frames = {  # each file's own length, ring-out included (the clip's handle)
+        sid: int(soundfile.info(str(p)).frames * rate / sample_rate)
+        for sid, p in cue_wavs.items()
+        if p.is_file()
+    }
     if relative:
         cue_wavs = {sid: p.relative_to(out) for sid, p in cue_wavs.items()}
         video = Path(video.name)
@@ -183,7 +191,9 @@ def write_interchange(
         name=f"{video.stem} score",
         video=video,
         media=media,
-        cues=tuple(fcp.cue_clips(scenes, cue_wavs, crossfade_s=crossfade_s)),
+        cues=tuple(
+            fcp.cue_clips(scenes, cue_wavs, crossfade_s=crossfade_s, media_frames=media_frames)
+        ),
         tc_start=scenes[0].tc_start,
         drop_frame=scenes[0].drop_frame,
         relative=relative,

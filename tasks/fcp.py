@@ -40,6 +40,11 @@ class CueClip:
     frames: int
     crossfade_frames: int = 0  # a crossfade from the previous cue, centred on `start`
     fade_out_frames: int = 0  # a fade to silence by the cue's end
+    media_frames: int = 0  # length of the cue's file (its ring-out past the clip included)
+
+    @property
+    def file_frames(self) -> int:
+        return max(self.frames, self.media_frames)
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,16 @@ class Sequence:
 
 
 def cue_clips(
-    scenes: list[Scene], cue_files: dict[str, Path], *, crossfade_s: float
+    scenes: list[Scene],
+    cue_files: dict[str, Path],
+    *,
+    crossfade_s: float,
+    media_frames: dict[str, int] | None = None,
 ) -> list[CueClip]:
     """The music track's clips from the scenes with cues, with the transitions the mix
     makes between touching cues (a crossfade of the scene's `transition_s`, else
-    `crossfade_s`, at most the outgoing cue and half the incoming; a fade to silence)."""
+    `crossfade_s`, at most the outgoing cue and half the incoming; a fade to silence).
+    `media_frames` gives each cue file's length where it runs past its clip."""
     clips: list[CueClip] = []
     prev: Scene | None = None
     for scene in scenes:
@@ -99,7 +109,15 @@ def cue_clips(
         wav = cue_files[scene.id]
         name = scene.id if wav.stem == scene.id else f"{scene.id} {wav.stem}"
         clips.append(
-            CueClip(scene.id, name, wav, scene.start_frame, scene.frames, crossfade_frames=xfade)
+            CueClip(
+                scene.id,
+                name,
+                wav,
+                scene.start_frame,
+                scene.frames,
+                crossfade_frames=xfade,
+                media_frames=(media_frames or {}).get(scene.id, 0),
+            )
         )
         prev = scene
     return clips
@@ -213,7 +231,7 @@ def _music_track(audio: ET.Element, seq: Sequence) -> None:
         _el(file, "name", cue.path.name)
         _el(file, "pathurl", seq.url(cue.path))
         _rate(file, rate)
-        _el(file, "duration", cue.frames)
+        _el(file, "duration", cue.file_frames)
         audio_media = _el(_el(file, "media"), "audio")
         _audio_characteristics(audio_media, rate=seq.sample_rate, depth=CUE_DEPTH)
         _el(audio_media, "channelcount", 2)
@@ -283,7 +301,7 @@ def fcpxml(seq: Sequence) -> str:
         duration=_t(m.frames, rate), **video_attrs)  # fmt: skip
     for i, cue in enumerate(seq.cues, 3):
         _el(resources, "asset", id=f"r{i}", name=cue.name, src=seq.url(cue.path), start="0s",
-            duration=_t(cue.frames, rate), hasVideo="0", hasAudio="1", audioSources="1",
+            duration=_t(cue.file_frames, rate), hasVideo="0", hasAudio="1", audioSources="1",
             audioChannels="2", audioRate=str(seq.sample_rate))  # fmt: skip
     event = _el(_el(root, "library"), "event", name="scoreflow")
     project = _el(event, "project", name=seq.name)

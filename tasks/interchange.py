@@ -411,7 +411,7 @@ def _music_track(seq: fcp.Sequence) -> otio.schema.Track:
         else:
             cue = seq.cues[i]
             reference = otio.schema.ExternalReference(
-                target_url=seq.url(cue.path), available_range=_range(0, frames, rate)
+                target_url=seq.url(cue.path), available_range=_range(0, cue.file_frames, rate)
             )
             music.append(otio.schema.Clip(name=cue.name, media_reference=reference,
                                           source_range=_range(0, frames, rate)))  # fmt: skip

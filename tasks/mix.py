@@ -43,6 +43,14 @@ class Placement:
     end: int
     transition: str = "crossfade"
     transition_s: float | None = None
+    level_db: float = 0.0  # the cue's loudness against the others (`intensity_level_db`)
+
+
+def intensity_level_db(intensity: float, *, range_lu: float) -> float:
+    """A cue's loudness in the soundtrack relative to a mid-intensity cue: its brief's
+    intensity (0..1) mapped linearly onto `range_lu` (0 = every cue at the same loudness),
+    so a quiet drink plays under the crash that follows it."""
+    return range_lu * (min(max(intensity, 0.0), 1.0) - 0.5)
 
 
 @cache
@@ -309,9 +317,11 @@ def place(
 
 
 def music_bus(placements: list[Placement], *, target_lufs: float, **options: Any) -> np.ndarray:
-    """Each cue brought to `target_lufs` (`level`), then `place`d with `options`."""
+    """Each cue brought to `target_lufs` plus its `level_db` (`level`), then `place`d with
+    `options`."""
     leveled = [
-        dataclasses.replace(p, cue=level(p.cue, target_lufs=target_lufs)) for p in placements
+        dataclasses.replace(p, cue=level(p.cue, target_lufs=target_lufs + p.level_db))
+        for p in placements
     ]
     return place(leveled, **options)
 

@@ -110,6 +110,8 @@ class Brief:
     hits_s: tuple[float, ...] = ()  # seconds from the scene start; 0.0 = a hit on the cut
     curve: str = "steady"  # energy over the scene: steady, rises, falls, swells
     brightness: float = 0.0  # -1 dark/low .. +1 bright/high
+    entry: str = "soft"  # "matched": it follows another cue on a cut, so it opens at full
+    # strength (no quiet intro, no hole at the cut); "soft": it may ease in
     reading: tuple[tuple[str, str], ...] = ()  # (words, what they set), for `explain`
 
     def to_dict(self) -> dict[str, Any]:

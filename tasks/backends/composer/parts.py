@@ -8,6 +8,8 @@ the final bar lands the tonic on its downbeat with a struck attack and rings to 
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +32,30 @@ DRUM_NOTES = {
     "floor tom": 43,
 }
 ROLE_PAN = {"keys": -0.25, "pad": 0.0, "lead": 0.15, "bass": 0.0, "guitar": 0.35, "perc": -0.4}
+# Bass rhythms per style, a few variants each: (beat, interval above the root or -1 for a
+# step below the next root, beats held).
+BASS_VARIANTS: dict[str, list[list[tuple[float, int, float]]]] = {
+    "root-fifth": [
+        [(0, 0, 1.9), (2, 7, 1.4), (3.5, -1, 0.5)],
+        [(0, 0, 1.4), (1.5, 0, 0.4), (2, 7, 1.9)],
+        [(0, 0, 0.9), (1, 12, 0.4), (2, 7, 1.4), (3.5, -1, 0.5)],
+    ],
+    "syncopated": [
+        [(0, 0, 1.4), (1.5, 0, 0.4), (2.75, 7, 0.7), (3.5, 12, 0.4)],
+        [(0, 0, 0.7), (0.75, 0, 0.4), (2, 7, 1.0), (3.25, 12, 0.4), (3.75, -1, 0.25)],
+        [(0, 0, 1.9), (2.5, 7, 0.4), (3, 0, 0.4), (3.5, 10, 0.4)],
+    ],
+    "eighths": [
+        [(j / 2, 0, 0.45) for j in range(8)],
+        [(j / 2, 12 if j == 3 else 0, 0.45) for j in range(8)],
+        [(j / 2, 7 if j in (5, 6) else 0, 0.45) for j in range(8)],
+    ],
+    "octaves": [
+        [(j / 2, 12 * (j % 2), 0.4) for j in range(8)],
+        [(j / 2 + 0.5, 12 * (j % 2), 0.4) for j in range(7)],  # off-beat pulse
+        [(j / 2, 12 * (j % 2) + 7 * (j == 6), 0.4) for j in range(8)],
+    ],
+}
 TAIL_S = 2.0  # rendered past the cut, for crossfades into a touching scene
 RING_S = 1.5  # the final chord rings this long past the cut
 
@@ -101,6 +127,16 @@ class Writer:
         self.pm = pretty_midi.PrettyMIDI(initial_tempo=plan.bars[0].bpm, resolution=960)
         self.voicing: list[int] = []
         self.lift = round(7 * brief.brightness)  # semitones: bright voicings sit higher
+        groove = self.genre.get("groove", {})
+        self.timing_sd_s = float(groove.get("timing_sd_ms", 6.0)) / 1000
+        self.push_s = {k: float(v) / 1000 for k, v in groove.get("push_ms", {}).items()}
+        self.articulation = str(groove.get("articulation", "detached"))
+        self.part = ""  # the part being written, for the groove's push
+        self.starts = [b.start_s for b in plan.bars]
+        self.section_first = [0] * len(plan.bars)
+        for sec in plan.sections:
+            for k in range(sec.first, sec.first + sec.count):
+                self.section_first[k] = sec.first
 
     # -- time and pitch helpers --------------------------------------------------------
     def at(self, bar: int, beat: float) -> float:
@@ -118,11 +154,22 @@ class Writer:
         start: float,
         end: float,
         velocity: float,
-        jitter_s: float = 0.005,
+        exact: bool = False,
+        *,
+        part: str | None = None,
     ) -> None:
-        if not inst.is_drum and jitter_s:
-            start += float(self.rng.uniform(0, jitter_s))
-        vel = int(np.clip(velocity + self.rng.normal(0, 3), 1, 127))
+        """Add a note as a player would play it: the groove's push for the part (laid
+        back or ahead), human timing spread, and velocity shaped by the note's place in the
+        bar and phrase. `exact` notes (hits, the final chord) sit on the grid as written."""
+        part = part or self.part
+        if not exact:
+            sd = self.timing_sd_s
+            shift = self.push_s.get(part, 0.0) + float(
+                np.clip(self.rng.normal(0, sd), -2.5 * sd, 2.5 * sd)
+            )
+            start, end = max(0.0, start + shift), end + shift
+            velocity = self.accent(velocity, start, part) + self.rng.normal(0, 3.5)
+        vel = int(np.clip(velocity, 1, 127))
         end = min(end, self.plan.seconds + TAIL_S)
         while pitch < 0:
             pitch += 12
@@ -130,6 +177,24 @@ class Writer:
             pitch -= 12
         if end - start > 0.01:
             inst.notes.append(pretty_midi.Note(vel, int(pitch), start, end))
+
+    def accent(self, velocity: float, t: float, part: str) -> float:
+        """Velocity by metrical place (downbeat up, off-beat eighths and sixteenths down)
+        and by phrase (a rise to the third bar of four, then a relaxing)."""
+        i = max(0, bisect.bisect_right(self.starts, t + 0.03) - 1)
+        bar = self.plan.bars[i]
+        beat = (t - bar.start_s) / bar.beat_s
+        sixteenth = round(beat * 4) % 4
+        if sixteenth == 0:
+            place = 7.0 if round(beat) % bar.beats == 0 else (3.0 if round(beat) % 2 == 0 else 0.0)
+        else:
+            place = -5.0 if sixteenth == 2 else -9.0
+        if part in ("kick", "snare", "tom"):  # the drum pattern carries its own accents
+            place *= 0.4
+        phrase = 5.0 * math.sin(
+            math.pi * ((i - self.section_first[i]) % 4 + beat / bar.beats) / 4.5
+        )
+        return velocity + place + phrase - 2.0
 
     def voice(self, numeral: str, tonic: int, low: int, high: int) -> list[int]:
         """The chord voiced in [low, high], moving as little as possible from the last."""
@@ -194,7 +259,8 @@ class Writer:
                 elif role != "pad":
                     end = bar.t(beat + 1)
                 for k, p in enumerate(notes):
-                    self.note(inst, p, start + 0.004 * k * (role == "guitar"), end, vel + 18, 0)
+                    t0 = start + 0.004 * k * (role == "guitar")
+                    self.note(inst, p, t0, end, vel + 18, exact=True)
                 if i == last or role == "pad":
                     continue
                 beat, beats = beat + 1, beats - 1  # after the stab, the pattern goes on
@@ -246,60 +312,101 @@ class Writer:
                             t0,
                             bar.t(beat + j / 2 + 1),
                             vel - (12 if c == "U" else 0),
-                            0.002,
                         )
         for h in self.plan.off_grid_hits_s:  # hits too close to a downbeat: a stab on time
             bar = self.bar_at(h)
             numeral = bar.chord_at((h - bar.start_s) / bar.beat_s)
             for p in self.voice(numeral, bar.tonic, lo, hi):
-                self.note(inst, p, h, h + 0.4, 112, 0)
+                self.note(inst, p, h, h + 0.4, 112, exact=True)
 
     def bar_at(self, t: float) -> Bar:
         """The bar sounding at `t` seconds."""
         return next(b for b in reversed(self.plan.bars) if b.start_s <= t)
 
+    def bass_plan(self, style: str) -> dict[int, tuple[int, str]]:
+        """Per section (by first bar): which rhythm variant of the style the bass plays,
+        and a treatment: ``pedal`` (holds the key's tonic under the changes: intros and
+        some B sections), ``inversions`` (the chord's third now and then), or ``plain``."""
+        out = {}
+        for sec in self.plan.sections:
+            variants = len(BASS_VARIANTS.get(style, [[]]))
+            pick = 0 if sec.name == "A" else int(self.rng.integers(variants))
+            roll = self.rng.random()
+            if sec.name == "intro" or (sec.material == "B" and roll < 0.35):
+                treatment = "pedal"
+            elif sec.material in ("B", "C") or roll < 0.3:
+                treatment = "inversions"
+            else:
+                treatment = "plain"
+            out[sec.first] = (pick, treatment)
+        return out
+
     def bass(self, inst: pretty_midi.Instrument) -> None:
         style = self.genre.get("bass", "root-fifth")
         spans = list(self.chord_spans())
         last = len(self.plan.bars) - 1
+        plan = self.bass_plan(style)
         for n, (i, bar, beat, beats, numeral) in enumerate(spans):
             e = bar.energy
+            variant, treatment = plan[self.section_first[i]]
             root = self.bass_root(numeral, bar.tonic)
             nxt = spans[n + 1] if n + 1 < len(spans) else spans[n]
             next_root = self.bass_root(nxt[4], nxt[1].tonic)
             vel = 50 + 55 * e
             if i == last or (bar.hit and beat == 0):
                 ring = RING_S if i == last else 0.0
-                self.note(inst, root, bar.t(beat), bar.t(beat + beats) + ring, 112, 0)
+                struck = 112 if bar.hit else 64 + 48 * e  # a soft ending stays soft
+                self.note(inst, root, bar.t(beat), bar.t(beat + beats) + ring, struck, exact=True)
                 continue
             if e < 0.25:
                 continue
-            if style == "sustained" or e < 0.4:
+            if treatment == "pedal":
+                root = self.bass_root("i", bar.tonic)
+            elif treatment == "inversions" and self.rng.random() < 0.3:
+                low, intervals = chord(numeral, bar.tonic)
+                root = self.bass_root("i", (low + intervals[1]) % 12)  # first inversion
+            if style == "sustained" or e < 0.4 or (treatment == "pedal" and e < 0.6):
                 self.note(inst, root, bar.t(beat), bar.t(beat + beats) - 0.05, vel)
                 continue
             if style == "walking":
-                tones = sorted(chord_tones(numeral, bar.tonic))
-                for j in range(int(beats)):
-                    if j == 0:
-                        p = root
-                    elif j == int(beats) - 1:
-                        p = next_root + int(self.rng.choice([-1, 1]))
-                    else:
-                        pc = tones[int(self.rng.integers(len(tones)))]
-                        p = root + (pc - root) % 12
-                    self.note(inst, p, bar.t(beat + j), bar.t(beat + j + 0.95), vel - 4 * (j % 2))
+                self.walk(inst, bar, beat, beats, numeral, root, next_root, vel)
                 continue
-            pattern: list[tuple[float, int, float]] = {  # (beat, interval, beats)
-                "root-fifth": [(0, 0, 1.9), (2, 7, 1.4), (3.5, -1, 0.5)],
-                "syncopated": [(0, 0, 1.4), (1.5, 0, 0.4), (2.75, 7, 0.7), (3.5, 12, 0.4)],
-                "eighths": [(j / 2, 12 if e > 0.85 and j % 4 == 3 else 0, 0.45) for j in range(8)],
-                "octaves": [(j / 2, 12 * (j % 2), 0.4) for j in range(8)],
-            }.get(style, [(0, 0, beats)])
+            pattern = BASS_VARIANTS[style][variant]
+            if style == "eighths" and e > 0.85:
+                pattern = [(b, 12 if k % 4 == 3 else iv, d) for k, (b, iv, d) in enumerate(pattern)]
             for pb, interval, dur in pattern:
                 if pb >= beats:
                     continue
                 p = next_root - 1 if interval == -1 else root + interval
                 self.note(inst, p, bar.t(beat + pb), bar.t(beat + min(beats, pb + dur)), vel)
+            if beats >= 4 and next_root != root and self.rng.random() < 0.25:
+                approach = next_root + int(self.rng.choice([-1, 1, -2]))  # into the next chord
+                self.note(
+                    inst, approach, bar.t(beat + beats - 0.5), bar.t(beat + beats - 0.1), vel - 6
+                )
+
+    def walk(
+        self,
+        inst: pretty_midi.Instrument,
+        bar: Bar,
+        beat: float,
+        beats: float,
+        numeral: str,
+        root: int,
+        next_root: int,
+        vel: float,
+    ) -> None:
+        """A walking line: the root, chord tones, a chromatic step into the next root."""
+        tones = sorted(chord_tones(numeral, bar.tonic))
+        for j in range(int(beats)):
+            if j == 0:
+                p = root
+            elif j == int(beats) - 1:
+                p = next_root + int(self.rng.choice([-1, 1]))
+            else:
+                pc = tones[int(self.rng.integers(len(tones)))]
+                p = root + (pc - root) % 12
+            self.note(inst, p, bar.t(beat + j), bar.t(beat + j + 0.95), vel - 4 * (j % 2))
 
     def _section_beats(self, s: Section) -> list[tuple[int, float]]:
         """(bar index, beats before it in the section) for every bar of a section."""
@@ -338,13 +445,47 @@ class Writer:
                             (p for p in range(pitch - 4, pitch + 5) if p % 12 in tones),
                             key=lambda p: abs(p - pitch),
                         )
-                    length = dur * (1.8 if last_note else 0.92)
+                    length = dur * (1.8 if last_note else self.hold(dur))
                     end = min(self.at(idx, in_bar + length), self.plan.seconds)
-                    self.note(inst, pitch, bar.t(in_bar), end, 50 + 60 * bar.energy)
+                    contour = 0.9 * (pitch - base - 7)  # a line swells as it climbs
+                    self.note(inst, pitch, bar.t(in_bar), end, 46 + 60 * bar.energy + contour)
         final = bars[-1]
         if len(bars) > 1 and final.energy >= 0.3:
             pitch = self.scale_pitch(0, final.tonic, base)
-            self.note(inst, pitch, final.start_s, final.end_s + RING_S, 70 + 30 * final.energy, 0)
+            end = final.end_s + RING_S
+            self.note(inst, pitch, final.start_s, end, 70 + 30 * final.energy, exact=True)
+
+    def hold(self, beats: float) -> float:
+        """How much of a melody note's written length sounds: legato lines overlap the next
+        note a little, detached and staccato ones shorten short notes most."""
+        short = beats <= 0.5
+        return {"legato": 1.04, "staccato": 0.5 if short else 0.8}.get(
+            self.articulation, 0.78 if short else 0.92
+        )
+
+    def swell(self, inst: pretty_midi.Instrument) -> None:
+        """Expression (CC 11) for a sustained part: every chord breathes, rising to its
+        middle and relaxing, deeper in legato genres; the level follows the energy. The
+        final bar holds steady to the cut."""
+        depth = 28.0 if self.articulation == "legato" else 14.0
+        last = len(self.plan.bars) - 1
+        for i, bar, beat, beats, _ in self.chord_spans():
+            t0, t1 = bar.t(beat), bar.t(beat + beats)
+            base = 52 + 72 * bar.energy
+            points = 9 if i < last else 1
+            for k in range(points):
+                x = k / 8
+                value = base - depth / 2 + depth * math.sin(math.pi * x) if i < last else 110
+                inst.control_changes.append(
+                    pretty_midi.ControlChange(11, int(np.clip(value, 1, 127)), t0 + x * (t1 - t0))
+                )
+
+    def dynamics(self, inst: pretty_midi.Instrument) -> None:
+        """Expression (CC 11) bar by bar from the energy: the player's dynamics, wider
+        than a SoundFont's velocity layers give (pp at energy 0, ff at 1)."""
+        for bar in self.plan.bars:
+            value = int(np.clip(60 + 67 * bar.energy, 1, 127))
+            inst.control_changes.append(pretty_midi.ControlChange(11, value, bar.start_s))
 
     def counter(self, inst: pretty_midi.Instrument, base: int) -> None:
         """A slow counter-line: the chord's third or seventh, long notes, from mid energy."""
@@ -363,24 +504,160 @@ class Writer:
             b = bars[s.first]
             if b.energy > 0.45 or b.hit or s.name == "ending":
                 root = 36 + (b.tonic - 36) % 12 + 12 * ((b.tonic - 36) % 12 < 5)
-                self.note(inst, root, b.start_s, b.t(2), 60 + 55 * b.energy, 0)
+                self.note(inst, root, b.start_s, b.t(2), 60 + 55 * b.energy, exact=True)
         for b in bars:
             if b.hit:
                 root = 36 + (b.tonic - 36) % 12
-                self.note(inst, root, b.start_s, b.t(2), 120, 0)
+                self.note(inst, root, b.start_s, b.t(2), 120, exact=True)
         for h in self.plan.off_grid_hits_s:
-            self.note(inst, 36 + self.plan.tonic % 12, h, h + 1.0, 115, 0)
+            self.note(inst, 36 + self.plan.tonic % 12, h, h + 1.0, 115, exact=True)
+
+    def drum_variant(self, pattern: dict[str, str], sec: Section) -> dict[str, str]:
+        """The kit pattern a section plays: the genre's for the first A, a variant for the
+        others (an added or moved kick, busier or sparser hats, the ride, a snare drag)."""
+        steps = {p: pattern[p] for p in ("kick", "snare", "hat", "tom")}
+        if sec.name in ("A", "intro", "ending"):
+            return steps
+        moves = ["kick+", "kick-move", "hat16", "hat4", "ride", "drag"]
+        count = 2 if sec.material in ("B", "C") else 1
+        for move in self.rng.choice(moves, size=count, replace=False):
+            cymbal = "ride" if "ride" in steps else "hat"
+            kick, hat = list(steps["kick"]), list(steps[cymbal])
+            if move == "kick+":
+                free = [k for k in (3, 7, 10, 11, 14) if kick[k] == "."]
+                if free:
+                    kick[int(self.rng.choice(free))] = "x"
+            elif move == "kick-move":
+                moved = [k for k in range(2, 16) if kick[k] != "." and k + 2 < 16]
+                if moved:
+                    k = int(self.rng.choice(moved))
+                    kick[k], kick[k + 2] = ".", kick[k]
+            elif move == "hat16" and hat.count(".") >= 8:
+                hat = [c if c != "." else ("x" if k % 2 else ".") for k, c in enumerate(hat)]
+            elif move == "hat4":
+                hat = [c if k % 4 == 0 else "." for k, c in enumerate(hat)]
+            elif move == "drag" and steps["snare"][15] == ".":
+                steps["snare"] = steps["snare"][:15] + "x"
+            steps["kick"], steps[cymbal] = "".join(kick), "".join(hat)
+            if move == "ride" and cymbal == "hat":
+                steps["ride"] = steps.pop("hat")
+        return steps
+
+    def boundaries(self) -> dict[int, str]:
+        """What the drums do in the bar before each section change or hit: a ``build`` (a
+        snare roll rising into a louder section), a ``drop`` (only the hats: the floor falls
+        away before the new section), or a ``fill`` (the usual)."""
+        bars, out = self.plan.bars, {}
+        firsts = {sec.first: sec for sec in self.plan.sections}
+        for i in range(len(bars) - 1):
+            nxt = firsts.get(i + 1)
+            if nxt is None and not bars[i + 1].hit:
+                continue
+            if bars[i].beats < 2:
+                continue
+            prev_count = i + 1 - self.section_first[i]
+            rise = bars[i + 1].energy - bars[i].energy
+            roll = self.rng.random()
+            if rise >= 0.08 and prev_count >= 4 and self.genre["drums"] != "swing":
+                out[i] = "build"
+                if prev_count >= 8:
+                    out[i - 1] = "build"
+            elif bars[i].energy > 0.5 and roll < 0.2 and nxt is not None:
+                out[i] = "drop"
+            else:
+                out[i] = "fill"
+        return out
+
+    def drum_bar(
+        self, bar: Bar, i: int, steps: dict[str, str], sw: float
+    ) -> list[tuple[str, int, float]]:
+        """(piece, sixteenth, velocity) of one bar of the groove at its energy."""
+        e, out = bar.energy, []
+        for part, line in steps.items():
+            line = line * 2
+            for step in range(bar.beats * 4):
+                c = line[step]
+                if c == ".":
+                    continue
+                if e < 0.5 and part not in ("hat", "ride") and not (part == "kick" and step == 0):
+                    continue  # low energy: time-keeping only
+                if part in ("hat", "ride") and e < 0.45 and step % 4:
+                    continue
+                if bar.hit and step == 0:
+                    continue
+                out.append((part, step, (96 if c == "o" else 78) * (0.55 + 0.6 * e)))
+            if part == "hat" and e > 0.85:  # top energy: sixteenth hats
+                out += [("hat", step, 55.0) for step in range(1, bar.beats * 4, 2)]
+        return out
+
+    def embellish(
+        self, hits: list[tuple[str, int, float]], bar: Bar, i: int
+    ) -> list[tuple[str, int, float]]:
+        """A drummer's variations bar by bar: ghost notes, an open hat, a kick pickup into
+        the next phrase."""
+        groove = self.genre.get("groove", {})
+        taken = {(p, st) for p, st, _ in hits}
+        n = bar.beats * 4
+        if bar.energy >= 0.45 and self.rng.random() < float(groove.get("ghost_notes", 0.0)):
+            piece = "snare" if any(p == "snare" for p, _, _ in hits) else "tom"
+            free = [st for st in range(1, n, 2) if (piece, st) not in taken]
+            for st in self.rng.choice(
+                free, size=min(len(free), int(self.rng.integers(1, 4))), replace=False
+            ):
+                hits.append((piece, int(st), float(self.rng.uniform(22, 38))))
+        if self.rng.random() < float(groove.get("open_hats", 0.0)):
+            spots = [st for p, st, _ in hits if p == "hat" and st % 4 == 2]
+            if spots:
+                st = int(self.rng.choice(spots))
+                hits = [(("open hat" if (p, s2) == ("hat", st) else p), s2, v) for p, s2, v in hits]
+        if (i - self.section_first[i]) % 4 == 3 and bar.energy >= 0.5 and self.rng.random() < 0.35:
+            hits.append(("kick", n - 1 - 2 * int(self.rng.integers(2)), 70.0))
+        return hits
+
+    def fill(self, hits: list[tuple[str, int, float]], bar: Bar) -> list[tuple[str, int, float]]:
+        """Replace the end of the bar (a beat or two) with a fill of one of four kinds:
+        toms falling, a snare run, kick and snare in unison, or a syncopated snare."""
+        n, e = bar.beats * 4, bar.energy
+        start = max(0, n - (8 if e > 0.6 and self.rng.random() < 0.6 else 4))
+        kind = str(
+            self.rng.choice(["toms", "snare", "unison", "sync"] if e > 0.6 else ["snare", "sync"])
+        )
+        kept = [h for h in hits if h[1] < start or h[0] == "kick"]
+        toms = ("snare", "tom", "low tom", "floor tom")
+        for step in range(start, n):
+            x = (step - start) / max(1, n - start)
+            vel = 55 + 45 * x + 20 * e
+            if kind == "toms":
+                kept.append((toms[min(3, int(x * 4))], step, vel))
+            elif kind == "snare":
+                kept.append(("snare", step, vel))
+            elif kind == "unison" and step % 2 == 0:
+                kept += [("snare", step, vel), ("kick", step, vel - 10)]
+            elif kind == "sync" and step % 4 in (0, 3):
+                kept.append(("snare", step, vel))
+        return kept
+
+    def build(self, bar: Bar, i: int, boundaries: dict[int, str]) -> list[tuple[str, int, float]]:
+        """A build bar: kick on the beats, a snare roll in eighths (sixteenths in the bar
+        right before the new section) rising in velocity."""
+        n = bar.beats * 4
+        last = boundaries.get(i + 1) != "build"
+        first_vel = 60.0 if boundaries.get(i - 1) != "build" else 80.0
+        out = [("kick", st, 90.0) for st in range(0, n, 4)]
+        for st in range(0, n, 1 if last else 2):
+            out.append(("snare", st, first_vel + 35 * st / n))
+        return out
 
     def drums(self, inst: pretty_midi.Instrument) -> None:
         for h in self.plan.off_grid_hits_s:
-            for p in ("kick", "crash"):
-                self.note(inst, DRUM_NOTES[p], h, h + 0.5, 115)
+            for p in ("kick", "snare", "crash"):
+                self.note(inst, DRUM_NOTES[p], h, h + 0.5, 118, exact=True)
         pattern = self.vocab["drums"][self.genre["drums"]]
         sw = self.plan.swing
-        hat = "ride" if self.brief.genre == "jazz" else "hat"
         bars = self.plan.bars
-        section_end = {s.first + s.count - 1 for s in self.plan.sections}
-        before_hit = {i - 1 for i, b in enumerate(bars) if b.hit and i > 0}
+        variants = {sec.first: self.drum_variant(pattern, sec) for sec in self.plan.sections}
+        boundaries = self.boundaries()
+        firsts = {sec.first for sec in self.plan.sections}
 
         def at(bar: Bar, step: int) -> float:
             beat, sub = divmod(step, 4)
@@ -392,44 +669,30 @@ class Writer:
             if bar.hit or i == len(bars) - 1:
                 crash = e >= 0.35 or bar.hit
                 for p in ("kick", "crash") if crash else ("kick",):
-                    self.note(inst, DRUM_NOTES[p], bar.start_s, bar.t(1), 112)
+                    struck = 112 if bar.hit else 64 + 48 * e
+                    self.note(inst, DRUM_NOTES[p], bar.start_s, bar.t(1), struck, exact=True)
                 if i == len(bars) - 1:
                     continue
             if bar.section == "intro" or e < 0.3:
                 continue
-            if i in {s.first for s in self.plan.sections} and e >= 0.5 and not bar.hit:
-                self.note(inst, DRUM_NOTES["crash"], bar.start_s, bar.t(1), 75 + 35 * e)
-            fill = (i in section_end or i in before_hit) and bar.beats >= 2
-            steps_n = bar.beats * 4
-            fill_from = max(0, steps_n - 8) if e > 0.6 else max(0, steps_n - 4)
-            for part in ("kick", "snare", hat, "tom"):
-                steps = pattern["hat" if part == "ride" else part] * 2
-                for step in range(steps_n):
-                    c = steps[step]
-                    if c == "." or (fill and step >= fill_from and part != "kick"):
-                        continue
-                    if (
-                        e < 0.5
-                        and part not in ("hat", "ride")
-                        and not (part == "kick" and step == 0)
-                    ):
-                        continue  # low energy: time-keeping only
-                    if part in ("hat", "ride") and e < 0.45 and step % 4:
-                        continue
-                    if bar.hit and step == 0:
-                        continue
-                    vel = (96 if c == "o" else 78) * (0.55 + 0.6 * e)
-                    self.note(inst, DRUM_NOTES[part], at(bar, step), at(bar, step) + 0.1, vel)
-                if part in ("hat",) and e > 0.85:  # top energy: sixteenth hats
-                    for step in range(1, steps_n, 2):
-                        self.note(inst, DRUM_NOTES["hat"], at(bar, step), at(bar, step) + 0.05, 55)
-            if fill:
-                toms = ("snare", "tom", "low tom", "floor tom")
-                for step in range(fill_from, steps_n):
-                    k = (step - fill_from) * 4 // max(1, steps_n - fill_from)
-                    drum = DRUM_NOTES[toms[k]] if e > 0.6 else DRUM_NOTES["snare"]
-                    vel = 55 + 45 * (step - fill_from) / max(1, steps_n - fill_from) + 20 * e
-                    self.note(inst, drum, at(bar, step), at(bar, step) + 0.1, vel)
+            if i in firsts and e >= 0.5 and not bar.hit:
+                self.note(inst, DRUM_NOTES["crash"], bar.start_s, bar.t(1), 75 + 35 * e, part="hat")
+            kind = boundaries.get(i)
+            if kind == "build":
+                hits = self.build(bar, i, boundaries)
+            else:
+                hits = self.drum_bar(bar, i, variants[self.section_first[i]], sw)
+                hits = self.embellish(hits, bar, i)
+                if kind == "fill":
+                    hits = self.fill(hits, bar)
+                elif kind == "drop":
+                    hits = [h for h in hits if h[0] in ("hat", "ride", "open hat")]
+            for piece, step, vel in hits:
+                t = at(bar, step)
+                part = (
+                    "hat" if piece in ("ride", "open hat") else ("tom" if "tom" in piece else piece)
+                )
+                self.note(inst, DRUM_NOTES[piece], t, t + 0.1, vel, part=part)
 
     # -- assembly ---------------------------------------------------------------------------
     def write(self) -> pretty_midi.PrettyMIDI:
@@ -457,6 +720,7 @@ class Writer:
                 pretty_midi.ControlChange(10, int(np.clip(64 + 63 * pan, 0, 127)), 0.0)
             )
             role = entry["role"]
+            self.part = role
             if role == "bass":
                 self.bass(inst)
             elif name == melody_by:
@@ -469,12 +733,17 @@ class Writer:
                 self.harmony(inst, role)
             if role == "pad":
                 tie_common_tones(inst)
+                self.swell(inst)
+            elif role != "perc" or entry["program"] != 47:
+                self.dynamics(inst)
             fold_into_range(inst, *entry.get("range", (24, 108)))
             self.voicing = []
             self.pm.instruments.append(inst)
         if melody_by is None:  # every cue carries a tune
             inst = pretty_midi.Instrument(program=0, name="melody")
+            self.part = "lead"
             self.melody(inst, 72)
+            self.dynamics(inst)
             self.pm.instruments.append(inst)
         if self.brief.drums:
             kit = pretty_midi.Instrument(program=0, is_drum=True, name="drums")

@@ -321,10 +321,13 @@ SUBSTITUTES = {
 }
 
 
-def vary_progression(progression: list[str], rng: np.random.Generator) -> list[str]:
-    """A seed's version of a progression: maybe rotated, maybe one chord substituted."""
+def vary_progression(
+    progression: list[str], rng: np.random.Generator, *, rotate: bool = True
+) -> list[str]:
+    """A seed's version of a progression: maybe rotated (not with `rotate` False: the first
+    section states the key from its first chord), maybe one chord substituted."""
     p = list(progression)
-    if len(p) > 2 and rng.random() < 0.5:
+    if rotate and len(p) > 2 and rng.random() < 0.5:
         k = int(rng.integers(1, len(p)))
         p = p[k:] + p[:k]
     if len(p) > 1 and rng.random() < 0.6:
@@ -369,7 +372,7 @@ def _harmonise(
     progressions = [p.split() for p in genre["minor" if dark else "major"]]
     order = [int(i) for i in rng.permutation(len(progressions))]
     prog = {
-        m: vary_progression(progressions[order[i % len(order)]], rng)
+        m: vary_progression(progressions[order[i % len(order)]], rng, rotate=m != "A")
         for i, m in enumerate(("A", "B", "C"))
     }
     prog["intro"] = prog["A"]
@@ -478,7 +481,8 @@ def make_plan(
     mode = brief.mode if brief.mode in SCALES else "major"
     tonic = pitch_class(brief.key)
     phrase = 8 if len(bars) >= 24 and bars[0].bpm >= 100 else 4
-    sections = _form(bars, phrase=phrase, quiet_start=brief.curve != "falls")
+    quiet_start = brief.curve != "falls" and brief.entry != "matched"
+    sections = _form(bars, phrase=phrase, quiet_start=quiet_start)
     _set_energy(bars, sections, brief, seconds)
     modulation = _harmonise(
         bars, sections, brief, genre, tonic=tonic, dark=mode in DARK_MODES, rng=rng
@@ -493,7 +497,7 @@ def make_plan(
         mode=mode,
         tempo_error_bpm=tempo_error,
         off_grid_hits_s=off_grid,
-        swing={"jazz": 0.66, "lofi": 0.58}.get(brief.genre, 0.5),
+        swing=float(genre.get("groove", {}).get("swing", 0.5)),
         motif=motif,
         modulation=modulation,
     )

@@ -45,11 +45,11 @@ class Strip:
 
 STRIPS = {
     "drums": Strip(
-        low_shelf=(70.0, 2.0), high_shelf=(8000.0, -2.0), compress=(-8.0, 3.0, 4.0, 90.0),
+        low_shelf=(70.0, 2.0), high_shelf=(8000.0, -2.0), compress=(-4.0, 3.0, 10.0, 90.0),
         width=0.3, send=0.14, level_db=-12.0,
     ),
     "bass": Strip(
-        highpass_hz=32.0, compress=(-6.0, 3.5, 12.0, 150.0), send=0.02, level_db=-13.0
+        highpass_hz=32.0, compress=(-4.0, 3.0, 12.0, 150.0), send=0.02, level_db=-13.0
     ),
     "pad": Strip(
         highpass_hz=80.0, high_shelf=(7000.0, 2.0), width=0.55, send=0.42, level_db=-16.0
@@ -399,6 +399,6 @@ def mix_parts(
     )
     bus = excite(bus, sample_rate, amount=float(template.get("exciter", 0.0)))
     ratio = float(template.get("glue_ratio", 1.0))
-    threshold = float(template.get("glue_threshold_db", -6.0))
+    threshold = float(template.get("glue_threshold_db", -4.0))
     return compress(bus, sample_rate, threshold_db=threshold, ratio=ratio, attack_ms=30.0,
                     release_ms=250.0)  # fmt: skip
