@@ -22,3 +22,111 @@ def t5_tokenizer(phrases: list[str], *, vocab_size: int = 80, model_max_length: 
     tok.train_from_iterator(phrases, trainer)
     vocab = [tuple(v) for v in json.loads(tok.to_str())["model"]["vocab"]]
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=model_max_length)
+
+
+def word_tokenizer(phrases: list[str], *, model_max_length: int = 2048) -> Any:
+    """A fast tokenizer (word level, ``<pad>`` and ``<unk>``) trained on `phrases`, in the
+    place of the Qwen3 tokenizer ACE-Step's text encoder uses."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(phrases, trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>"]))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=model_max_length,
+    )
+
+
+def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
+    """ACE-Step 1.5's layout at toy size, random weights: an Oobleck VAE at 48 kHz with
+    ACE-Step's 1920-sample hop (25 latent frames a second) and 8 latent channels, a
+    one-layer DiT, condition encoder and audio (de)tokenizer for covers, a one-layer Qwen3
+    text encoder, a turbo flag (no guidance), and a model card naming `licence`. Returns the pipeline; ``save_pretrained``
+    it (and write ``README.md`` from ``pipe.model_card``) to load it like a real one."""
+    import torch
+    from diffusers import (
+        AceStepPipeline,
+        AceStepTransformer1DModel,
+        AutoencoderOobleck,
+        FlowMatchEulerDiscreteScheduler,
+    )
+    from diffusers.pipelines.ace_step.modeling_ace_step import (
+        AceStepAudioTokenDetokenizer,
+        AceStepAudioTokenizer,
+        AceStepConditionEncoder,
+    )
+    from transformers import Qwen3Config, Qwen3Model
+
+    phrases = [
+        "# Instruction # Caption # Lyric # Metas bpm keyscale timesignature duration",
+        "tense cinematic music strings calm ambient pad rock anthem drums major minor",
+        "[Instrumental] en C D E F G A B seconds 4 120 90",
+    ]
+    tokenizer = word_tokenizer(phrases * 3)
+    torch.manual_seed(seed)
+    dim, text_dim, hidden = 8, 16, 16
+    small = {"intermediate_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1,
+             "head_dim": 8, "sliding_window": 16}  # fmt: skip
+    pipe = AceStepPipeline(
+        vae=AutoencoderOobleck(
+            encoder_hidden_size=2 * dim,  # mean and scale of `dim` latent channels
+            downsampling_ratios=[2, 4, 4, 6, 10],
+            decoder_channels=4,
+            decoder_input_channels=dim,
+            audio_channels=2,
+            channel_multiples=[1, 1, 1, 1, 1],
+            sampling_rate=48000,
+        ),
+        text_encoder=Qwen3Model(
+            Qwen3Config(
+                vocab_size=len(tokenizer),
+                hidden_size=text_dim,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                head_dim=8,
+                intermediate_size=32,
+            )
+        ),  # fmt: skip
+        tokenizer=tokenizer,
+        transformer=AceStepTransformer1DModel(
+            hidden_size=hidden,
+            num_hidden_layers=1,
+            in_channels=3 * dim,
+            audio_acoustic_hidden_dim=dim,
+            patch_size=2,
+            encoder_hidden_size=hidden,
+            is_turbo=True,
+            **small,
+        ),  # fmt: skip
+        condition_encoder=AceStepConditionEncoder(
+            hidden_size=hidden,
+            text_hidden_dim=text_dim,
+            timbre_hidden_dim=dim,
+            num_lyric_encoder_hidden_layers=1,
+            num_timbre_encoder_hidden_layers=1,
+            **small,
+        ),  # fmt: skip
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0),
+        audio_tokenizer=AceStepAudioTokenizer(
+            hidden_size=hidden,
+            audio_acoustic_hidden_dim=dim,
+            pool_window_size=5,
+            fsq_dim=hidden,
+            num_attention_pooler_hidden_layers=1,
+            **small,
+        ),  # fmt: skip
+        audio_token_detokenizer=AceStepAudioTokenDetokenizer(
+            hidden_size=hidden,
+            audio_acoustic_hidden_dim=dim,
+            pool_window_size=5,
+            num_attention_pooler_hidden_layers=1,
+            **small,
+        ),  # fmt: skip
+    )
+    pipe.model_card = f"---\nlicense: {licence}\n---\n# tiny random ACE-Step (tests only)\n"
+    return pipe

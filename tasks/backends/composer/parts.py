@@ -116,6 +116,24 @@ def tie_common_tones(inst: pretty_midi.Instrument, *, gap_s: float = 0.05) -> No
     inst.notes = out
 
 
+def melody_instrument(brief: Brief, vocab: dict[str, Any]) -> str | None:
+    """The instrument that carries a cue's tune: its first lead, else pitched percussion
+    (not timpani, not in an arpeggio genre); None: a piano ``melody`` part is added."""
+    insts = vocab["instruments"]
+    leads = [n for n in brief.instruments if insts[n]["role"] == "lead"]
+    if leads:
+        return leads[0]
+    arpeggio = bool(vocab["genres"][brief.genre].get("arpeggio"))
+    return next(
+        (
+            n
+            for n in brief.instruments
+            if insts[n]["role"] == "perc" and insts[n]["program"] != 47 and not arpeggio
+        ),
+        None,
+    )
+
+
 class Writer:
     """Writes a plan's notes into a PrettyMIDI."""
 
@@ -427,6 +445,7 @@ class Writer:
             for k, variation in enumerate(s.variations):
                 statement = _transform(self.plan.motif, variation, self.rng)
                 cadence = k == len(s.variations) - 1
+                shading = float(self.rng.uniform(-8, 8))  # each statement its own dynamic
                 for j, (beat, dur, step) in enumerate(statement):
                     pos = 8.0 * k + beat
                     if pos >= total:
@@ -448,7 +467,8 @@ class Writer:
                     length = dur * (1.8 if last_note else self.hold(dur))
                     end = min(self.at(idx, in_bar + length), self.plan.seconds)
                     contour = 0.9 * (pitch - base - 7)  # a line swells as it climbs
-                    self.note(inst, pitch, bar.t(in_bar), end, 46 + 60 * bar.energy + contour)
+                    vel = 46 + 60 * bar.energy + contour + shading
+                    self.note(inst, pitch, bar.t(in_bar), end, vel)
         final = bars[-1]
         if len(bars) > 1 and final.energy >= 0.3:
             pitch = self.scale_pitch(0, final.tonic, base)
@@ -697,19 +717,7 @@ class Writer:
     # -- assembly ---------------------------------------------------------------------------
     def write(self) -> pretty_midi.PrettyMIDI:
         insts = self.vocab["instruments"]
-        leads = [n for n in self.brief.instruments if insts[n]["role"] == "lead"]
-        melody_by = leads[0] if leads else None
-        if melody_by is None:  # pitched percussion carries the tune when no lead is there
-            melody_by = next(
-                (
-                    n
-                    for n in self.brief.instruments
-                    if insts[n]["role"] == "perc"
-                    and insts[n]["program"] != 47
-                    and not self.genre.get("arpeggio")
-                ),
-                None,
-            )
+        melody_by = melody_instrument(self.brief, self.vocab)
         has_keys = any(insts[n]["role"] == "keys" for n in self.brief.instruments)
         arpeggio = bool(self.genre.get("arpeggio"))
         for name in self.brief.instruments:

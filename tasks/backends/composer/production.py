@@ -113,13 +113,17 @@ def biquad(kind: str, freq_hz: float, sample_rate: int, *, gain_db: float = 0.0,
 def equalize(
     audio: np.ndarray, sample_rate: int, bands: list[tuple[str, float, float]]
 ) -> np.ndarray:
-    """Apply ``(kind, frequency, gain_db)`` biquads in order to (2, samples) `audio`."""
-    for kind, freq, gain in bands:
-        if freq <= 0 or (kind not in ("highpass", "lowpass") and gain == 0):
-            continue
-        b, a = biquad(kind, freq, sample_rate, gain_db=gain)
-        audio = signal.lfilter(b.astype(np.float32), a.astype(np.float32), audio, axis=-1)
-    return audio.astype(np.float32, copy=False)
+    """Apply ``(kind, frequency, gain_db)`` biquads in order to (2, samples) `audio`, as
+    one cascade (one pass over the samples)."""
+    sections = [
+        np.concatenate(biquad(kind, freq, sample_rate, gain_db=gain))
+        for kind, freq, gain in bands
+        if freq > 0 and (kind in ("highpass", "lowpass") or gain != 0)
+    ]
+    if not sections:
+        return audio
+    sos = np.array(sections, dtype=np.float32)
+    return signal.sosfilt(sos, audio, axis=-1).astype(np.float32, copy=False)
 
 
 @njit(cache=True, nogil=True)
@@ -166,7 +170,7 @@ def compress(
     if ratio <= 1 or not audio.shape[-1]:
         return audio
     peak = np.maximum(np.abs(audio[0]), np.abs(audio[1]))
-    level = 20 * np.log10(np.maximum(peak, 1e-6), dtype=np.float64)
+    level = 20 * np.log10(np.maximum(peak, np.float32(1e-6)))
     sounding = level[level > -60.0]
     if not len(sounding):
         return audio
@@ -174,7 +178,7 @@ def compress(
     coef = [math.exp(-1000.0 / (ms * sample_rate)) for ms in (attack_ms, release_ms)]
     reduction = _gain_db(level, loud + threshold_db, ratio, knee_db, *coef)
     makeup = -0.5 * float(reduction.min())
-    return audio * (10 ** ((reduction + makeup) / 20)).astype(np.float32)
+    return audio * np.power(np.float32(10), (reduction + np.float32(makeup)) / np.float32(20))
 
 
 @cache
@@ -228,8 +232,8 @@ def loud_db(audio: np.ndarray, sample_rate: int) -> float:
     n = audio.shape[-1] // block
     if not n:
         return -math.inf
-    blocks = audio[:, : n * block].reshape(2, n, block).astype(np.float64)
-    power = (blocks**2).mean(axis=(0, 2))
+    square = audio[0, : n * block] ** 2 + audio[1, : n * block] ** 2
+    power = square.reshape(n, block).mean(axis=1, dtype=np.float64) / 2
     level = 10 * np.log10(np.maximum(power, 1e-20))
     sounding = level[level > -70.0]
     return float(np.percentile(sounding, 90)) if len(sounding) else -math.inf
