@@ -31,7 +31,7 @@ SHOTS_HELP = "shot list (.csv .tsv .json .yaml) or cut (.edl .xml .fcpxml .otio)
 START_HELP = "timecode of the video's first frame, e.g. 01:00:00:00 (default: the video's own)"
 FPS_HELP = "frame rate of the shot list, e.g. 23.976 or 30000/1001 (default: the video's)"
 CONFIG_HELP = "project config (TOML) over config/defaults.toml; a path or s3:// URI"
-BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
+BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio", "ace-step")
 PRESETS = ("ebu-r128", "atsc-a85", "streaming", "netflix", "custom")
 
 
@@ -117,6 +117,12 @@ def _music_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, help="music backend (default: composer)")
     p.add_argument("--model", help="backend model: a SoundFont, a model id or a folder")
     p.add_argument("--preset", choices=PRESETS, help="loudness preset (default: ebu-r128)")
+    p.add_argument(
+        "--guide",
+        choices=("none", "composer"),
+        help="ace-step: 'composer' has the model re-perform the composer's arrangement "
+        "(its bars, tempo map and hit points kept)",
+    )
 
 
 def _batch_options(p: argparse.ArgumentParser, *, tries: bool = True) -> None:
@@ -212,7 +218,8 @@ def _read_inputs(
     from scoreflow.tasks.shotlist import read_shotlist
     from scoreflow.tasks.storage import fetch, work_dir
 
-    cfg = config.load_config(config_file, {"pipeline": overrides})
+    guide = overrides.pop("guide", None)
+    cfg = config.load_config(config_file, {"pipeline": overrides, "ace-step": {"guide": guide}})
     engine = get_backend(cfg)
     vocab = config.styles(cfg["composer"]["styles"])
     info = probe(fetch(video, work_dir(), what="video")) if video else None
@@ -232,6 +239,7 @@ def check(
     backend: str | None = None,
     model: str | None = None,
     preset: str | None = None,
+    guide: str | None = None,
 ) -> list[str]:
     """Validate everything a run needs without running it; return lines to print."""
     from scoreflow.tasks.brief import make_brief
@@ -243,10 +251,9 @@ def check(
         fps=fps,
         start_tc=start_tc,
         config_file=config_file,
-        overrides={"backend": backend, "model": model, "preset": preset},
+        overrides={"backend": backend, "model": model, "preset": preset, "guide": guide},
     )
-    if not engine.commercial_use:
-        print(f"scoreflow: warning: {engine.licence}: not for commercial use", file=sys.stderr)
+    warn_about(engine)
     lines = [f"backend: {_ready(engine)}"]
     lines += [f"video: {describe(info)}"] if info else []
     for s in scenes:
@@ -255,6 +262,15 @@ def check(
         lines.append(f"  {s.id:>8}  {s.tc_in} - {s.tc_out}  {s.duration_s:7.2f} s  {music}")
     lines.append(f"OK: {len(scenes)} scenes, {sum(s.music for s in scenes)} with music")
     return lines
+
+
+def warn_about(engine: Any) -> None:
+    """The backend's warnings on the terminal: weights not for commercial use, and its own
+    notices (e.g. the composer playing the thin fallback SoundFont)."""
+    if not engine.commercial_use:
+        print(f"scoreflow: warning: {engine.licence}: not for commercial use", file=sys.stderr)
+    for notice in getattr(engine, "notices", []):
+        print(f"scoreflow: note: {notice}", file=sys.stderr)
 
 
 def _ready(engine: Any) -> str:
@@ -360,6 +376,7 @@ def _score(args: argparse.Namespace) -> int:
             backend=args.backend,
             model=args.model,
             preset=args.preset,
+            guide=args.guide,
             fps=args.fps,
             start_tc=args.start_tc,
             seed=args.seed,
@@ -379,6 +396,7 @@ def _check_command(args: argparse.Namespace) -> int:
         backend=args.backend,
         model=args.model,
         preset=args.preset,
+        guide=args.guide,
     )
     print("\n".join(lines))
     return 0

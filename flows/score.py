@@ -240,6 +240,7 @@ def score_video(
     start_tc: str | None = None,
     seed: int | None = None,
     keep_original_audio: bool | None = None,
+    guide: str | None = None,
 ) -> dict[str, Any]:
     """Score `video` from the shot list `shots` into the folder `out`.
 
@@ -253,6 +254,7 @@ def score_video(
         {
             "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
             "output": {"keep_original_audio": keep_original_audio},
+            "ace-step": {"guide": guide},
         },
     )
     prefect_ui.tag_run(cfg)
@@ -434,6 +436,11 @@ def _make_cues(
     them on the terminal as they finish; returns the cues and which came from the cache."""
     settings = music_settings(cfg)
     music = get_backend(settings)
+    log = get_run_logger()
+    if not music.commercial_use:
+        log.warning("%s: not for commercial use", music.licence)
+    for notice in getattr(music, "notices", []):
+        log.warning("%s", notice)
     if music.batched:
         batch_queue(music).expect(len(scored))
     cue_task = generate_cue_task.with_options(**cache.task_options(cfg))

@@ -51,7 +51,7 @@ def within_headroom(audio: np.ndarray) -> np.ndarray:
     return audio * (HEADROOM / peak) if peak > HEADROOM else audio
 
 
-BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio")
+BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio", "ace-step")
 
 
 def settings_for(cls: type, cfg: dict[str, Any], section: str) -> dict[str, Any]:
@@ -74,7 +74,9 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
     the same settings (a neural model is loaded once, not once per cue)."""
     name = config["pipeline"]["backend"]
     settings = {k: v for k, v in config.items() if k in ("pipeline", name, "musicgen")}
-    if name == "composer":  # the vocabulary file may change under a long-running process
+    if name == "ace-step" and config[name].get("guide") == "composer":
+        settings["composer"] = config["composer"]
+    if "composer" in settings or name == "composer":  # its vocabulary may change under us
         from scoreflow import config as shipped
 
         settings["styles"] = shipped.styles_digest(config["composer"].get("styles", ""))
@@ -98,6 +100,10 @@ def get_backend(config: dict[str, Any]) -> MusicBackend:
         from scoreflow.tasks.backends.stable_audio import StableAudio
 
         backend = StableAudio.from_config(config)
+    elif name == "ace-step":
+        from scoreflow.tasks.backends.ace_step import AceStep
+
+        backend = AceStep.from_config(config)
     else:
         raise InputError(
             "unknown backend",

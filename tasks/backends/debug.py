@@ -41,12 +41,12 @@ def word_tokenizer(phrases: list[str], *, model_max_length: int = 2048) -> Any:
     )
 
 
-def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
+def tiny_ace_step(*, seed: int = 0) -> Any:
     """ACE-Step 1.5's layout at toy size, random weights: an Oobleck VAE at 48 kHz with
     ACE-Step's 1920-sample hop (25 latent frames a second) and 8 latent channels, a
     one-layer DiT, condition encoder and audio (de)tokenizer for covers, a one-layer Qwen3
-    text encoder, a turbo flag (no guidance), and a model card naming `licence`. Returns the pipeline; ``save_pretrained``
-    it (and write ``README.md`` from ``pipe.model_card``) to load it like a real one."""
+    text encoder and a turbo flag (no guidance). ``save_tiny_ace_step`` writes it where a
+    real one would be loaded from."""
     import torch
     from diffusers import (
         AceStepPipeline,
@@ -69,8 +69,13 @@ def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
     tokenizer = word_tokenizer(phrases * 3)
     torch.manual_seed(seed)
     dim, text_dim, hidden = 8, 16, 16
-    small = {"intermediate_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1,
-             "head_dim": 8, "sliding_window": 16}  # fmt: skip
+    small = {
+        "intermediate_size": 32,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "sliding_window": 16,
+    }
     pipe = AceStepPipeline(
         vae=AutoencoderOobleck(
             encoder_hidden_size=2 * dim,  # mean and scale of `dim` latent channels
@@ -91,7 +96,7 @@ def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
                 head_dim=8,
                 intermediate_size=32,
             )
-        ),  # fmt: skip
+        ),
         tokenizer=tokenizer,
         transformer=AceStepTransformer1DModel(
             hidden_size=hidden,
@@ -102,7 +107,7 @@ def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
             encoder_hidden_size=hidden,
             is_turbo=True,
             **small,
-        ),  # fmt: skip
+        ),
         condition_encoder=AceStepConditionEncoder(
             hidden_size=hidden,
             text_hidden_dim=text_dim,
@@ -110,7 +115,7 @@ def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
             num_lyric_encoder_hidden_layers=1,
             num_timbre_encoder_hidden_layers=1,
             **small,
-        ),  # fmt: skip
+        ),
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0),
         audio_tokenizer=AceStepAudioTokenizer(
             hidden_size=hidden,
@@ -119,14 +124,24 @@ def tiny_ace_step(*, licence: str = "mit", seed: int = 0) -> Any:
             fsq_dim=hidden,
             num_attention_pooler_hidden_layers=1,
             **small,
-        ),  # fmt: skip
+        ),
         audio_token_detokenizer=AceStepAudioTokenDetokenizer(
             hidden_size=hidden,
             audio_acoustic_hidden_dim=dim,
             pool_window_size=5,
             num_attention_pooler_hidden_layers=1,
             **small,
-        ),  # fmt: skip
+        ),
     )
-    pipe.model_card = f"---\nlicense: {licence}\n---\n# tiny random ACE-Step (tests only)\n"
     return pipe
+
+
+def save_tiny_ace_step(folder: str, *, licence: str = "mit", seed: int = 0) -> str:
+    """`tiny_ace_step` saved to `folder` with a model card (README.md) whose metadata
+    names `licence`, as a model's card on the hub does; returns `folder`."""
+    import pathlib
+
+    tiny_ace_step(seed=seed).save_pretrained(folder)
+    card = f"---\nlicense: {licence}\ntags:\n- text-to-music\n---\n# tiny random ACE-Step\n"
+    pathlib.Path(folder, "README.md").write_text(card)
+    return folder

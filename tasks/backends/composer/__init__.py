@@ -137,9 +137,12 @@ class Composer:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Composer:
         composer = cfg["composer"]
+        # pipeline.model names a SoundFont only when the composer is the backend (as a
+        # guide for a neural backend it is that backend's model)
+        own_model = cfg["pipeline"]["model"] if cfg["pipeline"]["backend"] == "composer" else ""
         return cls(
             sample_rate=cfg["pipeline"]["sample_rate"],
-            soundfont=composer["soundfont"] or cfg["pipeline"]["model"] or None,
+            soundfont=composer["soundfont"] or own_model or None,
             gain_db=composer["gain_db"],
             reverb=composer.get("reverb", 1.0),
             vocab=config.styles(composer.get("styles", "")),
