@@ -7,11 +7,22 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint bench clean system
+.PHONY: demo test lint bench clean system soundfont
 
-# Debian packages the tests use: chromium (the report's page test). Installed where we run
-# as root with apt; elsewhere a note, and that test skips.
-system:
+# Debian packages: a General MIDI SoundFont for the composer (musescore-general-soundfont,
+# MIT; without it the composer falls back to the thin TimGM6mb and says so) and chromium
+# (the report's page test). Installed where we run as root with apt; elsewhere a note.
+SOUNDFONT := /usr/share/sounds/sf3/MuseScore_General.sf3
+
+soundfont:
+	@if [ -e $(SOUNDFONT) ] || [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			musescore-general-soundfont >/dev/null) \
+		|| echo "note: apt-get install musescore-general-soundfont failed: the composer will use TimGM6mb"; \
+	else echo "note: no General MIDI SoundFont (as root: apt-get install musescore-general-soundfont): the composer will use TimGM6mb"; fi
+
+system: soundfont
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
@@ -29,7 +40,7 @@ $(VENV)/.neural: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[neural]"
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed soundfont
 	$(PY) examples/make_example.py examples/build/example.mp4
 	$(VENV)/bin/scoreflow score examples/build/example.mp4 --shots examples/shots.csv --out out/example
 
@@ -46,7 +57,8 @@ lint: $(VENV)/.neural
 test: lint system
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed soundfont
+	$(PY) bench/bench_sound.py
 	$(PY) bench/bench_composer.py
 	$(PY) bench/bench_mix.py
 	$(PY) bench/bench_score.py

@@ -17,6 +17,7 @@ Offline, deterministic per seed, no model download, no GPU.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from typing import Any
@@ -40,6 +41,8 @@ from scoreflow.tasks.backends.composer.render import (
     bundled_soundfont,
     default_soundfont,
     midi_bytes,
+    read_sound_text,
+    sound_text,
     synthesize_parts,
     tone,
 )
@@ -212,6 +215,9 @@ class Composer:
     ) -> np.ndarray:
         """Render a MIDI file, e.g. a cue's exported MIDI after editing it in a DAW.
 
+        A file the composer exported is mixed with its genre's production and tone (they
+        travel in a text event); another with the ``default`` production.
+
         Parameters
         ----------
         seconds : float, optional
@@ -234,14 +240,29 @@ class Composer:
         length = pm.get_end_time() if seconds is None else seconds
         if length <= 0:
             raise InputError("nothing to render", source=os.fspath(path), value=length)
-        return within_headroom(self.render(pm, round(length * self.sample_rate)))
+        sound = read_sound_text(pm)  # a cue we exported: mixed as it was
+        try:
+            brightness = float(sound.get("brightness", 0.0))
+        except ValueError:
+            brightness = 0.0
+        audio = self.render(
+            pm,
+            round(length * self.sample_rate),
+            brightness=brightness,
+            production=self.production(sound.get("production", "")),
+        )
+        return within_headroom(audio)
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         if len(briefs) != len(seconds):
             raise ValueError(f"{len(briefs)} briefs but {len(seconds)} lengths")
         cues = []
         for i, (brief, secs) in enumerate(zip(briefs, seconds, strict=True)):
-            plan, pm = self.compose(brief, seconds=secs, seed=seed + i)
+            plan, written = self.compose(brief, seconds=secs, seed=seed + i)
+            sound = sound_text(production=brief.genre, brightness=brief.brightness)
+            midi = midi_bytes(written, plan, sound=sound)
+            # what is heard is the exported file, to the tick: it renders back the same
+            pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
             body = round(secs * self.sample_rate)
             audio = self.render(
                 pm,
@@ -264,7 +285,7 @@ class Composer:
                     bpm=round(plan.bpm, 3),
                     key=f"{NAMES[plan.tonic]} {plan.mode}",
                     beats_per_bar=4,
-                    midi=midi_bytes(pm, plan),
+                    midi=midi,
                     metrics={
                         "bars": len(plan.bars),
                         "meters": plan.meters(),

@@ -329,8 +329,8 @@ def reverb(send: np.ndarray, sample_rate: int, *, kind: str) -> np.ndarray:
 
 # -- the mix -------------------------------------------------------------------------------
 def channel_strip(audio: np.ndarray, sample_rate: int, strip: Strip) -> np.ndarray:
-    """One part, (2, samples), through its strip (high-pass, shelves, compression, fader,
-    width)."""
+    """One part, (2, samples), through its strip (high-pass, shelves, compression, width,
+    then the fader: the part's loud level set to the strip's `level_db`)."""
     audio = equalize(
         audio,
         sample_rate,
@@ -346,10 +346,11 @@ def channel_strip(audio: np.ndarray, sample_rate: int, strip: Strip) -> np.ndarr
             audio, sample_rate, threshold_db=threshold, ratio=ratio, attack_ms=attack,
             release_ms=release,
         )  # fmt: skip
+    audio = widen(audio, sample_rate, width=strip.width)
     loud = loud_db(audio, sample_rate)
     if math.isfinite(loud):
         audio = audio * np.float32(10 ** ((strip.level_db - loud) / 20))
-    return widen(audio, sample_rate, width=strip.width)
+    return audio
 
 
 def mix_parts(

@@ -90,11 +90,31 @@ def _meta(kind: int, data: bytes) -> bytes:
     return bytes([0xFF, kind]) + _vlq(len(data)) + data
 
 
-def midi_bytes(pm: pretty_midi.PrettyMIDI, plan: Plan, *, resolution: int = 960) -> bytes:
+SOUND_TAG = "scoreflow sound:"  # a text event: how the cue was mixed, for `render`
+
+
+def sound_text(*, production: str, brightness: float) -> str:
+    """The text event that lets `render` mix an exported cue as it was mixed."""
+    return f"{SOUND_TAG} production={production} brightness={brightness:g}"
+
+
+def read_sound_text(pm: pretty_midi.PrettyMIDI) -> dict[str, str]:
+    """``{"production": ..., "brightness": ...}`` from a file's `sound_text` ({} if none)."""
+    for event in getattr(pm, "text_events", []):
+        if event.text.startswith(SOUND_TAG):
+            pairs = (w.split("=", 1) for w in event.text[len(SOUND_TAG) :].split() if "=" in w)
+            return dict(pairs)
+    return {}
+
+
+def midi_bytes(
+    pm: pretty_midi.PrettyMIDI, plan: Plan, *, resolution: int = 960, sound: str = ""
+) -> bytes:
     """A Standard MIDI File (type 1) of `pm` on the plan's own grid.
 
     The first track carries the tempo map, time signatures and key, so in a DAW the file's
-    bars are the plan's bars (hit points on downbeats, the last barline on the cut).
+    bars are the plan's bars (hit points on downbeats, the last barline on the cut), and
+    `sound` (a `sound_text`) as a text event.
     """
     starts = np.array([b.start_s for b in plan.bars])
     beat_s = np.array([b.beat_s for b in plan.bars])
@@ -115,6 +135,8 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI, plan: Plan, *, resolution: int = 960)
             meta.append((tick, 2, _meta(0x58, bytes([bar.beats, 2, 24, 8]))))
     minor, sharps = key_signature(plan.tonic, plan.mode)
     meta.append((0, 3, _meta(0x59, bytes([sharps & 0xFF, int(minor)]))))
+    if sound:
+        meta.append((0, 4, _meta(0x01, sound.encode())))
     tracks = [_chunk(meta)]
     for i, inst in enumerate(pm.instruments):
         chan = channel_of(i, inst)
