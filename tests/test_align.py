@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scoreflow.tasks.align import bar_lines, fit_cue
+from scoreflow.tasks.align import bar_lines, fit_cue, ring_out
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Cue
 
@@ -81,3 +81,19 @@ def test_trim_fades_out_without_click():
 def test_rejects_empty_target():
     with pytest.raises(InputError):
         fit_cue(cue(click_track(120, 2)), 0)
+
+
+@pytest.mark.parametrize(
+    ("tail_s", "ring_s", "length_s"), [(2.0, 1.5, 5.5), (0.3, 1.5, 4.3), (0.0, 1.5, 4.0)]
+)
+def test_cue_files_ring_out_to_silence(tail_s, ring_s, length_s):
+    """A cue's file: the scene, then its own ring-out; never a click at the end."""
+    rng = np.random.default_rng(0)
+    body = (0.9 * rng.uniform(-1, 1, (2, 4 * SR))).astype(np.float32)
+    tail = (0.9 * rng.uniform(-1, 1, (2, round(tail_s * SR)))).astype(np.float32)
+    c = Cue("s", body, SR, "test", "m", "p", 0, "l", tail=tail)
+    out = ring_out(c, ring_s=ring_s)
+    assert out.shape == (2, round(length_s * SR))
+    assert np.array_equal(out[:, : 3 * SR], body[:, : 3 * SR])  # the scene itself untouched
+    last_5ms = np.abs(out[:, -round(0.005 * SR) :]).max()
+    assert 20 * np.log10(last_5ms + 1e-12) < -60

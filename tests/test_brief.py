@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from scoreflow.tasks.brief import make_brief
+from scoreflow.tasks.brief import link_briefs, make_brief
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Scene
 
@@ -144,3 +144,13 @@ def test_reading_names_the_words():
     assert read["chase"] == "mood tense" and read["ukulele"] == "instrument ukulele"
     assert read["no drums"] == "no drums" and read["96 bpm"] == "tempo 96 bpm"
     assert read["in f# minor"] == "key F# minor"
+
+
+def test_a_cue_that_follows_another_on_a_cut_is_matched():
+    def scene(sid, start, end, **kw):
+        return Scene(sid, start, end, Fraction(25), "rock anthem", **kw)
+
+    scenes = [scene("a", 0, 100), scene("b", 100, 200), scene("c", 250, 300),
+              scene("d", 300, 400, transition="fade")]  # fmt: skip
+    linked = link_briefs(scenes, [make_brief(s) for s in scenes])
+    assert [b.entry for b in linked] == ["soft", "matched", "soft", "soft"]

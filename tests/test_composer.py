@@ -1,6 +1,8 @@
 import io
 import itertools
+from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 from scoreflow.tasks import analysis
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.composer import Composer, choose_beats, chord, make_grid, split_meters
+from scoreflow.tasks.backends.composer.parts import melody_instrument
 from scoreflow.tasks.backends.composer.theory import pitch_class
 from scoreflow.tasks.brief import make_brief
 from scoreflow.tasks.errors import InputError
@@ -280,3 +283,151 @@ def test_registry_and_errors(tmp_path):
     bad.write_text('[genres.rock]\nmajor = ["I IV Q7"]\n')
     with pytest.raises(InputError, match=r"genres\.rock\.major.*Q7"):
         get_backend({**cfg, "composer": {**cfg["composer"], "styles": str(bad)}})
+
+
+# -- the sound of a finished record (issue 12): each claim measured ------------------------
+def grid16(pm):
+    """Sixteenth-note grid times from a MIDI file's beats (as bench_sound measures)."""
+    beats = pm.get_beats()
+    step = np.diff(np.append(beats, 2 * beats[-1] - beats[-2]))
+    return (beats[:, None] + step[:, None] * np.arange(4) / 4).ravel()
+
+
+def midi_of(cue):
+    return pretty_midi.PrettyMIDI(io.BytesIO(cue.midi))
+
+
+@pytest.fixture(scope="module")
+def long_rock(composer):
+    return render(composer, "rock anthem, driving guitars", 90.0, seed=11)
+
+
+def test_parts_are_played_with_a_groove_not_on_the_grid(long_rock, composer):
+    _, cue = long_rock
+    pm = midi_of(cue)
+    grid = grid16(pm)
+    groove = composer.vocab["genres"]["rock"]["groove"]["push_ms"]
+    offsets = {}
+    for inst in pm.instruments:
+        starts = np.array([n.start for n in inst.notes if n.start > 0.05])
+        if len(starts) < 16:
+            continue
+        dev = (starts - grid[np.abs(grid[None, :] - starts[:, None]).argmin(axis=1)]) * 1000
+        assert 3.0 <= dev.std() <= 25.0, (inst.name, dev.std())  # human, not sloppy
+        assert np.abs(dev).max() <= 60.0, inst.name
+        offsets[inst.name] = dev
+    kit = next(i for i in pm.instruments if i.is_drum)
+    snare = np.array([n.start for n in kit.notes if n.pitch == 38 and n.velocity > 50])
+    hats = np.array([n.start for n in kit.notes if n.pitch == 42])
+    lateness = [
+        np.median(t - grid[np.abs(grid[None, :] - t[:, None]).argmin(axis=1)])
+        for t in (snare, hats)
+    ]
+    assert groove["snare"] > groove["hat"] and lateness[0] > lateness[1] + 0.004  # laid back
+
+
+def test_velocities_follow_the_beat_and_the_melody_breathes(long_rock, composer):
+    b, cue = long_rock
+    pm = midi_of(cue)
+    tune = melody_instrument(b, composer.vocab) or "melody"
+    melody = next(i for i in pm.instruments if i.name == tune)
+    assert np.std([n.velocity for n in melody.notes]) >= 8
+    grid = grid16(pm)
+    kit = next(i for i in pm.instruments if i.is_drum)
+    hats = [n for n in kit.notes if n.pitch == 42]
+    place = [int(np.abs(grid - n.start).argmin()) % 4 for n in hats]
+    on = [n.velocity for n, k in zip(hats, place, strict=True) if k == 0]
+    off = [n.velocity for n, k in zip(hats, place, strict=True) if k == 2]
+    assert np.mean(on) > np.mean(off) + 4  # hats lean on the beat
+
+
+def test_long_cues_vary_their_drum_bars(long_rock):
+    _, cue = long_rock
+    pm = midi_of(cue)
+    grid = grid16(pm)
+    downbeats = [*pm.get_downbeats(), pm.get_end_time()]
+    kit = [n for i in pm.instruments if i.is_drum for n in i.notes]
+    patterns = []
+    for a, b in itertools.pairwise(downbeats):
+        first = int(np.abs(grid - a).argmin())
+        patterns.append(frozenset((n.pitch, int(np.abs(grid - n.start).argmin()) - first)
+                                  for n in kit if a - 0.02 <= n.start < b - 0.02))  # fmt: skip
+    assert len(set(patterns)) / len(patterns) >= 0.25
+    ghosts = [n for n in kit if n.pitch == 38 and n.velocity < 45]
+    assert ghosts and any(n.pitch == 46 for n in kit)  # ghost notes and open hats
+
+
+def test_sustained_parts_swell_and_every_part_has_dynamics(composer):
+    _, cue = render(composer, "cinematic drama, swells", 20.0, seed=2)
+    pm = midi_of(cue)
+    strings = next(i for i in pm.instruments if i.name == "strings")
+    values = [c.value for c in strings.control_changes if c.number == 11]
+    assert len(values) > 16 and max(values) - min(values) >= 20
+    for inst in pm.instruments:
+        if not inst.is_drum and inst.program != 47:
+            assert any(c.number == 11 for c in inst.control_changes), inst.name
+
+
+@pytest.mark.parametrize(
+    ("key", "mode"), [(k, m) for k in ("C", "F#", "Bb", "A", "E") for m in ("minor", "major")]
+)
+def test_key_signatures_name_the_briefs_key(composer, key, mode):
+    mood = "sad" if mode == "minor" else "happy"
+    b, cue = render(composer, f"{mood} acoustic in {key} {mode}", 4.0, seed=1)
+    assert (b.key, b.mode) == (key, mode)
+    number = midi_of(cue).key_signature_changes[0].key_number
+    assert number % 12 == pitch_class(key) and (number >= 12) == (mode == "minor")
+
+
+@pytest.mark.parametrize("genre", GENRES)
+def test_every_part_stays_in_its_instruments_range(composer, genre):
+    _, cue = render(composer, "bright high energetic", 30.0, seed=3, genre=genre)
+    insts = composer.vocab["instruments"]
+    for inst in midi_of(cue).instruments:
+        if inst.name in insts:
+            lo, hi = insts[inst.name]["range"]
+            pitches = [n.pitch for n in inst.notes]
+            assert not pitches or (lo <= min(pitches) and max(pitches) <= hi), inst.name
+
+
+def test_a_cue_after_a_cut_opens_at_full_strength(composer):
+    b = brief("rock anthem, driving guitars", 30.0)
+    levels = {}
+    for entry in ("soft", "matched"):
+        cue = composer.generate([replace(b, entry=entry)], seconds=[30.0], seed=5)[0]
+        head, rest = cue.audio[:, : 3 * SR], cue.audio[:, 3 * SR :]
+        levels[entry] = 10 * np.log10(np.mean(head**2) / np.mean(rest**2))
+    assert levels["soft"] < -4 and levels["matched"] > -2.5
+
+
+def test_a_falling_cue_ends_soft(composer):
+    plan_b = brief("cinematic drama, fades out", 30.0)
+    cue = composer.generate([plan_b], seconds=[30.0], seed=4)[0]
+    struck = [
+        n
+        for i in midi_of(cue).instruments
+        for n in i.notes
+        if n.start >= cue.metrics["downbeats_s"][-1] - 0.001
+    ]
+    assert struck and max(n.velocity for n in struck) < 100  # no loud stab at a fade's end
+
+
+def test_soundfont_choice_licence_and_notice(tmp_path):
+    from test_soundfont import build_sf2, sine
+
+    from scoreflow.tasks.backends.composer import render as composer_render
+
+    chosen = composer_render.default_soundfont()
+    system = [p for p in composer_render.SYSTEM_SOUNDFONTS if Path(p).is_file()]
+    assert chosen == (system[0] if system else composer_render.bundled_soundfont())
+    fallback = Composer(soundfont=composer_render.bundled_soundfont())
+    assert "TimGM6mb" in fallback.notices[0] and "GPL-2.0" in fallback.licence
+    custom = tmp_path / "mine.sf2"
+    custom.write_bytes(build_sf2([sine(440, 0.5)], [{53: 0}], copyright="(c) Jo, CC-BY-SA"))
+    unknown = Composer(soundfont=str(custom))
+    assert unknown.soundfont_licence == "unverified, the file says: (c) Jo, CC-BY-SA"
+    assert any("composer.soundfont_licence" in n for n in unknown.notices)
+    declared = Composer(soundfont=str(custom), soundfont_licence="CC0-1.0")
+    assert declared.notices == [] and "mine.sf2 (CC0-1.0)" in declared.licence
+    cue = declared.generate([brief("calm piano", 2.0)], seconds=[2.0], seed=1)[0]
+    assert cue.metrics["soundfont_licence"] == "CC0-1.0" and cue.licence == declared.licence

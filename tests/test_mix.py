@@ -12,7 +12,9 @@ from scoreflow.tasks.brief import make_brief
 from scoreflow.tasks.media import generate_video, measure_loudness
 from scoreflow.tasks.mix import (
     Placement,
+    intensity_level_db,
     mix_programme,
+    music_bus,
     normalize,
     peak_envelope,
     place,
@@ -260,3 +262,27 @@ def test_music_and_original_apart(talk):
     assert prog.dialogue is None and prog.mix is prog.soundtrack
     a, b = regions[0]
     assert level_db(prog.mix, 0, a - SR // 2) - level_db(prog.mix, a + SR // 10, b - SR // 10) > 9
+
+
+def test_cue_loudness_follows_intensity_in_the_programme():
+    """Two cues as loud as each other on their own: in the soundtrack the intense one
+    plays `range_lu * 0.8` LU over the quiet one, and the programme still meets its target."""
+    x = noise(6.0, seed=3)
+    quiet, loud = (intensity_level_db(i, range_lu=8.0) for i in (0.15, 0.95))
+    assert (quiet, loud) == pytest.approx((-2.8, 3.6))
+    assert intensity_level_db(0.7, range_lu=0.0) == 0.0
+    placements = [
+        Placement(cue(x), 0, 6 * SR, level_db=quiet),
+        Placement(cue(x), 8 * SR, 14 * SR, level_db=loud),
+    ]
+    bus = music_bus(placements, target_lufs=-23.0, total_samples=14 * SR, sample_rate=SR,
+                    crossfade_s=0.5)  # fmt: skip
+    programme = mix_programme(bus, None, sample_rate=SR, regions=[], target_lufs=-23.0,
+                              true_peak_dbtp=-1.0)  # fmt: skip
+    track = programme.music
+
+    def rms_db(a, b):
+        return 10 * np.log10(np.mean(track[:, a * SR : b * SR].astype(np.float64) ** 2))
+
+    assert rms_db(9, 13) - rms_db(1, 5) == pytest.approx(6.4, abs=0.3)
+    assert programme.report["after_lufs"] == pytest.approx(-23.0, abs=0.1)

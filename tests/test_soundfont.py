@@ -37,6 +37,7 @@ def build_sf2(
     root: int = 69,
     vorbis: bool = False,
     bank: int = 0,
+    copyright: str = "",
 ) -> bytes:
     """A SoundFont with one instrument whose zones are `zones` (each names its sample by
     generator 53) in one preset (bank `bank`, program 0). Samples loop over their whole
@@ -77,7 +78,8 @@ def build_sf2(
         _chunk(b"igen", _records(sf.GEN, igen)),
         _chunk(b"shdr", _records(sf.SHDR, heads)),
     )
-    info = _list(b"INFO", _chunk(b"ifil", bytes([3 if vorbis else 2, 0, 1, 0])))
+    icop = _chunk(b"ICOP", copyright.encode() + b"\0") if copyright else b""
+    info = _list(b"INFO", _chunk(b"ifil", bytes([3 if vorbis else 2, 0, 1, 0])) + icop)
     body = b"sfbk" + info + _list(b"sdta", _chunk(b"smpl", bytes(pool))) + pdta
     return b"RIFF" + len(body).to_bytes(4, "little") + body
 

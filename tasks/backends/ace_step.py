@@ -199,7 +199,7 @@ class AceStep:
             lyrics="[Instrumental]",
             audio_duration=seconds,
             num_inference_steps=self.steps,
-            guidance_scale=self.guidance_scale,
+            guidance_scale=1.0 if self._pipe.is_turbo else self.guidance_scale,
             shift=self.shift,
             generator=generator,
             **task,
