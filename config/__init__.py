@@ -174,11 +174,10 @@ def _check_production(templates: dict[str, Any], bad: Any) -> None:
         for key, value in t.items():
             if key == "reverb":
                 continue
-            lo, hi = PRODUCTION_RANGES.get(key, (None, None))
-            if lo is None:
-                raise bad(
-                    f"production.{name}.{key}", value, f"Settings: {', '.join(PRODUCTION_RANGES)}"
-                )
+            if key not in PRODUCTION_RANGES:
+                known = ", ".join(PRODUCTION_RANGES)
+                raise bad(f"production.{name}.{key}", value, f"Settings: reverb, {known}")
+            lo, hi = PRODUCTION_RANGES[key]
             if not isinstance(value, int | float) or not lo <= value <= hi:
                 raise bad(f"production.{name}.{key}", value, f"A number from {lo} to {hi}")
 

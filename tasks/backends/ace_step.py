@@ -242,7 +242,9 @@ class AceStep:
         for (bpm, key), members in groups.items():
             meta = {"bpm": bpm, "keyscale": key, "timesignature": "4"}
 
-            def run(texts: list[str], total: float, batch_seed: int, meta: Any = meta):
+            def run(
+                texts: list[str], total: float, batch_seed: int, meta: Any = meta
+            ) -> tuple[np.ndarray, dict[str, Any]]:
                 return self._windows(texts, total, batch_seed, **meta), {
                     "windows": max(1, math.ceil((total - self.overlap_s)
                                                 / (self.max_seconds - self.overlap_s)))

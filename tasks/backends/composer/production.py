@@ -46,7 +46,7 @@ class Strip:
 STRIPS = {
     "drums": Strip(
         low_shelf=(70.0, 2.0), high_shelf=(8000.0, -2.0), compress=(-4.0, 3.0, 10.0, 90.0),
-        width=0.3, send=0.14, level_db=-12.0,
+        width=0.3, send=0.14, level_db=-14.0,
     ),
     "bass": Strip(
         highpass_hz=32.0, compress=(-4.0, 3.0, 12.0, 150.0), send=0.02, level_db=-13.0
@@ -78,7 +78,9 @@ def role_of(program: int, *, is_drum: bool) -> str:
 
 
 # -- filters -------------------------------------------------------------------------------
-def biquad(kind: str, freq_hz: float, sample_rate: int, *, gain_db: float = 0.0, q: float = 0.707):
+def biquad(
+    kind: str, freq_hz: float, sample_rate: int, *, gain_db: float = 0.0, q: float = 0.707
+) -> tuple[np.ndarray, np.ndarray]:
     """RBJ cookbook biquad ``(b, a)``: highpass, lowpass, low_shelf, high_shelf, peak."""
     w = 2 * math.pi * min(freq_hz, 0.49 * sample_rate) / sample_rate
     cw, alpha = math.cos(w), math.sin(w) / (2 * q)
