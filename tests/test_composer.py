@@ -13,6 +13,7 @@ from scoreflow.tasks import analysis
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.composer import Composer, choose_beats, chord, make_grid, split_meters
 from scoreflow.tasks.backends.composer.parts import melody_instrument
+from scoreflow.tasks.backends.composer.plan import ramp_tempi
 from scoreflow.tasks.backends.composer.theory import pitch_class
 from scoreflow.tasks.brief import make_brief
 from scoreflow.tasks.errors import InputError
@@ -431,3 +432,16 @@ def test_soundfont_choice_licence_and_notice(tmp_path):
     assert declared.notices == [] and "mine.sf2 (CC0-1.0)" in declared.licence
     cue = declared.generate([brief("calm piano", 2.0)], seconds=[2.0], seed=1)[0]
     assert cue.metrics["soundfont_licence"] == "CC0-1.0" and cue.licence == declared.licence
+
+
+def test_tempo_ramps_into_a_new_tempo_after_a_hit():
+    """A 12.5 % change: spread over bars, each a step, the bars still filling the segment."""
+    meters = [4, 4, 4, 4, 4, 3]
+    seconds = sum(meters) * 60 / (120 * 0.875)  # the flat tempo would step 120 -> 105
+    tempi = ramp_tempi(meters, seconds, start_bpm=120.0)
+    assert sum(n * 60 / t for n, t in zip(meters, tempi, strict=True)) == pytest.approx(seconds)
+    steps = [abs(b / a - 1) for a, b in itertools.pairwise([120.0, *tempi])]
+    assert max(steps) < 0.05 and all(b <= a for a, b in itertools.pairwise(tempi))
+    assert ramp_tempi([4], 2.0, start_bpm=100.0) == [120.0]  # one bar: a step
+    bars, error, _ = make_grid(17.3, hits_s=(5.1, 11.0), target_bpm=96, tempo_range=(80, 110))
+    assert error == 0 and len({round(b.bpm, 3) for b in bars}) > 3  # ramped, in range

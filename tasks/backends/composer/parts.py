@@ -445,7 +445,7 @@ class Writer:
             for k, variation in enumerate(s.variations):
                 statement = _transform(self.plan.motif, variation, self.rng)
                 cadence = k == len(s.variations) - 1
-                shading = float(self.rng.uniform(-8, 8))  # each statement its own dynamic
+                shading = float(self.rng.uniform(-10, 10))  # each statement its own dynamic
                 for j, (beat, dur, step) in enumerate(statement):
                     pos = 8.0 * k + beat
                     if pos >= total:

@@ -241,22 +241,65 @@ def make_grid(
     error = 0.0
     if len(points) > 2:  # one tempo for the cue, then each segment keeps close to it
         target_bpm = choose_beats(seconds, target_bpm=target_bpm, tempo_range=tempo_range)[1]
+    lo, hi = tempo_range
     for i, (a, b) in enumerate(pairwise(points)):
-        beats, bpm, err = choose_beats(
+        beats, bpm, _ = choose_beats(
             b - a,
             target_bpm=target_bpm,
             tempo_range=tempo_range,
             steadiness=20.0 if len(points) == 2 else 150.0,
         )
-        target_bpm = bpm  # the next segment keeps close to this one's tempo
-        error = max(error, err)
+        meters = split_meters(beats, odd_bar_last=i < len(points) - 2)
+
+        def outside(tempi: list[float]) -> float:
+            return max(max(lo - t, t - hi, 0.0) for t in tempi)
+
+        tempi = [bpm] * len(meters)
+        if bars:  # ramp from the tempo before, unless that pushes the tempo out of range
+            ramped = ramp_tempi(meters, b - a, start_bpm=bars[-1].bpm)
+            tempi = ramped if outside(ramped) <= outside(tempi) + 1e-9 else tempi
+        target_bpm = tempi[-1]  # the next segment keeps close to this one's tempo
+        error = max(error, round(outside(tempi), 3))
         t = a
-        for n in split_meters(beats, odd_bar_last=i < len(points) - 2):
-            bars.append(Bar(start_s=t, beats=n, bpm=bpm, hit=bool(t == a and a > 0)))
-            t += n * 60.0 / bpm
+        for n, tempo in zip(meters, tempi, strict=True):
+            bars.append(Bar(start_s=t, beats=n, bpm=tempo, hit=bool(t == a and a > 0)))
+            t += n * 60.0 / tempo
     if any(h <= 1e-6 for h in hits_s):
         bars[0].hit = True
     return bars, error, off_grid
+
+
+RAMP_BARS = 4  # a tempo change after a hit is spread over up to this many bars
+
+
+def ramp_tempi(meters: list[int], seconds: float, *, start_bpm: float) -> list[float]:
+    """Tempo per bar for bars of `meters` beats filling exactly `seconds`, starting from the
+    tempo before them: a ramp (each bar a step nearer) over the first ``RAMP_BARS`` bars (at
+    most half of them), then a held tempo, solved so the bars end on the next sync point.
+    One bar, or a change under 1 %, keeps a single tempo (a step, as before).
+
+    Returns
+    -------
+    list of float, one tempo (bpm) per bar
+    """
+    beats = sum(meters)
+    flat = beats * 60.0 / seconds
+    k = min(RAMP_BARS, len(meters) // 2)
+    if k == 0 or abs(flat - start_bpm) <= 0.01 * start_bpm:
+        return [flat] * len(meters)
+
+    def tempi(held: float) -> list[float]:
+        return [start_bpm + (held - start_bpm) * min(1.0, (j + 1) / (k + 1))
+                for j in range(len(meters))]  # fmt: skip
+
+    def excess(held: float) -> float:
+        return sum(n * 60.0 / t for n, t in zip(meters, tempi(held), strict=True)) - seconds
+
+    lo, hi = 0.25 * flat, 4.0 * flat  # the duration falls as the held tempo rises
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    return tempi((lo + hi) / 2)
 
 
 def _curve(name: str, hits: list[float]) -> Callable[[float], float]:
