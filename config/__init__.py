@@ -88,6 +88,9 @@ def _styles(extra: str, mtime: int) -> dict[str, Any]:
             if not isinstance(table, dict):
                 raise InputError("expected a table", source=extra, field=section, value=table)
             for name, entry in table.items():
+                font = entry.get("soundfont") if isinstance(entry, dict) else None
+                if section == "instruments" and isinstance(font, str) and font:
+                    entry["soundfont"] = str(Path(extra).resolve().parent / Path(font).expanduser())
                 target = vocab.setdefault(section, {})
                 if isinstance(entry, dict) and isinstance(target.get(name), dict):
                     target[name].update(entry)
@@ -115,6 +118,9 @@ def _check_styles(vocab: dict[str, Any], source: str) -> None:
             raise bad(f"instruments.{name}.role", inst.get("role"), f"Use one of {ROLES}")
         if not 0 <= int(inst.get("program", -1)) <= 127:
             raise bad(f"instruments.{name}.program", inst.get("program"), "A GM program 0-127")
+        font = inst.get("soundfont", "")
+        if font and not Path(font).is_file():
+            raise bad(f"instruments.{name}.soundfont", font, "The path of a .sf2 or .sf3 file")
         span = inst.get("range")
         if not (
             isinstance(span, list)

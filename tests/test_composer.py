@@ -445,3 +445,46 @@ def test_tempo_ramps_into_a_new_tempo_after_a_hit():
     assert ramp_tempi([4], 2.0, start_bpm=100.0) == [120.0]  # one bar: a step
     bars, error, _ = make_grid(17.3, hits_s=(5.1, 11.0), target_bpm=96, tempo_range=(80, 110))
     assert error == 0 and len({round(b.bpm, 3) for b in bars}) > 3  # ramped, in range
+
+
+def test_an_instrument_from_a_soundfont_of_its_own(tmp_path):
+    """styles.toml gives the piano another font: it plays from that font (a pure sine
+    here), the rest from the main one, and the cue's licence names both."""
+    from test_soundfont import build_sf2, sine
+
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "sine.sf2").write_bytes(build_sf2([sine(440, 0.5)], [{53: 0}]))
+    styles = tmp_path / "styles.toml"
+    styles.write_text('[instruments.piano]\nsoundfont = "fonts/sine.sf2"\npreset = 0\n'
+                      'soundfont_licence = "CC0-1.0"\n')  # fmt: skip
+    from scoreflow import config
+
+    composer = Composer(vocab=config.styles(str(styles)))
+    assert composer.fonts["piano"] == (str(tmp_path / "fonts" / "sine.sf2"), 0, 0)
+    b = make_brief(Scene("c", 0, 100, Fraction(25), "calm piano, no drums"), vocab=composer.vocab)
+    cue = composer.generate([b], seconds=[4.0], seed=1)[0]
+    assert "piano from sine.sf2 (CC0-1.0)" in cue.licence
+    from scoreflow.tasks.backends.composer.render import synthesize_parts
+
+    lone = pretty_midi.PrettyMIDI()  # one A4 on the piano, held
+    lone.instruments.append(pretty_midi.Instrument(program=0, name="piano"))
+    lone.instruments[0].notes.append(pretty_midi.Note(100, 69, 0.0, 2.0))
+
+    def second_harmonic_db(fonts):
+        ((_, audio),) = synthesize_parts(
+            lone, sample_rate=SR, samples=2 * SR, soundfont=composer.soundfont, gain_db=0,
+            fonts=fonts,
+        )  # fmt: skip
+        spectrum = np.abs(np.fft.rfft(audio[0] * np.hanning(2 * SR)))
+        freqs = np.fft.rfftfreq(2 * SR, 1 / SR)
+
+        def peak(hz):
+            return spectrum[(freqs > hz - 20) & (freqs < hz + 20)].max()
+
+        return 20 * np.log10(peak(880) / peak(440))
+
+    assert second_harmonic_db(composer.fonts) < -40 < second_harmonic_db({})  # a sine: no piano
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[instruments.piano]\nsoundfont = "missing.sf2"\n')
+    with pytest.raises(InputError, match=r"instruments\.piano\.soundfont"):
+        config.styles(str(bad))

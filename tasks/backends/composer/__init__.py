@@ -136,6 +136,41 @@ class Composer:
                 f"the licence of {self.model} is {self.soundfont_licence}: its samples are in "
                 "every cue; set composer.soundfont_licence to what its author grants"
             )
+        self.fonts, self.font_licences = self._instrument_fonts()
+
+    def _instrument_fonts(self) -> tuple[dict[str, tuple[str, int, int]], dict[str, str]]:
+        """Instruments played from a SoundFont of their own (``soundfont``, ``bank``,
+        ``preset`` in styles.toml; preset defaults to the GM program), each font loaded
+        once, and the licence of each (``soundfont_licence`` there, else as for the main
+        font)."""
+        fonts, licences = {}, {}
+        for name, entry in self.vocab["instruments"].items():
+            path = entry.get("soundfont", "")
+            if not path:
+                continue
+            font = load_soundfont(path)
+            fonts[name] = (
+                path,
+                int(entry.get("bank", 0)),
+                int(entry.get("preset", entry["program"])),
+            )
+            said = _render.soundfont_licence(
+                path, declared=entry.get("soundfont_licence", ""),
+                copyright=font.info.get("copyright", ""),
+            )  # fmt: skip
+            licences[name] = f"{os.path.basename(path)} ({said})"
+            if said.startswith(("unknown", "unverified")):
+                self.notices.append(
+                    f"the licence of {os.path.basename(path)} ({name}) is {said}: set "
+                    f"instruments.{name}.soundfont_licence in your styles file"
+                )
+        return fonts, licences
+
+    def cue_licence(self, instruments: tuple[str, ...]) -> str:
+        """The licence line of a cue: the main SoundFont's, and each own font it plays."""
+        extra = [f"{name} from {self.font_licences[name]}" for name in instruments
+                 if name in self.font_licences]  # fmt: skip
+        return "; ".join([self.licence, *extra])
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Composer:
@@ -201,6 +236,7 @@ class Composer:
             samples=samples,
             soundfont=self.soundfont,
             gain_db=self.gain_db,
+            fonts=self.fonts,
         )
         audio = mix_parts(
             parts,
@@ -281,7 +317,7 @@ class Composer:
                     model=self.model,
                     prompt=brief.prompt,
                     seed=seed + i,
-                    licence=self.licence,
+                    licence=self.cue_licence(brief.instruments),
                     bpm=round(plan.bpm, 3),
                     key=f"{NAMES[plan.tonic]} {plan.mode}",
                     beats_per_bar=4,

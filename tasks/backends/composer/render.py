@@ -5,6 +5,7 @@ and MIDI -> a Standard MIDI File that carries the plan's tempo map and meters.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pretty_midi
@@ -239,22 +240,38 @@ def expression(
 
 
 def synthesize_parts(
-    pm: pretty_midi.PrettyMIDI, *, sample_rate: int, samples: int, soundfont: str, gain_db: float
+    pm: pretty_midi.PrettyMIDI,
+    *,
+    sample_rate: int,
+    samples: int,
+    soundfont: str,
+    gain_db: float,
+    fonts: dict[str, tuple[str, int, int]] | None = None,
 ) -> list[tuple[str, np.ndarray]]:
     """Each instrument rendered on its own, with its expression (CC 7, CC 11) applied.
+
+    Parameters
+    ----------
+    fonts : dict, optional
+        Instrument name -> (SoundFont, bank, preset) for instruments played from a font of
+        their own (``soundfont`` in styles.toml); the others play `soundfont`.
 
     Returns
     -------
     list of (role, audio)
         `production.role_of` the instrument, and its audio of shape (2, samples), float32.
     """
-    font = load_soundfont(soundfont)
     parts = []
     for i, inst in enumerate(pm.instruments):
         notes = _notes(inst, channel_of(i, inst), sample_rate=sample_rate, samples=samples)
+        path = soundfont
+        if fonts and inst.name in fonts and not inst.is_drum:
+            path, bank, preset = fonts[inst.name]
+            notes = [replace(n, bank=bank, program=preset) for n in notes]
         audio = play(
-            font, notes, sample_rate=sample_rate, samples=samples, gain_db=gain_db, planar=True
-        )
+            load_soundfont(path), notes, sample_rate=sample_rate, samples=samples,
+            gain_db=gain_db, planar=True,
+        )  # fmt: skip
         gain = expression(inst, sample_rate=sample_rate, samples=samples)
         if gain is not None:
             audio *= gain
