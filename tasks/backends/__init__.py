@@ -66,6 +66,20 @@ def settings_for(cls: type, cfg: dict[str, Any], section: str) -> dict[str, Any]
     }
 
 
+def load_pipeline(backend: Any) -> Any:
+    """The diffusers pipeline of a neural `backend` (its ``_cls``, ``model_id``,
+    ``allow_download``, ``dtype``, ``device`` and ``_missing`` error): offline unless
+    downloads are allowed, progress bars off, on its device."""
+    try:
+        pipe = backend._cls.from_pretrained(
+            backend.model_id, local_files_only=not backend.allow_download, dtype=backend.dtype
+        )
+    except (OSError, ValueError) as exc:
+        raise backend._missing(exc) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(backend.device)
+
+
 _BUILT: dict[str, MusicBackend] = {}
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from scoreflow.tasks import analysis
 from scoreflow.tasks.align import fade
-from scoreflow.tasks.backends import settings_for, within_headroom
+from scoreflow.tasks.backends import load_pipeline, settings_for, within_headroom
 from scoreflow.tasks.backends.musicgen import (
     generate_in_batches,
     prompt_text,
@@ -172,14 +172,7 @@ class AceStep:
     def load(self) -> None:
         if self._pipe is not None:
             return
-        try:
-            pipe = self._cls.from_pretrained(
-                self.model_id, local_files_only=not self.allow_download, dtype=self.dtype
-            )
-        except (OSError, ValueError) as exc:
-            raise self._missing(exc) from None
-        pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe.to(self.device)
+        self._pipe = load_pipeline(self)
 
     def self_check(self) -> str:
         self.load()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from scoreflow.tasks.align import fade
-from scoreflow.tasks.backends import settings_for
+from scoreflow.tasks.backends import load_pipeline, settings_for
 from scoreflow.tasks.backends.musicgen import generate_in_batches, resolve_device, resolve_dtype
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Brief, Cue
@@ -114,14 +114,7 @@ class StableAudio:
     def load(self) -> None:
         if self._pipe is not None:
             return
-        try:
-            pipe = self._cls.from_pretrained(
-                self.model_id, local_files_only=not self.allow_download, torch_dtype=self.dtype
-            )
-        except (OSError, ValueError) as exc:
-            raise self._missing(exc) from None
-        pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe.to(self.device)
+        self._pipe = load_pipeline(self)
         vae = self._pipe.vae
         longest = self._pipe.transformer.config.sample_size * vae.hop_length / vae.sampling_rate
         self.max_seconds = min(self.window_s, longest)
