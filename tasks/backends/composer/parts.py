@@ -588,9 +588,7 @@ class Writer:
                 out[i] = "fill"
         return out
 
-    def drum_bar(
-        self, bar: Bar, i: int, steps: dict[str, str], sw: float
-    ) -> list[tuple[str, int, float]]:
+    def drum_bar(self, bar: Bar, steps: dict[str, str]) -> list[tuple[str, int, float]]:
         """(piece, sixteenth, velocity) of one bar of the groove at its energy."""
         e, out = bar.energy, []
         for part, line in steps.items():
@@ -701,7 +699,7 @@ class Writer:
             if kind == "build":
                 hits = self.build(bar, i, boundaries)
             else:
-                hits = self.drum_bar(bar, i, variants[self.section_first[i]], sw)
+                hits = self.drum_bar(bar, variants[self.section_first[i]])
                 hits = self.embellish(hits, bar, i)
                 if kind == "fill":
                     hits = self.fill(hits, bar)
