@@ -7,6 +7,7 @@
     scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
                       [--config FILE] [--seed N]
     scoreflow render MIDI --out WAV [--seconds S] [--config FILE]
+    scoreflow verify OUT
     scoreflow watch (--queue SQS_URL | --poll FOLDER_OR_PREFIX) [--out URI] [--prefix P]
                     [--max-tries N] [--dead-letter URI] [--state URI] [--every S] [--once]
     scoreflow serve --folder FOLDER_OR_PREFIX [--queue SQS_URL] [--out URI]
@@ -96,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     srv = command("server", "a Prefect server kept running, so runs start at once")
     srv.add_argument("action", choices=("start", "stop", "status"), help="what to do")
     srv.add_argument("--port", type=int, default=4200, help="port on 127.0.0.1 (start)")
+    f = command("verify", "check an output folder against its manifest (files, sizes, SHA-256)")
+    f.add_argument("folder", help="a run's output folder")
     k = command("cache", "the cue cache: its size, or delete what expired")
     k.add_argument("action", choices=("info", "prune"), help="what to do")
     k.add_argument("--config", help=CONFIG_HELP + " (for [cache])")
@@ -363,6 +366,7 @@ def _prefect(args: argparse.Namespace, *, quiet: bool) -> None:
 
 def _score(args: argparse.Namespace) -> int:
     _check_command(args)  # everything validated before the Prefect engine starts
+    _refuse_overwriting_inputs(args)
     _prefect(args, quiet=True)
     from scoreflow.flows import progress
     from scoreflow.flows.score import score_video
@@ -465,6 +469,36 @@ def _server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_overwriting_inputs(args: argparse.Namespace) -> None:
+    """Exit 2 before any work if an output would replace an input (the flow checks again,
+    with the config's styles and SoundFont too)."""
+    from pathlib import Path
+
+    from scoreflow.tasks.outdir import refuse_inputs_in_the_way
+    from scoreflow.tasks.storage import is_remote
+
+    if is_remote(args.out):
+        return
+    given = {"video": args.video, "shot list": args.shots, "config": args.config}
+    local = {what: Path(p) for what, p in given.items() if p and not is_remote(p)}
+    refuse_inputs_in_the_way(Path(args.out), Path(args.video), local)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """0 when the folder holds what its manifest says; else the differences, and 1."""
+    from pathlib import Path
+
+    from scoreflow.tasks.outdir import verify
+
+    problems = verify(Path(args.folder))
+    if problems:
+        print("\n".join(problems))
+        print(f"{args.folder}: does NOT match its manifest ({len(problems)} problems)")
+        return 1
+    print(f"{args.folder}: every output matches its manifest")
+    return 0
+
+
 def _cache(args: argparse.Namespace) -> int:
     from scoreflow import config
     from scoreflow.flows import cache
@@ -497,6 +531,7 @@ COMMANDS = {
     "render": _render,
     "server": _server,
     "cache": _cache,
+    "verify": _verify,
 }
 
 

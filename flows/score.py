@@ -8,6 +8,7 @@ with one scene changed regenerates only that cue.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -28,6 +29,7 @@ from scoreflow.tasks.backends.batching import batch_queue
 from scoreflow.tasks.brief import link_briefs, make_brief
 from scoreflow.tasks.errors import InputError, StorageError
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
+from scoreflow.tasks.outdir import RunFolder, refuse_inputs_in_the_way
 from scoreflow.tasks.storage import (
     S3Uri,
     TransientStorageError,
@@ -248,7 +250,6 @@ def score_video(
     a remote `out` receives the run under ``out/<run id>/``, its manifest uploaded last.
     Returns the manifest (also written as ``manifest.json``).
     """
-    log = get_run_logger()
     cfg = config.load_config(
         config_file,
         {
@@ -258,17 +259,54 @@ def score_video(
         },
     )
     prefect_ui.tag_run(cfg)
-    sr = cfg["pipeline"]["sample_rate"]
     work = work_dir()
     video_p = fetch_task(video, work, "video")
     shots_p = fetch_task(shots, work, "shot list")
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + _run_suffix()
+    with contextlib.ExitStack() as stack:
+        return _score(
+            stack, video, shots, out, cfg=cfg, video_p=video_p, shots_p=shots_p,
+            run_id=run_id, fps=fps, start_tc=start_tc,
+            inputs={"config": config_file or "", "styles": cfg["composer"]["styles"],
+                    "SoundFont": cfg["composer"]["soundfont"]},
+        )  # fmt: skip
+
+
+def _output_folder(
+    stack: contextlib.ExitStack, out: str, run_id: str, video_p: Path, inputs: dict[str, Path]
+) -> tuple[Path, Path, RunFolder | None]:
+    """(where the run writes, where it ends up, the claimed local folder or None): a
+    remote run stages in the work folder and is uploaded; a local one is staged inside its
+    folder (`outdir.RunFolder`) after refusing inputs an output would replace."""
     if is_remote(out):
-        location = str(S3Uri.parse(out).join(run_id)) + "/"
-        out_p = prepare_out_dir(work / "runs" / run_id)
-    else:
-        out_p = prepare_out_dir(local_path(out, what="output folder"))
-        location = str(out_p)
+        return prepare_out_dir(work_dir() / "runs" / run_id), Path(), None
+    final = local_path(out, what="output folder")
+    refuse_inputs_in_the_way(final, video_p, inputs)
+    folder = RunFolder(final, run_id)
+    return stack.enter_context(folder), final.resolve(), folder
+
+
+def _score(
+    stack: contextlib.ExitStack,
+    video: str,
+    shots: str,
+    out: str,
+    *,
+    cfg: dict[str, Any],
+    video_p: Path,
+    shots_p: Path,
+    run_id: str,
+    fps: str | None,
+    start_tc: str | None,
+    inputs: dict[str, str],
+) -> dict[str, Any]:
+    """The body of `score_video`, inside its claimed output folder."""
+    log = get_run_logger()
+    sr = cfg["pipeline"]["sample_rate"]
+    local = {k: Path(v) for k, v in inputs.items() if v and not is_remote(v)}
+    local |= {"video": video_p, "shot list": shots_p}
+    out_p, final, folder = _output_folder(stack, out, run_id, video_p, local)
+    location = str(S3Uri.parse(out).join(run_id)) + "/" if folder is None else str(final)
 
     _stage(log, 1, "probing %s", video_p.name)
     try:
@@ -354,6 +392,7 @@ def score_video(
             crossfade_s=crossfade_s,
             relative=is_remote(out),
             sample_rate=sr,
+            link_root=None if folder is None else final,
         )
 
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
@@ -417,6 +456,8 @@ def score_video(
     outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
     outputs += edit_files
     result = deliver.write_manifest(out_p, manifest, outputs=outputs)
+    if folder is not None:
+        folder.commit([*result["outputs"], "manifest.json"])
     if is_remote(out):
         log.info("uploading %d files to %s", len(result["outputs"]) + 1, location)
         publish_task(out_p, location, list(result["outputs"]))

@@ -167,13 +167,15 @@ def write_interchange(
     crossfade_s: float = 0.5,
     relative: bool = False,
     sample_rate: int = 48000,
+    link_root: Path | None = None,
 ) -> list[Path]:
     """score.otio, score.xml (FCP 7: Premiere, Resolve), score.fcpxml (Final Cut Pro) and
     music.edl: the picture, the video's own audio and the music track with its crossfades.
 
     Media are linked by absolute ``file://`` URLs, or (`relative`, for a run that is
     uploaded) by their paths in the run folder, with RELINK.txt saying how to relink them
-    after download.
+    after download. `link_root` is where the files will be when the run is switched into
+    place (`outdir.RunFolder`), when that is not `out`.
     """
     rate = scenes[0].rate
     media_frames = {  # each file's own length, ring-out included (the clip's handle)
@@ -185,7 +187,10 @@ def write_interchange(
         cue_wavs = {sid: p.relative_to(out) for sid, p in cue_wavs.items()}
         video = Path(video.name)
     else:
-        cue_wavs = {sid: p.resolve() for sid, p in cue_wavs.items()}
+        root = (link_root or out).resolve()
+        cue_wavs = {
+            sid: root / p.resolve().relative_to(out.resolve()) for sid, p in cue_wavs.items()
+        }
         video = video.resolve()
     seq = fcp.Sequence(
         name=f"{video.stem} score",
