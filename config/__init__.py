@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import os
 import tomllib
 from functools import cache
@@ -245,12 +246,20 @@ def load_config(
             for section, values in overrides.items()
         }
         _merge(config, clean, source="command line")
+    try:
+        _validate(config)
+    except InputError as exc:  # say which file the value may have come from
+        raise exc.located(source=str(path) if path else None) from None
+    return config
+
+
+def _validate(config: dict[str, Any]) -> None:
+    """Every value of a merged config in range, finite and supported."""
     pipeline = config["pipeline"]
     presets = loudness_presets()
     if pipeline["preset"] not in presets:
         raise InputError(
             "unknown loudness preset",
-            source=str(path) if path else "command line",
             field="pipeline.preset",
             value=pipeline["preset"],
             fix=f"Use one of {', '.join(presets)}",
@@ -262,7 +271,11 @@ def load_config(
             value=pipeline["sample_rate"],
             fix="Use 44100, 48000 or 96000",
         )
+    _check_finite(config)
+    _check_output(config)
     for section, key, lo, hi in (
+        ("composer", "gain_db", -60.0, 12.0),
+        ("composer", "reverb", 0.0, 2.0),
         ("align", "max_stretch", 0.0, 0.25),
         ("align", "fade_out_s", 0.0, 5.0),
         ("align", "declick_s", 0.0, 0.1),
@@ -285,7 +298,34 @@ def load_config(
                 field=f"{section}.{key}",
                 value=config[section][key],
             )
-    return config
+
+
+def _check_finite(config: dict[str, Any], prefix: str = "") -> None:
+    """Every number in the config is finite (nan and inf pass every range check)."""
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _check_finite(value, name + ".")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InputError("must be a finite number", field=name, value=value)
+
+
+def _check_output(config: dict[str, Any]) -> None:
+    """The output formats ffmpeg and libsndfile are asked for exist."""
+    import soundfile
+
+    from scoreflow.tasks.mux import check_audio_options
+
+    out = config["output"]
+    subtypes = soundfile.available_subtypes("WAV")
+    if out["wav_subtype"] not in subtypes:
+        raise InputError(
+            "not a WAV subtype",
+            field="output.wav_subtype",
+            value=out["wav_subtype"],
+            fix="Use PCM_16, PCM_24, PCM_32 or FLOAT",
+        )
+    check_audio_options(None, out["audio_codec"], out["audio_bitrate"])
 
 
 def cache_dir(cfg: dict[str, Any]) -> Path:

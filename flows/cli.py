@@ -248,7 +248,7 @@ def check(
     from scoreflow.tasks.brief import make_brief
     from scoreflow.tasks.media import describe
 
-    _, engine, vocab, info, scenes = _read_inputs(
+    cfg, engine, vocab, info, scenes = _read_inputs(
         shots,
         video=video,
         fps=fps,
@@ -257,6 +257,11 @@ def check(
         overrides={"backend": backend, "model": model, "preset": preset, "guide": guide},
     )
     warn_about(engine)
+    if info is not None:
+        from scoreflow.tasks.mux import check_audio_options
+
+        out = cfg["output"]
+        check_audio_options(info.container, out["audio_codec"], out["audio_bitrate"])
     lines = [f"backend: {_ready(engine)}"]
     lines += [f"video: {describe(info)}"] if info else []
     for s in scenes:

@@ -312,6 +312,8 @@ def _score(
     try:
         info = probe_task(video_p)
         _detail(log, "%s", media.describe(info))
+        o = cfg["output"]
+        mux.check_audio_options(info.container, o["audio_codec"], o["audio_bitrate"])
         _stage(log, 2, "reading shot list %s", shots_p.name)
         scenes = read_shots_task(shots_p, fps, start_tc, info)
     except InputError as exc:  # name what the user gave, not our fetched copy

@@ -254,11 +254,20 @@ def measure_deliverables(
     return qc
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell value a spreadsheet shows as text: one starting with ``= + - @`` (a formula
+    to Excel, LibreOffice and Sheets) gets a leading apostrophe; control characters go."""
+    if not isinstance(value, str):
+        return value
+    value = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
 def write_cuesheet(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CUESHEET_FIELDS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     write_bytes(path, buf.getvalue().encode())
 
 

@@ -23,6 +23,7 @@ import opentimelineio as otio
 from scoreflow.tasks import fcp
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Scene
+from scoreflow.tasks.storage import regular_file
 from scoreflow.tasks.timecode import (
     format_timecode,
     parse_rate,
@@ -225,10 +226,11 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
     """
     source = str(path)
     adapter = ADAPTERS[path.suffix.lower()]
+    regular_file(path, what="cut", max_bytes=256_000_000)
     try:
         text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise InputError("shot list not found", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the cut: {exc.strerror}", source=source) from None
     events: list[_Event] = []
     drop = False
     start: int | None = None
@@ -258,6 +260,12 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
         if not timelines:
             raise InputError("the file holds no timeline", source=source)
         result = timelines[0]
+    if not isinstance(result, otio.schema.Timeline):
+        raise InputError(
+            f"the file holds {type(result).__name__}, not a timeline",
+            source=source,
+            fix="Export the edit's timeline (sequence) from the editing system",
+        )
     timeline: otio.schema.Timeline = result
     track = _track(timeline, source)
     first = next(i for i in track if isinstance(i, otio.core.Item))

@@ -24,6 +24,7 @@ import yaml
 from scoreflow.tasks import interchange
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import MediaInfo, Scene
+from scoreflow.tasks.storage import regular_file
 from scoreflow.tasks.timecode import format_timecode, parse_rate, parse_timecode, rate_name
 
 ALIASES = {
@@ -75,7 +76,14 @@ def _norm_key(key: object) -> str:
 
 def _decode(data: bytes, source: str) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"broken UTF-16 text ({exc.reason} at byte {exc.start})",
+                source=source,
+                fix="Save the shot list again as UTF-8 (in Excel: 'CSV UTF-8')",
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -88,34 +96,110 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, tuple[Any, int]]]:
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header: list[str] | None = None
-    rows: list[_Row] = []
-    for values in reader:
-        if not any(v.strip() for v in values):
-            continue
-        if header is None:
-            header = [_norm_key(h) for h in values]
-            continue
-        line = reader.line_num
-        if len(values) > len(header):
+DELIMITERS = ",;\t|"
+MAX_ROWS = 200_000
+MAX_SHOTLIST_BYTES = 64_000_000
+MAX_DEPTH = 50  # nesting of a JSON/YAML shot list
+MAX_ID = 64  # characters of a scene id: it names the cue's files
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _delimiter(header: str, source: str) -> str:
+    """The delimiter of a CSV: the candidate the header line uses most (a header always
+    has several columns); none at all is refused."""
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best] == 0:
+        raise InputError(
+            "no delimiter in the header line",
+            source=source,
+            line=1,
+            fix="Separate the columns with commas, semicolons or tabs",
+        )
+    return best
+
+
+def _header(values: list[str], source: str, line: int) -> list[str]:
+    """Normalised column names; two columns meaning the same field are refused."""
+    header = [_norm_key(h) for h in values]
+    seen: dict[str, str] = {}
+    for raw, key in zip(values, header, strict=True):
+        if key and key in seen:
             raise InputError(
-                f"{len(values)} values but the header has {len(header)} columns",
+                f"columns {seen[key]!r} and {raw.strip()!r} both give {key}",
                 source=source,
                 line=line,
-                fix="Quote values that contain the delimiter",
+                fix="Keep one of them",
             )
-        fields = {k: (v, line) for k, v in zip(header, values, strict=False) if k}
-        rows.append(_Row(line, fields))
+        seen[key] = raw.strip()
+    return header
+
+
+def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, tuple[Any, int]]]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line endings too
+    first = next((ln for ln in text.split("\n", 50) if ln.strip()), "")
+    delim = _delimiter(first, source)
+    others = [d for d in DELIMITERS if d != delim and d in first + " "]
+    reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"', strict=True)
+    header: list[str] | None = None
+    rows: list[_Row] = []
+    line = 0
+    try:
+        for values in reader:
+            start, line = line + 1, reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if header is None:
+                header = _header(values, source, line)
+                continue
+            _check_row(values, header, source, start, delim, others)
+            fields = {k: (v, start) for k, v in zip(header, values, strict=False) if k}
+            rows.append(_Row(start, fields))
+            if len(rows) > MAX_ROWS:
+                raise InputError(f"more than {MAX_ROWS} scenes", source=source, line=start)
+    except csv.Error as exc:
+        raise InputError(
+            f"unreadable CSV ({exc})",
+            source=source,
+            line=line + 1,
+            fix='Close every quote (a description with a quote inside is written ""like this"")',
+        ) from None
     if header is None:
         raise InputError("empty shot list", source=source, fix="Add a header row and scenes")
     return rows, set(header), {}
+
+
+def _check_row(
+    values: list[str], header: list[str], source: str, line: int, delim: str, others: list[str]
+) -> None:
+    """A data row: no more values than columns, one delimiter, no control characters."""
+    if len(values) > len(header):
+        raise InputError(
+            f"{len(values)} values but the header has {len(header)} columns",
+            source=source,
+            line=line,
+            fix="Quote values that contain the delimiter",
+        )
+    if len(values) < len(header) and len(values) <= 2:
+        joined = delim.join(values)
+        other = next((d for d in DELIMITERS if d != delim and joined.count(d) >= 2), None)
+        if other is not None:
+            raise InputError(
+                f"this row is separated by {other!r} but the file by {delim!r}",
+                source=source,
+                line=line,
+                fix="Use one delimiter throughout the file",
+            )
+    for name, value in zip(header, values, strict=False):
+        bad = _CONTROL.search(value)
+        if bad:
+            raise InputError(
+                f"control character U+{ord(bad.group()):04X} in the text",
+                source=source,
+                line=line,
+                field=name or None,
+                fix="Remove it (the file may be binary or damaged)",
+            )
 
 
 def _yaml_value(node: yaml.Node, source: str) -> Any:
@@ -125,9 +209,38 @@ def _yaml_value(node: yaml.Node, source: str) -> Any:
         raise InputError(f"unreadable value: {exc}", source=source) from None
 
 
+def _check_nesting(text: str, source: str, kind: str) -> None:
+    """Refuse YAML aliases (an alias bomb grows without bound) and nesting deeper than
+    `MAX_DEPTH`, by reading the parser's events (no objects are built)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise InputError(
+                    f"YAML alias *{event.anchor} is not accepted in a shot list",
+                    source=source,
+                    line=event.start_mark.line + 1,
+                    fix="Write each scene's values out in full",
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputError(
+                        f"nested deeper than {MAX_DEPTH} levels",
+                        source=source,
+                        line=event.start_mark.line + 1,
+                        fix="A shot list is a list of flat scene objects",
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # reported, with its place, by the reader itself
+
+
 def _rows_tree(
     text: str, source: str, kind: str
 ) -> tuple[list[_Row], set[str], dict[str, tuple[Any, int]]]:
+    _check_nesting(text, source, kind)
     if kind == "json":
         try:
             json.loads(text)
@@ -194,6 +307,15 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
             line=scene_line,
             field="scene",
             fix="Give every scene an id",
+        )
+    if len(sid) > MAX_ID or _CONTROL.search(sid) or sid in (".", ".."):
+        raise InputError(
+            f"scene id of {len(sid)} characters" if len(sid) > MAX_ID else "unusable scene id",
+            source=source,
+            line=scene_line,
+            field="scene",
+            value=sid[:40] + ("..." if len(sid) > 40 else ""),
+            fix=f"Use at most {MAX_ID} printable characters (they name the cue's files)",
         )
 
     def fail(exc: InputError, name: str) -> InputError:
@@ -432,10 +554,9 @@ def read_shotlist(
 
 
 def _read_rows(path: Path, kind: str, source: str) -> tuple[list[_Row], dict[str, tuple[Any, int]]]:
+    regular_file(path, what="shot list", max_bytes=MAX_SHOTLIST_BYTES)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("shot list not found", source=source) from None
     except OSError as exc:
         raise InputError(f"cannot read shot list: {exc.strerror}", source=source) from None
     if not data.strip():

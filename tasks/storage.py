@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import urllib.parse
 from collections.abc import Iterator
@@ -212,16 +213,41 @@ def etag(uri: str | Path) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}"
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def regular_file(path: Path, *, what: str, max_bytes: int | None = None) -> Path:
+    """`path` if it is a readable regular file (not too big); else an `InputError` that
+    says what it is instead: missing, a folder, a FIFO or device, unreadable, too large."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what}: {exc.strerror}", source=str(path)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"the {what} is a folder, not a file", source=str(path))
+    for test, kind in _KINDS:
+        if test(st.st_mode):
+            raise InputError(f"the {what} is {kind}, not a regular file", source=str(path))
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read the {what}: permission denied", source=str(path))
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise InputError(
+            f"the {what} is {st.st_size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB accepted",
+            source=str(path),
+        )
+    return path
+
+
 def fetch(uri: str | Path, work: Path, *, what: str) -> Path:
     """A local copy of `uri` (the path itself when local), named as the object.
 
     Downloads are kept under ``work`` by ETag, so a restarted run does not fetch again.
     """
     if not is_remote(uri):
-        path = local_path(uri, what=what)
-        if not path.is_file():
-            raise InputError(f"{what} not found", source=str(path))
-        return path
+        return regular_file(local_path(uri, what=what), what=what)
     u = S3Uri.parse(uri)
     tag = etag(uri)
     target = work / "inputs" / hashlib.sha256(f"{uri}\0{tag}".encode()).hexdigest()[:16] / u.name
