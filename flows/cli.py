@@ -371,7 +371,7 @@ def _prefect(args: argparse.Namespace, *, quiet: bool) -> None:
 
 def _score(args: argparse.Namespace) -> int:
     _check_command(args)  # everything validated before the Prefect engine starts
-    _refuse_overwriting_inputs(args)
+    _check_output(args)
     _prefect(args, quiet=True)
     from scoreflow.flows import progress
     from scoreflow.flows.score import score_video
@@ -474,14 +474,16 @@ def _server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_overwriting_inputs(args: argparse.Namespace) -> None:
-    """Exit 2 before any work if an output would replace an input (the flow checks again,
-    with the config's styles and SoundFont too)."""
+def _check_output(args: argparse.Namespace) -> None:
+    """Exit 2 before any work if the output folder cannot be written (or its bucket does
+    not exist), or an output would replace an input (the flow checks again, with the
+    config's styles and SoundFont too)."""
     from pathlib import Path
 
     from scoreflow.tasks.outdir import refuse_inputs_in_the_way
-    from scoreflow.tasks.storage import is_remote
+    from scoreflow.tasks.storage import check_writable, is_remote
 
+    check_writable(args.out)
     if is_remote(args.out):
         return
     given = {"video": args.video, "shot list": args.shots, "config": args.config}

@@ -20,7 +20,8 @@ import numpy as np
 
 from scoreflow.tasks.errors import InputError, ScoreflowError
 from scoreflow.tasks.model import MediaInfo
-from scoreflow.tasks.timecode import rate_name, snap_rate
+from scoreflow.tasks.storage import regular_file
+from scoreflow.tasks.timecode import RATES, rate_name, snap_rate
 
 
 @cache
@@ -63,9 +64,7 @@ def probe(path: str | Path) -> MediaInfo:
     InputError
         If the file is missing, unreadable or has no video stream.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("video not found", source=str(path))
+    path = regular_file(Path(path), what="video")
     try:
         container = av.open(str(path))
     except av.FFmpegError as exc:
@@ -78,11 +77,13 @@ def probe(path: str | Path) -> MediaInfo:
         if not raw_rate:
             raise InputError("the video has no frame rate", source=str(path))
         rate = snap_rate(Fraction(raw_rate))
+        _check_constant_rate(path, rate, v)
         if v.duration is not None and v.time_base is not None:
             duration = float(v.duration * v.time_base)
         else:
             duration = float(container.duration or 0) / av.time_base
         frames = v.frames or round(Fraction(duration).limit_denominator(10**6) * rate)
+        _check_complete(path, container, v, int(frames))
         a = container.streams.audio
         tags = [v.metadata, *(s.metadata for s in container.streams), container.metadata]
         start_tc = next((t["timecode"] for t in tags if t.get("timecode")), None)
@@ -99,6 +100,36 @@ def probe(path: str | Path) -> MediaInfo:
             audio_sample_rate=a[0].codec_context.sample_rate if a else None,
             audio_channels=a[0].codec_context.channels if a else None,
             start_tc=start_tc,
+        )
+
+
+def _check_constant_rate(path: Path, rate: Fraction, v: Any) -> None:
+    """Refuse a variable or irregular frame rate: frames would not map to timecode (what a
+    phone records, say). A usual rate, or a whole or /1001 one, passes."""
+    if rate in RATES.values() or rate.denominator in (1, 1001):
+        return
+    raise InputError(
+        f"variable or irregular frame rate ({float(rate):.3f} fps, {rate})",
+        source=str(path),
+        fix="Conform the video to a constant rate first, e.g. "
+        "ffmpeg -i in.mp4 -vf fps=25 -c:a copy out.mp4",
+    )
+
+
+def _check_complete(path: Path, container: Any, v: Any, frames: int) -> None:
+    """Refuse a video whose file holds fewer frames than its header promises (cut short in
+    a copy or an upload): its packets are counted, not decoded."""
+    found = 0
+    try:
+        for packet in container.demux(v):
+            found += packet.size > 0
+    except av.FFmpegError:
+        pass  # a damaged tail: count what came before it
+    if frames and found < 0.99 * frames:
+        raise InputError(
+            f"truncated: {found} of its {frames} frames are in the file",
+            source=str(path),
+            fix="Copy or upload the video again",
         )
 
 

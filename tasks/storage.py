@@ -200,6 +200,26 @@ def _s3(uri: str, action: str) -> Iterator[Any]:
         raise storage_error(exc, uri, action) from None
 
 
+def check_writable(out: str | Path) -> None:
+    """Before any work: an output folder we can create and write in, or an ``s3://``
+    prefix whose bucket exists (an `InputError` naming it otherwise)."""
+    if is_remote(out):
+        u = S3Uri.parse(out)
+        with _s3(f"s3://{u.bucket}", "find the output bucket") as s3:
+            s3.head_bucket(Bucket=u.bucket)
+        return
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError("the output folder is a file", source=str(path), fix="Give a folder")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            "cannot write the output folder here: permission denied",
+            source=str(existing),
+            fix="Choose an --out folder you may write to",
+        )
+
+
 def etag(uri: str | Path) -> str:
     """What identifies the content: the S3 ETag, or size and mtime of a local file."""
     if is_remote(uri):
