@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     _music_options(s)
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
     s.add_argument(
+        "--allow-qc-fail",
+        action="store_true",
+        help="exit 0 even when the deliverables fail QC (the manifest still says so)",
+    )
+    s.add_argument(
         "--keep-original-audio",
         action="store_true",
         default=None,
@@ -390,6 +395,7 @@ def _score(args: argparse.Namespace) -> int:
             start_tc=args.start_tc,
             seed=args.seed,
             keep_original_audio=args.keep_original_audio,
+            allow_qc_fail=args.allow_qc_fail,
         )
     print(summary(manifest))
     return 0

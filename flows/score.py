@@ -27,7 +27,7 @@ from scoreflow.tasks import align, deliver, fcp, media, mix, mux, report, shotli
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
 from scoreflow.tasks.brief import link_briefs, make_brief
-from scoreflow.tasks.errors import InputError, StorageError
+from scoreflow.tasks.errors import DeliveryError, InputError, StorageError
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
 from scoreflow.tasks.outdir import RunFolder, refuse_inputs_in_the_way
 from scoreflow.tasks.storage import (
@@ -222,11 +222,19 @@ def mux_task(
 
 @task(name="qc", cache_policy=NO_CACHE)
 def qc_task(
-    main: Path, scored: Path, video: Path, regions_s: list[tuple[float, float]], gated: bool
+    main: Path,
+    scored: Path,
+    video: Path,
+    regions_s: list[tuple[float, float]],
+    gated: bool,
+    soundtrack: Path,
+    music_spans_s: dict[str, tuple[float, float]],
+    picture_s: float,
 ) -> dict[str, Any]:
     return deliver.measure_deliverables(
-        main, scored=scored, video=video, regions_s=regions_s if gated else None
-    )
+        main, scored=scored, video=video, regions_s=regions_s if gated else None,
+        soundtrack=soundtrack, music_spans_s=music_spans_s, picture_s=picture_s,
+    )  # fmt: skip
 
 
 @flow(name="score-video", flow_run_name=prefect_ui.run_name)
@@ -243,8 +251,13 @@ def score_video(
     seed: int | None = None,
     keep_original_audio: bool | None = None,
     guide: str | None = None,
+    allow_qc_fail: bool = False,
 ) -> dict[str, Any]:
     """Score `video` from the shot list `shots` into the folder `out`.
+
+    A run whose deliverables fail QC (loudness off target, true peak over the ceiling,
+    clipping, a silent music scene, audio and picture of different lengths) is written and
+    its manifest says so, and then it fails, unless `allow_qc_fail`.
 
     Any of the three may be an ``s3://`` URI. Remote inputs are fetched (once per ETag);
     a remote `out` receives the run under ``out/<run id>/``, its manifest uploaded last.
@@ -266,7 +279,7 @@ def score_video(
     with contextlib.ExitStack() as stack:
         return _score(
             stack, video, shots, out, cfg=cfg, video_p=video_p, shots_p=shots_p,
-            run_id=run_id, fps=fps, start_tc=start_tc,
+            run_id=run_id, fps=fps, start_tc=start_tc, allow_qc_fail=allow_qc_fail,
             inputs={"config": config_file or "", "styles": cfg["composer"]["styles"],
                     "SoundFont": cfg["composer"]["soundfont"]},
         )  # fmt: skip
@@ -299,6 +312,7 @@ def _score(
     fps: str | None,
     start_tc: str | None,
     inputs: dict[str, str],
+    allow_qc_fail: bool,
 ) -> dict[str, Any]:
     """The body of `score_video`, inside its claimed output folder."""
     log = get_run_logger()
@@ -404,7 +418,9 @@ def _score(
 
     _stage(log, 8, "measuring the deliverables")
     chosen = config.preset(cfg)
-    qc = qc_task(main, scored_p, video_p, regions_s, loudness["gate"] == "dialogue")
+    music_spans_s = {s.id: (a / sr, b / sr) for s in scored for a, b in [s.sample_span(sr)]}
+    qc = qc_task(main, scored_p, video_p, regions_s, loudness["gate"] == "dialogue",
+                 audio_files["soundtrack"], music_spans_s, info.duration_s)  # fmt: skip
     _detail(
         log,
         "%s: %.1f LUFS, true peak %.1f dBTP (ffmpeg ebur128)",
@@ -453,6 +469,10 @@ def _score(
             for s in scenes
         ],
     }
+    failures = report.qc_failures(manifest)
+    qc.update(passed=not failures, failures=failures)
+    if failures:
+        log.warning("QC failed:\n  %s", "\n  ".join(failures))
     report.write_report(out_p / "report.html", manifest, scored=scored_p.name)
     outputs = [scored_p, *audio_files.values(), out_p / "cuesheet.csv", out_p / "report.html"]
     outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
@@ -465,6 +485,12 @@ def _score(
         publish_task(out_p, location, list(result["outputs"]))
         shutil.rmtree(out_p, ignore_errors=True)  # the staged copy; inputs stay cached
     prefect_ui.publish_artifacts(result, location)
+    if failures and not allow_qc_fail:
+        raise DeliveryError(
+            f"QC failed ({location}, the report shows the table):\n  "
+            + "\n  ".join(failures)
+            + "\n(--allow-qc-fail accepts the run as it is)"
+        )
     log.info("done: %s", location)
     return result
 

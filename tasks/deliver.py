@@ -21,7 +21,7 @@ import soundfile
 from scoreflow import __version__
 from scoreflow.tasks import fcp, interchange
 from scoreflow.tasks.align import ring_out
-from scoreflow.tasks.media import measure_loudness, stream_hash
+from scoreflow.tasks.media import audio_duration_s, measure_loudness, stream_hash
 from scoreflow.tasks.mix import Programme
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene
 from scoreflow.tasks.storage import atomic_path, sha256_file, write_bytes
@@ -237,10 +237,16 @@ def measure_deliverables(
     scored: Path,
     video: Path,
     regions_s: list[tuple[float, float]] | None = None,
+    soundtrack: Path | None = None,
+    music_spans_s: dict[str, tuple[float, float]] | None = None,
+    picture_s: float | None = None,
 ) -> dict[str, Any]:
     """QC by independent tools: ffmpeg ebur128 on the delivered track (and, for a
     dialogue-gated preset, on its dialogue), on the scored video's audio after encoding,
-    and the video stream's packet hash against the source's.
+    and the video stream's packet hash against the source's; from the files as written:
+    clipped samples of the delivered track, music scenes that are silent in the soundtrack
+    (RMS under -60 dBFS away from their edges), and the scored video's audio duration
+    against the picture's.
     """
     measured = measure_loudness(main, curve=True)
     qc: dict[str, Any] = {
@@ -248,10 +254,45 @@ def measure_deliverables(
         "short_term": [(round(t, 2), v) for t, v in measured["short_term"]],
         "scored_audio": measure_loudness(scored),
         "video_stream_copied": stream_hash(scored) == stream_hash(video),
+        "clipped_samples": clipped_samples(main),
     }
     if regions_s:
         qc["dialogue_gated"] = measure_loudness(main, regions_s=regions_s)
+    if soundtrack is not None and music_spans_s:
+        qc["silent_music_scenes"] = silent_scenes(soundtrack, music_spans_s)
+    if picture_s is not None:
+        qc["durations_s"] = {
+            "picture": round(picture_s, 4),
+            "scored_audio": audio_duration_s(scored),
+        }
     return qc
+
+
+def clipped_samples(path: Path, *, level: float = 0.9999) -> int:
+    """Samples of a WAV at full scale or over, read block by block."""
+    count = 0
+    for block in soundfile.blocks(str(path), blocksize=1 << 20, dtype="float32", always_2d=True):
+        count += int((np.abs(block) >= level).sum())
+    return count
+
+
+def silent_scenes(
+    path: Path, spans_s: dict[str, tuple[float, float]], *, floor_db: float = -60.0
+) -> list[str]:
+    """Scenes whose audio in a WAV is under `floor_db` RMS, their first and last half
+    second left out (fades)."""
+    quiet = []
+    with soundfile.SoundFile(str(path)) as f:
+        for sid, (a, b) in spans_s.items():
+            lo, hi = a + 0.5, b - 0.5
+            if hi - lo < 0.5:
+                continue
+            f.seek(int(lo * f.samplerate))
+            x = f.read(int((hi - lo) * f.samplerate), dtype="float32", always_2d=True)
+            rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
+            if 20 * np.log10(max(rms, 1e-12)) < floor_db:
+                quiet.append(sid)
+    return quiet
 
 
 def spreadsheet_safe(value: Any) -> Any:

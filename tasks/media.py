@@ -225,6 +225,19 @@ def measure_loudness(
     return result
 
 
+def audio_duration_s(path: str | Path) -> float:
+    """Duration of a media file's first audio stream (its packets' end), by PyAV."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return 0.0
+        a = container.streams.audio[0]
+        end = 0
+        for packet in container.demux(a):
+            if packet.pts is not None and packet.duration:
+                end = max(end, packet.pts + packet.duration)
+        return round(float(end * a.time_base), 4) if a.time_base else 0.0
+
+
 def stream_hash(path: str | Path, *, stream: str = "v:0") -> str:
     """MD5 of a stream's packets (``-c copy``), to prove a stream was not re-encoded."""
     proc = run_ffmpeg(["-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "md5", "-"])

@@ -184,7 +184,8 @@ def timeline_svg(manifest: dict[str, Any]) -> str:
 
 
 def qc_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(what, measured, verdict) for the report's QC table."""
+    """(what, measured, verdict) for the report's QC table; the rows whose verdict is
+    ``FAIL`` fail the run (`qc_failures`)."""
     loud, qc = manifest["loudness"], manifest.get("qc", {})
     target, ceiling = loud["target_lufs"], loud["true_peak_ceiling_dbtp"]
     main, gated = qc.get("main", {}), qc.get("dialogue_gated")
@@ -210,6 +211,23 @@ def qc_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
         copied = qc["video_stream_copied"]
         verdict = "pass" if copied else "FAIL"
         rows.append(("video stream packets identical to the source", str(copied), verdict))
+    if "clipped_samples" in qc:
+        n = qc["clipped_samples"]
+        rows.append((f"{audio}: samples at full scale", str(n), "pass" if n == 0 else "FAIL"))
+    if "silent_music_scenes" in qc:
+        quiet = qc["silent_music_scenes"]
+        measured = ", ".join(quiet) if quiet else "none"
+        rows.append(
+            ("music scenes silent in the soundtrack", measured, "FAIL" if quiet else "pass")
+        )
+    if "durations_s" in qc:
+        d = qc["durations_s"]
+        frame = 1 / float(Fraction(manifest["programme"]["rate"]))
+        ok = abs(d["scored_audio"] - d["picture"]) <= frame + 0.025  # a frame, plus codec padding
+        measured = f"{d['scored_audio']:.3f} s against {d['picture']:.3f} s"
+        rows.append(
+            ("scored video: audio as long as the picture", measured, "pass" if ok else "FAIL")
+        )
     rows.append(
         (
             "our meter, before -> after",
@@ -220,6 +238,13 @@ def qc_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     )
     return rows
+
+
+def qc_failures(manifest: dict[str, Any]) -> list[str]:
+    """The QC checks a run failed, one line each (empty: it passed)."""
+    return [
+        f"{what}: {measured}" for what, measured, verdict in qc_rows(manifest) if verdict == "FAIL"
+    ]
 
 
 def _player(src: str, caption: str) -> str:

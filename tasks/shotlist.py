@@ -219,7 +219,7 @@ def _check_nesting(text: str, source: str, kind: str) -> None:
                 raise InputError(
                     f"YAML alias *{event.anchor} is not accepted in a shot list",
                     source=source,
-                    line=event.start_mark.line + 1,
+                    line=event.start_mark.line + 1 if event.start_mark else None,
                     fix="Write each scene's values out in full",
                 )
             if isinstance(event, yaml.CollectionStartEvent):
@@ -228,7 +228,7 @@ def _check_nesting(text: str, source: str, kind: str) -> None:
                     raise InputError(
                         f"nested deeper than {MAX_DEPTH} levels",
                         source=source,
-                        line=event.start_mark.line + 1,
+                        line=event.start_mark.line + 1 if event.start_mark else None,
                         fix="A shot list is a list of flat scene objects",
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
