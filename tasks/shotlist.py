@@ -139,7 +139,6 @@ def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, t
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line endings too
     first = next((ln for ln in text.split("\n", 50) if ln.strip()), "")
     delim = _delimiter(first, source)
-    others = [d for d in DELIMITERS if d != delim and d in first + " "]
     reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"', strict=True)
     header: list[str] | None = None
     rows: list[_Row] = []
@@ -152,7 +151,7 @@ def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, t
             if header is None:
                 header = _header(values, source, line)
                 continue
-            _check_row(values, header, source, start, delim, others)
+            _check_row(values, header, source, start, delim)
             fields = {k: (v, start) for k, v in zip(header, values, strict=False) if k}
             rows.append(_Row(start, fields))
             if len(rows) > MAX_ROWS:
@@ -169,9 +168,7 @@ def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, t
     return rows, set(header), {}
 
 
-def _check_row(
-    values: list[str], header: list[str], source: str, line: int, delim: str, others: list[str]
-) -> None:
+def _check_row(values: list[str], header: list[str], source: str, line: int, delim: str) -> None:
     """A data row: no more values than columns, one delimiter, no control characters."""
     if len(values) > len(header):
         raise InputError(
@@ -345,6 +342,15 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
         return at - tc_start
 
     def tc(name: str) -> int:
+        if name not in f or not _text(f[name][0]):
+            raise InputError(
+                f"no {name} in this row",
+                source=source,
+                line=row.line,
+                scene=sid,
+                field=name,
+                fix="Give every scene its in point (a short row? check the delimiters)",
+            )
         return frame(f[name][0], name, programme=name != "duration")
 
     def number(name: str, lo: float, hi: float, kind: type = float) -> Any:
