@@ -299,6 +299,9 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
     rows: list[CutRow] = []
     transition: tuple[str, float] | None = None
     spans: list[tuple[int, int, CutRow]] = []
+    by_record: dict[tuple[int, int], _Event] = {}
+    for e in events:  # the EDL event of each record span (the first, if one repeats)
+        by_record.setdefault((e.rec_in, e.rec_out), e)
     n = 0
     for item in track:
         if isinstance(item, otio.schema.Transition):
@@ -313,7 +316,7 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
         rec_in = origin + _frames(rng.start_time, rate)
         rec_out = rec_in + _frames(rng.duration, rate)
         line, sid, where = 0, f"{n:03d}", f"{source} (clip {n} {item.name!r})"
-        event = next((e for e in events if (e.rec_in, e.rec_out) == (rec_in, rec_out)), None)
+        event = by_record.get((rec_in, rec_out))
         if event:
             line, sid, where = event.line, event.number, f"{source}:{event.line}"
         texts = _text_of(item)

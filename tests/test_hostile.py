@@ -165,6 +165,26 @@ def test_validation_is_linear_on_a_100k_row_shot_list(tmp_path):
     assert timings[1] < 3 * timings[0], timings  # per row: flat, not growing with n
 
 
+def test_validation_is_linear_on_a_10k_event_edl(tmp_path):
+    from scoreflow.tasks.timecode import format_timecode
+
+    def edl(n):
+        lines = ["TITLE: long", "FCM: NON-DROP FRAME", ""]
+        for i in range(n):
+            a, b = (format_timecode(f, Fraction(25)) for f in (i * 50, i * 50 + 50))
+            lines += [f"{i + 1:06d}  AX       V     C        {a} {b} {a} {b}",
+                      f"* FROM CLIP NAME: shot {i}", ""]  # fmt: skip
+        return made(tmp_path, f"cut{n}.edl", "\n".join(lines))
+
+    timings = []
+    for n in (1_000, 10_000):
+        path = edl(n)
+        t = time.perf_counter()
+        assert len(read_shotlist(path, fps="25")) == n
+        timings.append((time.perf_counter() - t) / n)
+    assert timings[1] < 3 * timings[0], timings
+
+
 # -- fuzzing ---------------------------------------------------------------------------------
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),  # more for a long local run
