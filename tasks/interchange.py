@@ -76,6 +76,37 @@ def _snap(rate: float, source: str) -> Fraction:
         raise exc.located(source=source, field="rate") from None
 
 
+def _marker_frame(
+    marker: Any,
+    src_start: Any,
+    rate: Fraction,
+    *,
+    rec_in: int,
+    rec_out: int,
+    hour: int,
+    where: str,
+) -> int:
+    """A clip marker's programme frame. Markers are in the clip's source time, but some
+    writers (OTIO's EDL reader with ``* LOC:`` lines, then saved as .otio or XML) leave
+    them in record timecode: a marker outside the clip's source range that falls inside its
+    record range, in the programme's hour or a whole number of hours (`hour` frames) off,
+    is read as record time. Neither is an error naming the marker."""
+    start = marker.marked_range.start_time
+    at = rec_in + _frames(start - src_start, rate)
+    if rec_in <= at < rec_out:
+        return at
+    absolute = _frames(start, rate)
+    for hours in range(24):
+        if rec_in <= absolute - hours * hour < rec_out:
+            return absolute - hours * hour
+    raise InputError(
+        f"marker {marker.name!r} at frame {absolute} lies outside its clip in source and "
+        "in record time",
+        source=where,
+        fix="Move the marker onto the clip, or delete it",
+    )
+
+
 def _frames(t: otio.opentime.RationalTime, rate: Fraction) -> int:
     return round(t.value * Fraction(rate) / Fraction(t.rate).limit_denominator(1001))
 
@@ -299,6 +330,7 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
     rows: list[CutRow] = []
     transition: tuple[str, float] | None = None
     spans: list[tuple[int, int, CutRow]] = []
+    hour_frames = round(3600 * rate) if drop else 3600 * round(rate)
     by_record: dict[tuple[int, int], _Event] = {}
     for e in events:  # the EDL event of each record span (the first, if one repeats)
         by_record.setdefault((e.rec_in, e.rec_out), e)
@@ -323,7 +355,8 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
         hits: list[int] = []
         src_start = item.trimmed_range().start_time
         for marker in item.markers:
-            at = rec_in + _frames(marker.marked_range.start_time - src_start, rate)
+            at = _marker_frame(marker, src_start, rate, rec_in=rec_in, rec_out=rec_out,
+                               hour=hour_frames, where=where)  # fmt: skip
             if _frames(marker.marked_range.duration, rate) <= 1:
                 hits.append(at)
             if marker.name:

@@ -498,3 +498,20 @@ def test_an_uploaded_run_links_media_inside_the_folder_and_says_how_to_relink(tm
     assert files[-1].name == "RELINK.txt" and "Premiere" in files[-1].read_text()
     xml = files[1].read_text()
     assert "<pathurl>cues/1.wav</pathurl>" in xml and "<pathurl>v.mov</pathurl>" in xml
+
+
+@pytest.mark.parametrize(("suffix", "adapter"), [(".otio", "otio_json"), (".xml", "fcp_xml")])
+def test_a_cut_converted_by_otio_reads_like_the_edl(tmp_path, suffix, adapter):
+    """OTIO's EDL reader leaves ``* LOC:`` locators in record timecode on the clips; the
+    .otio or FCP 7 XML it writes from examples/cut.edl reads as the EDL itself does."""
+    from pathlib import Path
+
+    edl = Path(__file__).parents[1] / "examples" / "cut.edl"
+    timeline = otio.adapters.read_from_file(str(edl), adapter_name="cmx_3600", rate=24000 / 1001)
+    converted = tmp_path / f"cut{suffix}"
+    otio.adapters.write_to_file(timeline, str(converted), adapter_name=adapter)
+    direct, via = (read_shotlist(p, fps="23.976") for p in (edl, converted))
+    assert [(s.start_frame, s.end_frame, s.hits) for s in via] == [
+        (s.start_frame, s.end_frame, s.hits) for s in direct
+    ]
+    assert any(s.hits for s in via)  # the CRASH locator, on its downbeat
