@@ -209,7 +209,7 @@ def mux_task(
 ) -> list[str]:
     o = cfg["output"]
     with atomic_path(out, inputs=[video]) as tmp:
-        return mux.mux(
+        command = mux.mux(
             video,
             soundtrack,
             tmp,
@@ -218,6 +218,7 @@ def mux_task(
             audio_bitrate=o["audio_bitrate"],
             keep_original_audio=o["keep_original_audio"],
         )
+    return [out.name if a == tmp.name else a for a in command]
 
 
 @task(name="qc", cache_policy=NO_CACHE)
@@ -330,6 +331,8 @@ def _score(
         mux.check_audio_options(info.container, o["audio_codec"], o["audio_bitrate"])
         _stage(log, 2, "reading shot list %s", shots_p.name)
         scenes = read_shots_task(shots_p, fps, start_tc, info)
+        if str(shots_p) != shots:  # a fetched copy: scenes point at what the user gave
+            scenes = [replace(x, origin=x.origin.replace(str(shots_p), shots)) for x in scenes]
     except InputError as exc:  # name what the user gave, not our fetched copy
         raise exc.renamed(str(shots_p), shots).renamed(str(video_p), video) from None
     scored = [s for s in scenes if s.music]
@@ -435,7 +438,7 @@ def _score(
             "video": {
                 "path": str(video),
                 "sha256": sha256_file(video_p),
-                "probe": {**info.__dict__, "rate": str(info.rate)},
+                "probe": {**info.__dict__, "rate": str(info.rate), "path": str(video)},
             },
             "shots": {"path": str(shots), "sha256": sha256_file(shots_p)},
         },

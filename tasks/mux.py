@@ -80,7 +80,7 @@ def mux(
     Returns
     -------
     list of str
-        The ffmpeg command line that ran.
+        The ffmpeg command line that ran, with file names for paths (for the manifest).
     """
     codec = audio_codec_for(media.container, audio_codec)
     src = ffmpeg.input(str(video))
@@ -104,10 +104,13 @@ def mux(
         streams.append(src["a:0"])
         opts.update({"c:a:1": "copy", "metadata:s:a:1": "title=original", "disposition:a:1": "0"})
     stream = ffmpeg.output(*streams, str(out), **opts).overwrite_output()
-    args = stream.compile(cmd=ffmpeg_exe())
     try:
         stream.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
     except ffmpeg.Error as exc:
         tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-6:]
         raise DeliveryError(f"muxing {out.name} failed:\n" + "\n".join(tail)) from None
-    return list(args)
+    # the command as a record: file names only, no paths of this machine
+    names = {ffmpeg_exe(): "ffmpeg", str(video): video.name, str(soundtrack): soundtrack.name}
+    return [
+        names.get(a, Path(a).name if a == str(out) else a) for a in stream.compile(cmd=ffmpeg_exe())
+    ]

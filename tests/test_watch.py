@@ -110,6 +110,13 @@ def test_upload_scored_once_with_unicode_keys(prefect_server, aws, clip):
     manifest = storage.get_json(manifests[0])
     assert manifest["location"] == run + "/"
     assert manifest["inputs"]["video"]["path"] == "s3://studio/incoming/Café scène 1.mp4"
+    # a published manifest carries the inputs' URIs and file names, no path of the machine
+    from scoreflow.tasks.storage import work_dir
+
+    text = json.dumps(manifest)
+    assert str(work_dir()) not in text and "/tmp/" not in text and "site-packages" not in text
+    assert manifest["inputs"]["video"]["probe"]["path"].startswith("s3://")
+    assert all(s["origin"].startswith("s3://") for s in manifest["scenes"])
     present = set(keys("studio", "scored/"))
     for name in manifest["outputs"]:  # every output the manifest names is there
         assert f"{run}/{name}" in present
