@@ -22,8 +22,12 @@ Inputs are validated before the Prefect engine starts, so a typo fails in a seco
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from scoreflow.tasks.errors import InputError, ScoreflowError
@@ -335,12 +339,28 @@ def explain(
     return lines
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP): unwound like Ctrl-C, so the run folder, partial files and the
+    temporary Prefect server are cleaned up on the way out."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.debug = getattr(args, "debug", False)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _terminate)
     try:
         return COMMANDS[args.command](args)
+    except Terminated:
+        print("scoreflow: stopped (terminated); the output folder is as it was", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
+        print("scoreflow: stopped (interrupted); the output folder is as it was", file=sys.stderr)
         return 130
     except InputError as exc:
         print(f"scoreflow: error: {exc}", file=sys.stderr)
@@ -359,44 +379,51 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _prefect(args: argparse.Namespace, *, quiet: bool) -> None:
+@contextlib.contextmanager
+def _prefect(args: argparse.Namespace, *, quiet: bool) -> Iterator[None]:
     """Settings before Prefect is imported (telemetry is off: `scoreflow.flows`): its console
-    log only with --debug (the UI still gets every line); a running `scoreflow server`."""
+    log only with --debug (the UI still gets every line); a running `scoreflow server`, else
+    a temporary one for this run, stopped when it ends (`server.temporary_server`)."""
     if quiet and not args.debug:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from scoreflow.flows import server
 
-    if server.use_running_server() is None and quiet:
+    if server.use_running_server() is not None:
+        yield
+        return
+    if quiet:
         print(
             "scoreflow: starting a temporary Prefect server (5-20 s); "
             "`scoreflow server start` keeps one running for every run",
             file=sys.stderr,
         )
+    with server.temporary_server():
+        yield
 
 
 def _score(args: argparse.Namespace) -> int:
     _check_command(args)  # everything validated before the Prefect engine starts
     _check_output(args)
-    _prefect(args, quiet=True)
-    from scoreflow.flows import progress
-    from scoreflow.flows.score import score_video
+    with _prefect(args, quiet=True):
+        from scoreflow.flows import progress
+        from scoreflow.flows.score import score_video
 
-    with progress.report_to(progress.Terminal()):
-        manifest = score_video(
-            video=args.video,
-            shots=args.shots,
-            out=args.out,
-            config_file=args.config,
-            backend=args.backend,
-            model=args.model,
-            preset=args.preset,
-            guide=args.guide,
-            fps=args.fps,
-            start_tc=args.start_tc,
-            seed=args.seed,
-            keep_original_audio=args.keep_original_audio,
-            allow_qc_fail=args.allow_qc_fail,
-        )
+        with progress.report_to(progress.Terminal()):
+            manifest = score_video(
+                video=args.video,
+                shots=args.shots,
+                out=args.out,
+                config_file=args.config,
+                backend=args.backend,
+                model=args.model,
+                preset=args.preset,
+                guide=args.guide,
+                fps=args.fps,
+                start_tc=args.start_tc,
+                seed=args.seed,
+                keep_original_audio=args.keep_original_audio,
+                allow_qc_fail=args.allow_qc_fail,
+            )
     print(summary(manifest))
     return 0
 
@@ -438,23 +465,23 @@ def _watch(args: argparse.Namespace) -> int:
             value=args.queue,
             fix="Give the queue's URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/uploads",
         )
-    _prefect(args, quiet=False)
-    return watch(args)
+    with _prefect(args, quiet=False):
+        return watch(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _prefect(args, quiet=False)
-    from scoreflow.flows.watch import serve
+    with _prefect(args, quiet=False):
+        from scoreflow.flows.watch import serve
 
-    serve(
-        folder=args.folder,
-        queue_url=args.queue,
-        out=args.out,
-        cron=args.cron,
-        interval_s=args.interval,
-        prefix=args.prefix,
-        options=_run_options(args),
-    )
+        serve(
+            folder=args.folder,
+            queue_url=args.queue,
+            out=args.out,
+            cron=args.cron,
+            interval_s=args.interval,
+            prefix=args.prefix,
+            options=_run_options(args),
+        )
     return 0
 
 

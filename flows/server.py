@@ -5,10 +5,15 @@ costs 5-18 s before the first task. `scoreflow server start` starts one in the b
 on 127.0.0.1, records it in ``$PREFECT_HOME/scoreflow-server.json`` and every later CLI run
 uses it (its UI shows the runs, their artifacts and logs). ``PREFECT_API_URL``, when set,
 always wins.
+
+Otherwise a CLI run starts a temporary server of its own (`temporary_server`), records it
+under ``$PREFECT_HOME/scoreflow-temporary/``, and stops it when it ends, also on SIGTERM or
+Ctrl-C; one left behind by a run killed outright (kill -9) is stopped by the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +128,64 @@ def use_running_server() -> str | None:
         os.environ["PREFECT_API_URL"] = str(running["api_url"])
         return str(running["api_url"])
     return None
+
+
+def temporary_dir() -> Path:
+    return prefect_home() / "scoreflow-temporary"
+
+
+def _is_prefect_server(pid: int) -> bool:
+    """Whether `pid` runs a Prefect API server (so a reused pid is never killed)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"uvicorn" in cmdline and any(b"prefect" in part for part in cmdline)
+
+
+def sweep_orphans() -> int:
+    """Stop temporary servers whose CLI run is gone (killed with -9); returns how many."""
+    stopped = 0
+    for record in temporary_dir().glob("*.json"):
+        try:
+            data = json.loads(record.read_text())
+            server, owner = int(data["server_pid"]), int(data["owner_pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            record.unlink(missing_ok=True)
+            continue
+        if _alive(owner):
+            continue
+        if _alive(server) and _is_prefect_server(server):
+            os.kill(server, signal.SIGTERM)
+            stopped += 1
+        record.unlink(missing_ok=True)
+    return stopped
+
+
+@contextlib.contextmanager
+def temporary_server() -> Iterator[str]:
+    """A Prefect server for this process only (Prefect's own temporary server, started
+    here so that it is known): ``PREFECT_API_URL`` points at it inside the block, and it is
+    stopped when the block ends. Orphans of earlier runs are stopped first."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    sweep_orphans()
+    server = SubprocessASGIServer()
+    server.start()
+    process = server.server_process
+    folder = temporary_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / f"{process.pid if process else 0}.json"
+    entry = {"server_pid": process.pid if process else 0, "owner_pid": os.getpid()}
+    record.write_text(json.dumps({**entry, "api_url": server.api_url}))
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server.api_url
+    finally:
+        server.stop()
+        record.unlink(missing_ok=True)
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
