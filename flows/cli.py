@@ -159,15 +159,29 @@ def watch(args: argparse.Namespace) -> int:
     import time
 
     from scoreflow.flows.watch import score_new, score_uploads
+    from scoreflow.tasks.storage import TransientStorageError
 
     options = _run_options(args)
     common = {"out": args.out, "max_tries": args.max_tries, "dead_letter": args.dead_letter}
     common |= {"state": args.state, "options": options}
+    backoff = 1.0
     while True:
-        if args.queue:
-            report = score_uploads(args.queue, prefix=args.prefix, **common)
-        else:
-            report = score_new(args.poll, **common)
+        try:
+            if args.queue:
+                report = score_uploads(args.queue, prefix=args.prefix, **common)
+            else:
+                report = score_new(args.poll, **common)
+            transient = next((r["what"] for r in report if r.get("transient")), None)
+        except TransientStorageError as exc:  # the queue or bucket hiccuped: try again
+            transient = str(exc)
+        if transient and not args.once:
+            print(
+                f"scoreflow: warning: {transient}; trying again in {backoff:g} s", file=sys.stderr
+            )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+            continue
+        backoff = 1.0
         for item in report:
             print(watch_line(item))
         if args.once:
@@ -344,7 +358,11 @@ class Terminated(KeyboardInterrupt):
     temporary Prefect server are cleaned up on the way out."""
 
 
+_SIGNALLED: list[int] = []
+
+
 def _terminate(signum: int, frame: Any) -> None:
+    _SIGNALLED.append(signum)
     raise Terminated(signum)
 
 
@@ -356,27 +374,31 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, _terminate)
     try:
         return COMMANDS[args.command](args)
-    except Terminated:
-        print("scoreflow: stopped (terminated); the output folder is as it was", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("scoreflow: stopped (interrupted); the output folder is as it was", file=sys.stderr)
-        return 130
-    except InputError as exc:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) or _SIGNALLED:  # however the engine rewrapped it
+            how = "terminated" if _SIGNALLED else "interrupted"
+            print(f"scoreflow: stopped ({how}); the output folder is as it was", file=sys.stderr)
+            return 143 if _SIGNALLED else 130
+        return _failure(exc, debug=args.debug)
+
+
+def _failure(exc: BaseException, *, debug: bool) -> int:
+    """One line for a failure, and the exit code: 2 bad input, 1 anything else (a bug or
+    an environment fault shows its traceback only with --debug)."""
+    if isinstance(exc, InputError):
         print(f"scoreflow: error: {exc}", file=sys.stderr)
         return 2
-    except ScoreflowError as exc:
+    if isinstance(exc, ScoreflowError):
         print(f"scoreflow: failed: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:  # a bug or an environment fault: one line unless --debug
-        if args.debug:
-            raise
-        print(
-            f"scoreflow: failed: {type(exc).__name__}: {exc}\n"
-            "(run again with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+    if debug or not isinstance(exc, Exception):
+        raise exc
+    print(
+        f"scoreflow: failed: {type(exc).__name__}: {exc}\n"
+        "(run again with --debug for the traceback)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 @contextlib.contextmanager
@@ -388,7 +410,7 @@ def _prefect(args: argparse.Namespace, *, quiet: bool) -> Iterator[None]:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from scoreflow.flows import server
 
-    if server.use_running_server() is not None:
+    if server.configured_api() is not None:
         yield
         return
     if quiet:

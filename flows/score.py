@@ -34,6 +34,7 @@ from scoreflow.tasks.storage import (
     S3Uri,
     TransientStorageError,
     atomic_path,
+    etag,
     fetch,
     is_remote,
     local_path,
@@ -437,10 +438,11 @@ def _score(
         "inputs": {
             "video": {
                 "path": str(video),
+                "etag": etag(video),
                 "sha256": sha256_file(video_p),
                 "probe": {**info.__dict__, "rate": str(info.rate), "path": str(video)},
             },
-            "shots": {"path": str(shots), "sha256": sha256_file(shots_p)},
+            "shots": {"path": str(shots), "etag": etag(shots), "sha256": sha256_file(shots_p)},
         },
         "settings": cfg,
         "programme": {

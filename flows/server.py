@@ -162,6 +162,38 @@ def sweep_orphans() -> int:
     return stopped
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def configured_api() -> str | None:
+    """The API this process already talks to: ``PREFECT_API_URL``, a recorded `scoreflow
+    server`, or Prefect's own settings (a test harness, a profile); None: start one."""
+    found = use_running_server()
+    if found:
+        return found
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    return str(url) if url else None
+
+
+def _drain_prefect_workers(timeout_s: float = 5.0) -> None:
+    """Flush Prefect's background log and event workers (as its test harness does before
+    stopping its server): left running, they keep retrying the stopped server and hold the
+    process open at exit."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=timeout_s)
+
+
 @contextlib.contextmanager
 def temporary_server() -> Iterator[str]:
     """A Prefect server for this process only (Prefect's own temporary server, started
@@ -170,7 +202,7 @@ def temporary_server() -> Iterator[str]:
     from prefect.server.api.server import SubprocessASGIServer
 
     sweep_orphans()
-    server = SubprocessASGIServer()
+    server = SubprocessASGIServer(port=_free_port())  # its own instance, not a shared one
     server.start()
     process = server.server_process
     folder = temporary_dir()
@@ -183,6 +215,7 @@ def temporary_server() -> Iterator[str]:
     try:
         yield server.api_url
     finally:
+        _drain_prefect_workers()  # logs and events still queued for the server: send them
         server.stop()
         record.unlink(missing_ok=True)
         if previous is None:

@@ -96,7 +96,11 @@ def score_uploads(
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
     except Exception as exc:
-        raise storage.storage_error(exc, queue_url, "receive messages") from None
+        error = storage.storage_error(exc, queue_url, "receive messages")
+        if isinstance(error, storage.TransientStorageError):  # the caller waits and retries
+            log.warning("%s", error)
+            return [{"what": f"queue unreachable ({error})", "transient": True, "delete": False}]
+        raise error from None
     report: list[dict[str, Any]] = []
     seen: set[str] = set()  # pairs handled in this pass: a second event for one is a duplicate
     for message in received:
@@ -111,23 +115,38 @@ def score_uploads(
                 dead_letter=dead_letter,
                 max_tries=max_tries,
                 options=options or {},
+                visibility_s=visibility_s,
             )
         except Exception as exc:  # e.g. the ledger unreachable: leave it for a later pass
             outcome = {"what": f"not handled ({_error_text(exc)})", "delete": False}
+        except BaseException:  # stopped (SIGTERM, Ctrl-C): let the messages go at once
+            keep.stop()
+            for pending in received[len(report) :]:
+                _settle(sqs, queue_url, pending, delete=False, delay_s=0)
+            raise
         finally:
             keep.stop()
         log.info("%s: %s", outcome["what"], outcome.get("pair") or outcome.get("uploads"))
-        if outcome["delete"]:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        else:  # try again a little later each time
-            tries = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
-            sqs.change_message_visibility(
-                QueueUrl=queue_url,
-                ReceiptHandle=message["ReceiptHandle"],
-                VisibilityTimeout=min(retry_delay_s * 2**tries, 900),
-            )
+        tries = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+        delay = min(retry_delay_s * 2**tries, 900)  # try again a little later each time
+        _settle(sqs, queue_url, message, delete=outcome["delete"], delay_s=delay)
         report.append(outcome)
     return report
+
+
+def _settle(
+    sqs: Any, queue_url: str, message: dict[str, Any], *, delete: bool, delay_s: int
+) -> None:
+    """Delete a handled message, or make it visible again after `delay_s`. A failure here
+    (SQS unreachable) only means the message comes back, where the ledger knows it."""
+    receipt = message["ReceiptHandle"]
+    with contextlib.suppress(Exception):
+        if delete:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
+        else:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay_s
+            )
 
 
 class _Heartbeat:
@@ -162,10 +181,19 @@ def _handle(
     dead_letter: str | None,
     max_tries: int,
     options: dict[str, Any],
+    visibility_s: int,
 ) -> dict[str, Any]:
+    try:
+        events = inbox.s3_events(message.get("Body", ""))
+    except inbox.Malformed as exc:  # it will never be anything else: out of the queue now
+        body = str(message.get("Body", ""))[:10_000]
+        record = {"error": f"malformed message: {exc}", "body": body}
+        where = inbox.dead_letter(dead_letter, "malformed-message", record) if dead_letter else None
+        what = f"malformed message ({exc}), " + ("dead-lettered" if where else "dropped")
+        return {"what": what, "delete": True, "uploads": [], **({"to": where} if where else {})}
     uploads = [
         u
-        for u in inbox.s3_events(message.get("Body", ""))
+        for u in events
         if storage.S3Uri.parse(u.uri).key.startswith(prefix) and inbox.kind_of(u.uri)
     ]
     if not uploads:
@@ -185,15 +213,24 @@ def _handle(
             return {"what": "already scored", "delete": True, "pair": pair.name, **done}
         if ledger.tries(pair) >= max_tries:
             return {"what": "already dead-lettered", "delete": True, "pair": pair.name}
-        outcome = _attempt(
-            pair,
-            ledger,
-            out=out_uri,
-            dead_letter=dead_uri,
-            max_tries=max_tries,
-            options=options,
-            context={"message": message.get("Body")},
-        )
+        if not inbox.claim(state_uri, pair, stale_after_s=2 * visibility_s):
+            return {"what": "being scored by another watcher", "delete": False, "pair": pair.name}
+        try:
+            found = inbox.published(out_uri, pair)
+            if found:  # its watcher died after publishing, before its ledger
+                ledger.mark_done(pair, found)
+                return {"what": "already scored", "delete": True, "pair": pair.name, "to": found}
+            outcome = _attempt(
+                pair,
+                ledger,
+                out=out_uri,
+                dead_letter=dead_uri,
+                max_tries=max_tries,
+                options=options,
+                context={"message": message.get("Body")},
+            )
+        finally:
+            inbox.release(state_uri, pair)
         return {**outcome, "delete": not outcome["what"].startswith("failed")}
     return {"what": "waiting for its partner", "delete": True, "uploads": [u.uri for u in uploads]}
 

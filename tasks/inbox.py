@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import time
 import urllib.parse
 from dataclasses import asdict, dataclass
@@ -18,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scoreflow.tasks import storage
+from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.shotlist import SUFFIXES as SHOT_SUFFIXES
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
@@ -55,29 +58,51 @@ def kind_of(uri: str) -> str | None:
     return "shots" if suffix in SHOT_SUFFIXES else None
 
 
+class Malformed(ValueError):
+    """A queue message that is not an S3 (or SNS-wrapped S3) event notification."""
+
+
 def s3_events(body: str) -> list[Upload]:
     """The created objects an SQS message announces (S3 events, also wrapped by SNS).
 
-    Test events and other event names give nothing; keys are URL-decoded.
+    Test events and other event names give nothing; keys are URL-decoded. A body that is
+    not such a notification at all raises `Malformed` (it will never become one).
     """
     try:
         message = json.loads(body)
-    except json.JSONDecodeError:
-        return []
+    except (json.JSONDecodeError, TypeError):
+        raise Malformed("not JSON") from None
     if isinstance(message, dict) and isinstance(message.get("Message"), str):  # via SNS
         return s3_events(message["Message"])
-    records = message.get("Records", []) if isinstance(message, dict) else []
+    if not isinstance(message, dict):
+        raise Malformed(f"a JSON {type(message).__name__}, not an event object")
+    if message.get("Event") == "s3:TestEvent":
+        return []
+    records = message.get("Records")
+    if not isinstance(records, list):
+        raise Malformed("no Records list")
     uploads = []
     for record in records:
+        if not isinstance(record, dict):
+            raise Malformed("a record that is not an object")
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
-        s3 = record.get("s3", {})
-        bucket = s3.get("bucket", {}).get("name")
-        obj = s3.get("object", {})
-        if bucket and "key" in obj:
-            key = storage.key_from_event(obj["key"])
-            uploads.append(Upload(f"s3://{bucket}/{key}", str(obj.get("eTag", "")).strip('"')))
+        s3 = _table(record, "s3")
+        where, obj = _table(s3, "bucket"), _table(s3, "object")
+        bucket, key = where.get("name"), obj.get("key")
+        if not (isinstance(bucket, str) and _BUCKET.match(bucket) and isinstance(key, str) and key):
+            raise Malformed("an ObjectCreated record without a valid bucket name and key")
+        key = storage.key_from_event(key)
+        uploads.append(Upload(f"s3://{bucket}/{key}", str(obj.get("eTag", "")).strip('"')))
     return uploads
+
+
+def _table(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
 def siblings(uri: str) -> list[Upload]:
@@ -140,6 +165,76 @@ class Ledger:
         record = {**asdict(pair), "tries": count, "error": error, "at": _now()}
         _write_json(self._uri("tries", f"{pair.key}.json"), record)
         return count
+
+
+def claim(root: str, pair: Pair, *, stale_after_s: float) -> bool:
+    """Claim a pair for this watcher with an atomic create of ``claims/<pair key>.json``
+    under the ledger `root` (S3 ``If-None-Match: *``, or O_EXCL for a folder). False when
+    another watcher holds it; a claim older than `stale_after_s` (its watcher died) is
+    taken over."""
+    uri = f"{root.rstrip('/')}/claims/{pair.key}.json"
+    record = json.dumps({"owner": f"{socket.gethostname()}:{os.getpid()}", "at": time.time()})
+    for _ in range(2):
+        if _create(uri, record.encode()):
+            return True
+        held = _read_json(uri) or {}
+        if time.time() - float(held.get("at", 0)) < stale_after_s:
+            return False
+        _delete(uri)  # its watcher is gone
+    return False
+
+
+def release(root: str, pair: Pair) -> None:
+    _delete(f"{root.rstrip('/')}/claims/{pair.key}.json")
+
+
+def published(out: str, pair: Pair) -> str | None:
+    """Where a finished run of this very pair (same objects, same ETags) was published
+    under ``out/<stem>/``, if one was: a watcher that died between publishing and writing
+    its ledger does not make the pair scored twice."""
+    prefix = f"{out.rstrip('/')}/{pair.name}/"
+    if storage.is_remote(prefix):
+        try:
+            listed = storage.list_objects(prefix)
+        except InputError:  # no output bucket yet: nothing was published
+            return None
+        manifests = [u for u, _ in listed if u.endswith("/manifest.json")]
+    else:
+        manifests = [str(p) for p in Path(prefix).glob("*manifest.json")]
+        manifests += [str(p) for p in Path(prefix).glob("*/manifest.json")]
+    for uri in sorted(manifests, reverse=True):
+        inputs = (_read_json(uri) or {}).get("inputs", {})
+        video, shots = inputs.get("video", {}), inputs.get("shots", {})
+        if (video.get("path"), video.get("etag"), shots.get("path"), shots.get("etag")) == (
+            pair.video.uri,
+            pair.video.etag,
+            pair.shots.uri,
+            pair.shots.etag,
+        ):
+            return uri.rsplit("/", 1)[0] + "/"
+    return None
+
+
+def _create(uri: str, data: bytes) -> bool:
+    """Create `uri` only if it does not exist; False if it does."""
+    if storage.is_remote(uri):
+        return storage.put_new(uri, data)
+    path = Path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return True
+
+
+def _delete(uri: str) -> None:
+    if storage.is_remote(uri):
+        storage.delete(uri)
+    else:
+        Path(uri).unlink(missing_ok=True)
 
 
 def dead_letter(prefix: str, name: str, record: dict[str, Any]) -> str:

@@ -297,6 +297,30 @@ def list_objects(prefix: str | S3Uri) -> list[tuple[str, str]]:
     return found
 
 
+def put_new(uri: str | S3Uri, data: bytes) -> bool:
+    """Create an object only if none is there (``If-None-Match: *``): True if created,
+    False if one exists (the claim is someone else's)."""
+    from botocore.exceptions import ClientError
+
+    u = uri if isinstance(uri, S3Uri) else S3Uri.parse(uri)
+    try:
+        s3_client().put_object(Bucket=u.bucket, Key=u.key, Body=data, IfNoneMatch="*")
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or code == "412":
+            return False
+        raise storage_error(exc, str(u), "create") from None
+    except Exception as exc:
+        raise storage_error(exc, str(u), "create") from None
+    return True
+
+
+def delete(uri: str | S3Uri) -> None:
+    u = uri if isinstance(uri, S3Uri) else S3Uri.parse(uri)
+    with _s3(str(u), "delete") as s3:
+        s3.delete_object(Bucket=u.bucket, Key=u.key)
+
+
 def put_json(uri: str | S3Uri, data: Any) -> None:
     u = uri if isinstance(uri, S3Uri) else S3Uri.parse(uri)
     body = json.dumps(data, indent=2, default=str).encode()

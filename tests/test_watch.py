@@ -569,3 +569,98 @@ def test_cues_cached_in_an_s3_block(prefect_server, aws, tmp_path, clip):
     assert len([k for k in keys if k.startswith("cues/scoreflow-cue-")]) >= 2, keys
     second = run("second")
     assert [s["cue"]["cached"] for s in second["scenes"]] == [True, True]
+
+
+MALFORMED = [
+    "not json at all",
+    "[1, 2, 3]",
+    '"a string"',
+    "{}",
+    '{"Records": "x"}',
+    '{"Records": [1]}',
+    '{"Records": [{"eventName": "ObjectCreated:Put", "s3": "x"}]}',
+    '{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "A B"},'
+    ' "object": {"key": "k.mp4"}}}]}',
+    '{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "ok-bucket"},'
+    ' "object": {}}}]}',
+]
+
+
+def test_malformed_messages_are_dead_lettered_at_once(prefect_server, aws):
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="malformed")["QueueUrl"]
+    boto3.client("s3").create_bucket(Bucket="dead-letters")
+    for body in MALFORMED:
+        sqs.send_message(QueueUrl=queue, MessageBody=body)
+    sqs.send_message(QueueUrl=queue, MessageBody='{"Event": "s3:TestEvent"}')
+    report = drain(queue, dead_letter="s3://dead-letters/failed/")
+    malformed = [r for r in report if r["what"].startswith("malformed message")]
+    assert len(malformed) == len(MALFORMED) and len(report) == len(MALFORMED) + 1, report
+    assert all(r["what"].endswith("dead-lettered") for r in malformed)
+    records = [storage.get_json(u) for u in keys("dead-letters", "failed/")]
+    assert sorted(r["body"] for r in records) == sorted(MALFORMED)
+    attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"  # none left in flight
+
+
+def test_claims_let_one_watcher_score_a_pair(aws, tmp_path):
+    from scoreflow.tasks import inbox
+
+    boto3.client("s3").create_bucket(Bucket="claims")
+    pair = inbox.Pair(
+        inbox.Upload("s3://claims/in/a.mp4", "e1"), inbox.Upload("s3://claims/in/a.csv", "e2")
+    )
+    for root in ("s3://claims/.scoreflow/", str(tmp_path / "ledger")):
+        assert inbox.claim(root, pair, stale_after_s=60)
+        assert not inbox.claim(root, pair, stale_after_s=60)  # a second watcher backs off
+        assert inbox.claim(root, pair, stale_after_s=0)  # a dead watcher's claim is taken
+        inbox.release(root, pair)
+        assert inbox.claim(root, pair, stale_after_s=60)
+
+
+def test_a_pair_published_before_its_ledger_is_not_scored_again(prefect_server, aws, clip):
+    """A watcher killed after publishing a run but before writing its ledger: the next one
+    finds the run's manifest (same objects, same ETags) and records it instead."""
+    queue = bucket_with_queue("republish")
+    put("republish", "incoming/spot.csv", SHOTS)
+    put("republish", "incoming/spot.mp4", clip)
+    report = drain(queue)
+    assert [r["what"] for r in report].count("scored") == 1, report
+    ledger_keys = [k for k in keys("republish", ".scoreflow/done/")]
+    for key in ledger_keys:  # as if the watcher had died before writing it
+        storage.delete(key)
+    put("republish", "incoming/spot.csv", SHOTS)  # the same content again: a new event
+    report = drain(queue)
+    assert [r["what"] for r in report].count("scored") == 0, report
+    assert "already scored" in [r["what"] for r in report]
+    manifests = [k for k in keys("republish", "scored/") if k.endswith("manifest.json")]
+    assert len(manifests) == 1
+
+
+def test_watch_outlives_an_unreachable_queue_and_stops_cleanly(tmp_path):
+    """Connection refused is transient: the loop backs off and tries again; SIGTERM stops
+    it with its temporary Prefect server."""
+    import signal
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_MAX_ATTEMPTS": "1"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scoreflow", "watch", "--queue",
+         f"http://127.0.0.1:{port}/123456789012/uploads", "--out", str(tmp_path / "o")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen = ""
+    deadline = time.monotonic() + 120
+    while seen.count("trying again") < 2 and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert seen.count("trying again") >= 2 and proc.poll() is None, seen[-2000:]
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 143 and "Traceback" not in rest, rest[-2000:]
+    assert not list((tmp_path / "prefect" / "scoreflow-temporary").glob("*.json"))
