@@ -24,7 +24,7 @@ from scoreflow.tasks.align import ring_out
 from scoreflow.tasks.media import audio_duration_s, measure_loudness, stream_hash
 from scoreflow.tasks.mix import Programme
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene
-from scoreflow.tasks.storage import atomic_path, sha256_file, write_bytes
+from scoreflow.tasks.storage import atomic_path, sha256_file, write_bytes, write_failure
 from scoreflow.tasks.timecode import format_timecode
 
 CUESHEET_FIELDS = (
@@ -58,11 +58,16 @@ def safe_name(scene_id: str) -> str:
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_24") -> None:
-    """Write (channels, samples) float audio as WAV, atomically."""
+    """Write (channels, samples) float audio as WAV, atomically. A full disk is reported
+    as such (libsndfile itself only says "System error")."""
     with atomic_path(path) as tmp:
-        soundfile.write(
-            tmp, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format="WAV"
-        )
+        try:
+            soundfile.write(
+                tmp, np.ascontiguousarray(audio.T), sample_rate, subtype=subtype, format="WAV"
+            )
+        except (RuntimeError, OSError) as exc:
+            need = audio.size * {"PCM_16": 2, "PCM_24": 3}.get(subtype, 4)
+            raise write_failure(path, exc, need_bytes=need) from None
 
 
 def write_programme(

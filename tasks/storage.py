@@ -14,10 +14,12 @@ throttled, failing or unreachable service a `TransientStorageError`, worth retry
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 import urllib.parse
@@ -373,20 +375,48 @@ def check_not_input(path: Path, inputs: list[Path]) -> None:
             )
 
 
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_failure(path: Path, exc: BaseException, *, need_bytes: int = 0) -> StorageError:
+    """Our error for a failed write of `path`: a full disk or quota, a read-only or
+    forbidden folder named as such, with the path (and the free space)."""
+    code = getattr(exc, "errno", None)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    short = free is not None and free < need_bytes + (1 << 20)
+    if code in (errno.ENOSPC, errno.EDQUOT) or short:
+        room = "" if free is None else f" ({free / 1e6:.0f} MB free)"
+        return StorageError(f"no space left on the device writing {path}{room}")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"cannot write {path}: {os.strerror(code)}")
+    return StorageError(f"cannot write {path}: {exc}")
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path, *, inputs: list[Path] = ()) -> Iterator[Path]:  # type: ignore[assignment]
     """Yield a temporary path beside `final`; on success rename it onto `final`."""
     check_not_input(final, list(inputs))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent
-    )
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent
+        )
+    except OSError as exc:
+        raise write_failure(final, exc) from None
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        raise write_failure(final, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

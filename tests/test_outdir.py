@@ -131,3 +131,23 @@ def test_verify_names_what_does_not_match(tmp_path):
     assert proc.returncode == 1 and "does NOT match" in proc.stdout
     (out / "manifest.json").unlink()
     assert verify(out) == [f"{out / 'manifest.json'}: missing (the folder claims no run)"]
+
+
+def test_write_failures_say_what_happened(tmp_path):
+    import errno
+
+    from scoreflow.tasks.deliver import write_wav
+    from scoreflow.tasks.storage import write_failure
+
+    full = write_failure(tmp_path / "mix.wav", OSError(errno.ENOSPC, "No space left on device"))
+    assert str(full).startswith(f"no space left on the device writing {tmp_path / 'mix.wav'}")
+    assert "MB free" in str(full)
+    huge = write_failure(tmp_path / "mix.wav", RuntimeError("System error."), need_bytes=1 << 60)
+    assert "no space left on the device" in str(huge)  # libsndfile's own words say nothing
+    denied = write_failure(tmp_path / "x.wav", OSError(errno.EROFS, "Read-only file system"))
+    assert str(denied) == f"cannot write {tmp_path / 'x.wav'}: Read-only file system"
+    with pytest.raises(StorageError, match=r"cannot write .*not_a_folder"):
+        import numpy as np
+
+        (tmp_path / "not_a_folder").write_text("")
+        write_wav(tmp_path / "not_a_folder" / "a.wav", np.zeros((2, 10), np.float32), 48000)
