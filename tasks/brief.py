@@ -11,6 +11,7 @@ scene, else time from the scene start) and ``on the cut`` (the first frame of th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from typing import Any
@@ -38,14 +39,32 @@ def _seed_pick(options: list[str], token: str) -> str:
     return options[digest[0] % len(options)]
 
 
+_INDEX: dict[int, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {}
+
+
 def _phrase_index(vocab: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(phrase, category, name) for every word of every genre, mood and instrument."""
+    """(phrase, category, name) for every word of every genre, mood and instrument,
+    longest first; built once per vocabulary object."""
+    cached = _INDEX.get(id(vocab))
+    if cached is not None and cached[0] is vocab:
+        return cached[1]
+    index = _build_index(vocab)
+    _INDEX[id(vocab)] = (vocab, index)
+    return index
+
+
+def _build_index(vocab: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     for category in ("genres", "moods", "instruments"):
         for name, entry in vocab[category].items():
             for phrase in {name, *entry.get("words", [])}:
                 out.append((phrase.lower().replace("-", " "), category, name))
     return sorted(out, key=lambda t: -len(t[0]))
+
+
+@functools.cache
+def _word_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{re.escape(phrase)}\b")
 
 
 def read_words(text: str, vocab: dict[str, Any]) -> dict[str, list[tuple[str, bool, str]]]:
@@ -63,7 +82,9 @@ def read_words(text: str, vocab: dict[str, Any]) -> dict[str, list[tuple[str, bo
     negations = set(vocab["negations"]["words"])
     hits: list[tuple[int, str, str, bool, str]] = []
     for phrase, category, name in _phrase_index(vocab):
-        for m in re.finditer(rf"\b{re.escape(phrase)}\b", clean):
+        if phrase not in clean:  # most phrases are absent: skip the regex
+            continue
+        for m in _word_pattern(phrase).finditer(clean):
             if any(taken[m.start() : m.end()]):
                 continue
             taken[m.start() : m.end()] = [True] * (m.end() - m.start())
@@ -144,7 +165,7 @@ def _curve(text: str, vocab: dict[str, Any]) -> tuple[str | None, str]:
     best: tuple[int, int, str, str] | None = None
     for name, entry in vocab["energy"].items():
         for phrase in entry.get("words", []):
-            m = re.search(rf"\b{re.escape(phrase)}\b", text)
+            m = _word_pattern(phrase).search(text) if phrase in text else None
             if m and (best is None or (m.start(), -len(phrase)) < (best[0], best[1])):
                 best = (m.start(), -len(phrase), name, phrase)
     return (best[2], best[3]) if best else (None, "")
@@ -152,7 +173,7 @@ def _curve(text: str, vocab: dict[str, Any]) -> tuple[str | None, str]:
 
 def _brightness(text: str, valence: float, vocab: dict[str, Any]) -> tuple[float, list[str]]:
     found = {
-        side: [w for w in vocab["brightness"][side] if re.search(rf"\b{re.escape(w)}\b", text)]
+        side: [w for w in vocab["brightness"][side] if w in text and _word_pattern(w).search(text)]
         for side in ("bright", "dark")
     }
     n_bright, n_dark = len(found["bright"]), len(found["dark"])
