@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scoreflow.tasks.errors import ScoreflowError
+from scoreflow.tasks.outdir import pid_alive
 
 DEFAULT_PORT = 4200
 
@@ -47,23 +48,13 @@ def healthy(api_url: str, *, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def status() -> dict[str, Any] | None:
     """The recorded server ({"pid", "api_url", "log"}) if it is running and answers."""
     try:
         record = json.loads(state_file().read_text())
     except (OSError, ValueError):
         return None
-    if not _alive(int(record.get("pid", 0))) or not healthy(str(record.get("api_url", ""))):
+    if not pid_alive(int(record.get("pid", 0))) or not healthy(str(record.get("api_url", ""))):
         return None
     return dict(record)
 
@@ -111,7 +102,7 @@ def stop() -> bool:
         return False
     os.killpg(int(running["pid"]), signal.SIGTERM)
     for _ in range(50):
-        if not _alive(int(running["pid"])):
+        if not pid_alive(int(running["pid"])):
             break
         time.sleep(0.1)
     return True
@@ -153,9 +144,9 @@ def sweep_orphans() -> int:
         except (OSError, ValueError, KeyError, TypeError):
             record.unlink(missing_ok=True)
             continue
-        if _alive(owner):
+        if pid_alive(owner):
             continue
-        if _alive(server) and _is_prefect_server(server):
+        if pid_alive(server) and _is_prefect_server(server):
             os.kill(server, signal.SIGTERM)
             stopped += 1
         record.unlink(missing_ok=True)

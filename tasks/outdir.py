@@ -74,7 +74,8 @@ def refuse_inputs_in_the_way(out: Path, video: Path, inputs: dict[str, Path]) ->
             )
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours to signal or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,7 +124,7 @@ class RunFolder:
                 held = self.lock.read_text(errors="replace").split()
                 pid = int(held[0]) if held and held[0].isdigit() else 0
                 host = held[1] if len(held) > 1 else ""
-                if pid and host == socket.gethostname() and not _alive(pid):
+                if pid and host == socket.gethostname() and not pid_alive(pid):
                     self.lock.unlink(missing_ok=True)  # its run died: take over
                     continue
                 since = held[2] if len(held) > 2 else "?"
