@@ -2,7 +2,8 @@
 
     scoreflow score VIDEO --shots FILE --out DIR [--config FILE] [--backend NAME]
                     [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--start-tc TC]
-                    [--seed N] [--keep-original-audio]
+                    [--seed N] [--keep-original-audio] [--guide composer]
+                    [--allow-qc-fail]
     scoreflow check --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
     scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
                       [--config FILE] [--seed N]
