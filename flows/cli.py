@@ -373,14 +373,64 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _terminate)
+        _watch_signals()
     try:
         return COMMANDS[args.command](args)
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt) or _SIGNALLED:  # however the engine rewrapped it
-            how = "terminated" if _SIGNALLED else "interrupted"
+        stop = _stopped_by(exc)
+        if stop is not None:  # however the engine rewrapped it
+            how = "interrupted" if stop == signal.SIGINT else "terminated"
             print(f"scoreflow: stopped ({how}); the output folder is as it was", file=sys.stderr)
-            return 143 if _SIGNALLED else 130
+            return 128 + stop
         return _failure(exc, debug=args.debug)
+
+
+_WAKEUP: list[int] = []  # the read end of a pipe the interpreter writes each signal to
+
+
+def _watch_signals() -> None:
+    """Have the interpreter note every signal it catches in a pipe, whichever Python
+    handler is installed then (Prefect swaps in its own SIGTERM handler during a flow)."""
+    if _WAKEUP:
+        return
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    try:
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:
+        os.close(read)
+        os.close(write)
+        return
+    _WAKEUP.append(read)
+
+
+def _caught_signals() -> list[int]:
+    if not _WAKEUP:
+        return []
+    try:
+        return list(os.read(_WAKEUP[0], 256))
+    except BlockingIOError:
+        return []
+
+
+def _stopped_by(exc: BaseException) -> int | None:
+    """The signal that ended the run, if one did: ours (`_terminate`), Ctrl-C, or Prefect's
+    own SIGTERM bridge (its TerminationSignal, which the engine may re-raise as something
+    else while it unwinds: found in the exception's chain)."""
+    caught = [*_SIGNALLED, *(s for s in _caught_signals() if s in (signal.SIGTERM, signal.SIGHUP))]
+    if caught:
+        return caught[0]
+    seen: BaseException | None = exc
+    for _ in range(32):
+        if seen is None:
+            return None
+        if type(seen).__name__ == "TerminationSignal":
+            return int(getattr(seen, "signal", signal.SIGTERM))
+        if isinstance(seen, KeyboardInterrupt):
+            return signal.SIGINT
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _failure(exc: BaseException, *, debug: bool) -> int:
