@@ -594,7 +594,7 @@ def _check_output(args: argparse.Namespace) -> None:
         return
     given = {"video": args.video, "shot list": args.shots, "config": args.config}
     local = {what: Path(p) for what, p in given.items() if p and not is_remote(p)}
-    refuse_inputs_in_the_way(Path(args.out), Path(args.video), local)
+    refuse_inputs_in_the_way(Path(args.out), local)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -288,7 +288,7 @@ def score_video(
 
 
 def _output_folder(
-    stack: contextlib.ExitStack, out: str, run_id: str, video_p: Path, inputs: dict[str, Path]
+    stack: contextlib.ExitStack, out: str, run_id: str, inputs: dict[str, Path]
 ) -> tuple[Path, Path, RunFolder | None]:
     """(where the run writes, where it ends up, the claimed local folder or None): a
     remote run stages in the work folder and is uploaded; a local one is staged inside its
@@ -296,7 +296,7 @@ def _output_folder(
     if is_remote(out):
         return prepare_out_dir(work_dir() / "runs" / run_id), Path(), None
     final = local_path(out, what="output folder")
-    refuse_inputs_in_the_way(final, video_p, inputs)
+    refuse_inputs_in_the_way(final, inputs)
     folder = RunFolder(final, run_id)
     return stack.enter_context(folder), final.resolve(), folder
 
@@ -321,7 +321,7 @@ def _score(
     sr = cfg["pipeline"]["sample_rate"]
     local = {k: Path(v) for k, v in inputs.items() if v and not is_remote(v)}
     local |= {"video": video_p, "shot list": shots_p}
-    out_p, final, folder = _output_folder(stack, out, run_id, video_p, local)
+    out_p, final, folder = _output_folder(stack, out, run_id, local)
     location = str(S3Uri.parse(out).join(run_id)) + "/" if folder is None else str(final)
 
     _stage(log, 1, "probing %s", video_p.name)

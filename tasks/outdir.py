@@ -36,13 +36,9 @@ OWN_FILES = ("manifest.json", "soundtrack.wav", "mix.wav", "cuesheet.csv", "repo
 OWN_DIRS = {"cues": (".wav", ".mid"), "stems": (".wav",)}
 
 
-def output_names(video: Path) -> set[str]:
-    """The top-level names a run writes for `video` (cues/ and stems/ hold the rest)."""
-    return {*OWN_FILES, f"{video.stem}.scored{video.suffix}"}
-
-
 def is_ours(relative: Path) -> bool:
-    """Whether a path inside an output folder is one of the kinds a run writes."""
+    """Whether a path inside an output folder is one of the kinds a run writes: a file of
+    `OWN_FILES`, a scored video (``<stem>.scored.<ext>``), a cue or stem file."""
     parts = relative.parts
     if ".." in parts:
         return False
@@ -51,7 +47,7 @@ def is_ours(relative: Path) -> bool:
     return len(parts) == 2 and relative.suffix in OWN_DIRS.get(parts[0], ())
 
 
-def refuse_inputs_in_the_way(out: Path, video: Path, inputs: dict[str, Path]) -> None:
+def refuse_inputs_in_the_way(out: Path, inputs: dict[str, Path]) -> None:
     """Raise `InputError` if writing the outputs into `out` would replace an input.
 
     Parameters
@@ -66,7 +62,7 @@ def refuse_inputs_in_the_way(out: Path, video: Path, inputs: dict[str, Path]) ->
             relative = path.relative_to(root)
         except ValueError:
             continue
-        if relative.parts and (relative.as_posix() in output_names(video) or is_ours(relative)):
+        if relative.parts and is_ours(relative):
             raise InputError(
                 f"the {what} would be replaced by the output {root / relative}",
                 source=str(given),

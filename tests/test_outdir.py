@@ -49,10 +49,10 @@ def test_an_input_where_an_output_goes_is_refused(tmp_path, name, refused):
     inputs = {"shot list": given}
     if refused:
         with pytest.raises(InputError, match="would be replaced by the output") as err:
-            refuse_inputs_in_the_way(tmp_path, tmp_path / "v.mp4", inputs)
+            refuse_inputs_in_the_way(tmp_path, inputs)
         assert str(given) in str(err.value) and str(tmp_path.resolve() / name) in str(err.value)
     else:
-        refuse_inputs_in_the_way(tmp_path, tmp_path / "v.mp4", inputs)
+        refuse_inputs_in_the_way(tmp_path, inputs)
 
 
 def test_the_cli_refuses_before_any_work(tmp_path):

@@ -66,6 +66,15 @@ def settings_for(cls: type, cfg: dict[str, Any], section: str) -> dict[str, Any]
     }
 
 
+def check_pipeline_present(backend: Any) -> None:
+    """Read a diffusers model's index only (cheap): proves the model is there, offline
+    unless downloads are allowed; a missing one is the backend's ``_missing`` error."""
+    try:
+        backend._cls.load_config(backend.model_id, local_files_only=not backend.allow_download)
+    except (OSError, ValueError) as exc:
+        raise backend._missing(exc) from None
+
+
 def load_pipeline(backend: Any) -> Any:
     """The diffusers pipeline of a neural `backend` (its ``_cls``, ``model_id``,
     ``allow_download``, ``dtype``, ``device`` and ``_missing`` error): offline unless

@@ -31,7 +31,12 @@ import numpy as np
 
 from scoreflow.tasks import analysis
 from scoreflow.tasks.align import fade
-from scoreflow.tasks.backends import load_pipeline, settings_for, within_headroom
+from scoreflow.tasks.backends import (
+    check_pipeline_present,
+    load_pipeline,
+    settings_for,
+    within_headroom,
+)
 from scoreflow.tasks.backends.musicgen import (
     generate_in_batches,
     prompt_text,
@@ -139,10 +144,7 @@ class AceStep:
         self.window_s, self.overlap_s, self.max_seconds = window_s, overlap_s, window_s
         self.max_batch, self.allow_download, self.raw_prompt = max_batch, allow_download, raw_prompt
         self.guide, self.cover_strength, self.composer = guide, cover_strength, composer
-        try:  # the model index only: proves the model is there, cheaply
-            self._cls.load_config(self.model_id, local_files_only=not allow_download)
-        except (OSError, ValueError) as exc:
-            raise self._missing(exc) from None
+        check_pipeline_present(self)
         found = card_licence(self.model_id, allow_download=allow_download)
         self.commercial_use = found in PERMISSIVE
         said = f"{found} (from the model card)" if found else "unknown (the model card names none)"

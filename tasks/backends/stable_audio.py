@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from scoreflow.tasks.align import fade
-from scoreflow.tasks.backends import load_pipeline, settings_for
+from scoreflow.tasks.backends import check_pipeline_present, load_pipeline, settings_for
 from scoreflow.tasks.backends.musicgen import generate_in_batches, resolve_device, resolve_dtype
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Brief, Cue
@@ -92,10 +92,7 @@ class StableAudio:
         self.window_s, self.overlap_s = window_s, overlap_s
         self.max_seconds = window_s
         self.max_batch, self.allow_download, self.raw_prompt = max_batch, allow_download, raw_prompt
-        try:  # the model index only: proves the model is there, cheaply
-            self._cls.load_config(self.model_id, local_files_only=not allow_download)
-        except (OSError, ValueError) as exc:
-            raise self._missing(exc) from None
+        check_pipeline_present(self)
         self._pipe: Any = None
 
     @classmethod

@@ -199,7 +199,7 @@ class Writer:
     def accent(self, velocity: float, t: float, part: str) -> float:
         """Velocity by metrical place (downbeat up, off-beat eighths and sixteenths down)
         and by phrase (a rise to the third bar of four, then a relaxing)."""
-        i = max(0, bisect.bisect_right(self.starts, t + 0.03) - 1)
+        i = self.bar_index(t + 0.03)
         bar = self.plan.bars[i]
         beat = (t - bar.start_s) / bar.beat_s
         sixteenth = round(beat * 4) % 4
@@ -337,9 +337,13 @@ class Writer:
             for p in self.voice(numeral, bar.tonic, lo, hi):
                 self.note(inst, p, h, h + 0.4, 112, exact=True)
 
+    def bar_index(self, t: float) -> int:
+        """Index of the bar sounding at `t` seconds (the first bar before it starts)."""
+        return max(0, bisect.bisect_right(self.starts, t) - 1)
+
     def bar_at(self, t: float) -> Bar:
         """The bar sounding at `t` seconds."""
-        return next(b for b in reversed(self.plan.bars) if b.start_s <= t)
+        return self.plan.bars[self.bar_index(t)]
 
     def bass_plan(self, style: str) -> dict[int, tuple[int, str]]:
         """Per section (by first bar): which rhythm variant of the style the bass plays,

@@ -17,6 +17,7 @@ but is GPL-3.0 and scoreflow is Apache-2.0; scipy and numba are BSD.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -388,7 +389,7 @@ def mix_parts(
     send_scale = float(template.get("reverb_send", 1.0)) * reverb_amount
     for role, audio in parts:
         base = STRIPS.get(role, STRIPS["keys"])
-        strip = Strip(**{**base.__dict__, "width": base.width * width_scale})
+        strip = dataclasses.replace(base, width=base.width * width_scale)
         out = channel_strip(audio, sample_rate, strip)
         bus += out
         if strip.send * send_scale > 0:
