@@ -57,7 +57,9 @@ def run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def probe(path: str | Path) -> MediaInfo:
-    """Probe a video: exact rate, whole-frame duration, audio streams.
+    """Probe a video: exact rate, whole-frame duration, audio streams; refuse one with a
+    variable frame rate or cut short. Once per file version in a process (`check` and the
+    run that follows it share it: the completeness check reads every packet).
 
     Raises
     ------
@@ -65,6 +67,14 @@ def probe(path: str | Path) -> MediaInfo:
         If the file is missing, unreadable or has no video stream.
     """
     path = regular_file(Path(path), what="video")
+    st = path.stat()
+    return _probe(str(path), st.st_size, st.st_mtime_ns)
+
+
+@cache
+def _probe(name: str, size: int, mtime_ns: int) -> MediaInfo:
+    """`probe`, cached per file version (`size`, `mtime_ns`)."""
+    path = Path(name)
     try:
         container = av.open(str(path))
     except av.FFmpegError as exc:
