@@ -8,6 +8,8 @@
     scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
                       [--config FILE] [--seed N]
     scoreflow render MIDI --out WAV [--seconds S] [--config FILE]
+    scoreflow library BRIEF --out DIR [--config FILE] [--backend NAME] [--tracks N]
+                      [--add N] [--seed N] [--check]
     scoreflow verify OUT
     scoreflow watch (--queue SQS_URL | --poll FOLDER_OR_PREFIX) [--out URI] [--prefix P]
                     [--max-tries N] [--dead-letter URI] [--state URI] [--every S] [--once]
@@ -99,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     when.add_argument("--cron", help='cron schedule, e.g. "0 2 * * *" (nightly at 02:00)')
     when.add_argument("--interval", type=float, help="seconds between runs")
     _batch_options(v, tries=False)
+    lib = command("library", "make a music library: every version of every track, catalogued")
+    lib.add_argument("brief", help="library brief (.toml .yaml .json .csv), a path or s3:// URI")
+    lib.add_argument("--out", help="catalogue folder or s3:// prefix (grows: tracks are added)")
+    lib.add_argument("--config", help=CONFIG_HELP)
+    lib.add_argument("--backend", choices=BACKENDS, help="music backend (default: composer)")
+    lib.add_argument("--tracks", type=int, help="cycle the brief's entries to this many tracks")
+    lib.add_argument("--add", type=int, help="this many tracks more than the catalogue holds")
+    lib.add_argument("--seed", type=int, help="the library's seed (default: the brief's)")
+    lib.add_argument("--check", action="store_true", help="validate and print the plan, make nothing")
     r = command("render", "render a (cue) MIDI file with the composer's SoundFont")
     r.add_argument("midi", help="a Standard MIDI File, e.g. cues/4.mid after editing")
     r.add_argument("--out", required=True, help="WAV file to write (48 kHz, 24-bit)")
@@ -558,6 +569,66 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def library_plan(args: argparse.Namespace) -> list[str]:
+    """Validate a library brief (and the backend) and describe the plan: tracks x versions."""
+    from scoreflow import config
+    from scoreflow.tasks.library import read_brief
+    from scoreflow.tasks.storage import fetch, work_dir
+
+    cfg = config.load_config(args.config, {"pipeline": {"backend": args.backend}})
+    if cfg["pipeline"]["backend"] != "composer":
+        raise InputError(
+            "the library flow arranges its versions (cutdowns with button endings, bar-exact "
+            "loops, stems, alternate mixes) with the embedded composer",
+            field="--backend", value=cfg["pipeline"]["backend"],
+            fix="Use --backend composer (neural backends score videos: scoreflow score)",
+        )  # fmt: skip
+    path = fetch(args.brief, work_dir(), what="library brief")
+    try:
+        plan = read_brief(path, cfg=cfg, vocab=config.styles(cfg["composer"]["styles"]),
+                          tracks=args.tracks, seed=args.seed)  # fmt: skip
+    except InputError as exc:
+        raise exc.renamed(str(path), args.brief) if str(path) != args.brief else exc from None
+    versions = plan.versions()
+    d = plan.delivery
+    lines = [f"{args.brief}: {len(plan.tracks)} tracks x {len(versions)} versions "
+             f"({', '.join(versions)}); stems {'for main and loops' if d.stems else 'none'}; "
+             f"{' + '.join(d.formats)} at {d.target_lufs:g} LUFS, {d.true_peak_dbtp:g} dBTP"]  # fmt: skip
+    for t in plan.tracks:
+        b = t.brief
+        lines.append(f"  {t.id}: {t.title or '(title generated)'}; {b.genre}, {b.mood}, "
+                     f"{b.tempo_bpm:g} bpm, {b.key} {b.mode}, main {t.main_s:g} s, seed {t.seed}; "
+                     f"{', '.join(b.instruments)}")  # fmt: skip
+    return lines
+
+
+def _library(args: argparse.Namespace) -> int:
+    lines = library_plan(args)
+    if args.check:
+        print("\n".join(lines))
+        return 0
+    if not args.out:
+        raise InputError("no catalogue folder", field="--out", fix="Give --out DIR or an s3:// prefix")
+    from types import SimpleNamespace
+
+    _check_output(SimpleNamespace(out=args.out, video=None, shots=args.brief, config=args.config))
+    print(lines[0], file=sys.stderr)
+    with _prefect(args, quiet=True):
+        from scoreflow.flows import progress
+        from scoreflow.flows.library import make_library
+
+        with progress.report_to(progress.Terminal()):
+            result = make_library(brief=args.brief, out=args.out, config_file=args.config,
+                                  backend=args.backend, tracks=args.tracks, add=args.add,
+                                  seed=args.seed)  # fmt: skip
+    n = len(result["tracks"])
+    files = sum(len(t["rows"]) for t in result["tracks"])
+    out = args.out.rstrip("/")
+    print(f"\nCatalogue: {out}/catalog.csv ({n} tracks, {files} files), {out}/catalog.json")
+    print(f"Browse:    {out}/index.html")
+    return 0
+
+
 def _render(args: argparse.Namespace) -> int:
     print(render(args.midi, out=args.out, seconds=args.seconds, config_file=args.config))
     return 0
@@ -642,6 +713,7 @@ COMMANDS = {
     "watch": _watch,
     "serve": _serve,
     "render": _render,
+    "library": _library,
     "server": _server,
     "cache": _cache,
     "verify": _verify,

@@ -161,7 +161,7 @@ def compress(
     knee_db: float = 6.0,
 ) -> np.ndarray:
     """A stereo-linked feed-forward compressor on the peak of the channels, with make-up
-    gain for half the reduction at the loudest point.
+    gain for half the reduction at the loudest point (`compressor_gain` applied).
 
     Parameters
     ----------
@@ -170,18 +170,43 @@ def compress(
         Relative to the material's loud level (the 95th percentile of its peak level where
         it sounds, above -60 dBFS), so a part compresses alike at any gain.
     """
+    gain = compressor_gain(
+        audio, sample_rate, threshold_db=threshold_db, ratio=ratio, attack_ms=attack_ms,
+        release_ms=release_ms, knee_db=knee_db,
+    )  # fmt: skip
+    return audio if gain is None else audio * gain
+
+
+def compressor_gain(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    threshold_db: float,
+    ratio: float,
+    attack_ms: float,
+    release_ms: float,
+    knee_db: float = 6.0,
+) -> np.ndarray | None:
+    """The gain curve `compress` applies to `audio` (make-up included); None where it
+    would leave it alone. Applied alike to the stems of a bus, it compresses them as the
+    bus is compressed, so they still sum to it.
+
+    Returns
+    -------
+    np.ndarray, shape (samples,), float32, or None
+    """
     if ratio <= 1 or not audio.shape[-1]:
-        return audio
+        return None
     peak = np.maximum(np.abs(audio[0]), np.abs(audio[1]))
     level = 20 * np.log10(np.maximum(peak, np.float32(1e-6)))
     sounding = level[level > -60.0]
     if not len(sounding):
-        return audio
+        return None
     loud = float(np.percentile(sounding[:: max(1, len(sounding) // 20000)], 95))
     coef = [math.exp(-1000.0 / (ms * sample_rate)) for ms in (attack_ms, release_ms)]
     reduction = _gain_db(level, loud + threshold_db, ratio, knee_db, *coef)
     makeup = -0.5 * float(reduction.min())
-    return audio * np.power(np.float32(10), (reduction + np.float32(makeup)) / np.float32(20))
+    return np.power(np.float32(10), (reduction + np.float32(makeup)) / np.float32(20))
 
 
 @cache
@@ -382,31 +407,60 @@ def mix_parts(
     -------
     np.ndarray, shape (2, samples), float32
     """
-    samples = parts[0][1].shape[-1] if parts else 0
-    bus = np.zeros((2, samples), np.float32)
-    send = np.zeros(samples, np.float32)
+    return mix_stems({"mix": parts}, sample_rate, template=template,
+                     reverb_amount=reverb_amount)["mix"]  # fmt: skip
+
+
+def mix_stems(
+    stems: dict[str, list[tuple[str, np.ndarray]]],
+    sample_rate: int,
+    *,
+    template: dict[str, Any],
+    reverb_amount: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """`mix_parts` with the parts grouped into stems kept apart, as an engineer prints
+    stems through the master bus: each stem gets its parts' strips, its own share of the
+    reverb (a convolution: the stems' returns sum to the mix's), the master EQ and exciter,
+    and then the glue compressor's gain, computed once on the sum of the stems and applied
+    to each. The stems therefore sum to the mix (to float rounding).
+
+    Parameters
+    ----------
+    stems : dict of name -> list of (role, audio)
+        audio of shape (2, samples), float32, all the same length.
+
+    Returns
+    -------
+    dict of name -> np.ndarray, shape (2, samples), float32
+    """
+    samples = next((a.shape[-1] for parts in stems.values() for _, a in parts), 0)
     width_scale = float(template.get("width", 1.0))
     send_scale = float(template.get("reverb_send", 1.0)) * reverb_amount
-    for role, audio in parts:
-        base = STRIPS.get(role, STRIPS["keys"])
-        strip = dataclasses.replace(base, width=base.width * width_scale)
-        out = channel_strip(audio, sample_rate, strip)
-        bus += out
-        if strip.send * send_scale > 0:
-            send += (out[0] + out[1]) * np.float32(0.5 * strip.send * send_scale)
-    if send.any():
-        bus += reverb(send, sample_rate, kind=str(template.get("reverb", "room")))
-    bus = equalize(
-        bus,
-        sample_rate,
-        [
-            ("low_shelf", 100.0, float(template.get("low_db", 0.0))),
-            ("peak", 3000.0, float(template.get("presence_db", 0.0))),
-            ("high_shelf", 10000.0, float(template.get("air_db", 0.0))),
-        ],
-    )
-    bus = excite(bus, sample_rate, amount=float(template.get("exciter", 0.0)))
-    ratio = float(template.get("glue_ratio", 1.0))
-    threshold = float(template.get("glue_threshold_db", -4.0))
-    return compress(bus, sample_rate, threshold_db=threshold, ratio=ratio, attack_ms=30.0,
-                    release_ms=250.0)  # fmt: skip
+    master = [
+        ("low_shelf", 100.0, float(template.get("low_db", 0.0))),
+        ("peak", 3000.0, float(template.get("presence_db", 0.0))),
+        ("high_shelf", 10000.0, float(template.get("air_db", 0.0))),
+    ]
+    buses: dict[str, np.ndarray] = {}
+    for name, parts in stems.items():
+        bus = np.zeros((2, samples), np.float32)
+        send = np.zeros(samples, np.float32)
+        for role, audio in parts:
+            base = STRIPS.get(role, STRIPS["keys"])
+            strip = dataclasses.replace(base, width=base.width * width_scale)
+            out = channel_strip(audio, sample_rate, strip)
+            bus += out
+            if strip.send * send_scale > 0:
+                send += (out[0] + out[1]) * np.float32(0.5 * strip.send * send_scale)
+        if send.any():
+            bus += reverb(send, sample_rate, kind=str(template.get("reverb", "room")))
+        bus = equalize(bus, sample_rate, master)
+        buses[name] = excite(bus, sample_rate, amount=float(template.get("exciter", 0.0)))
+    total = buses[next(iter(buses))] if len(buses) == 1 else sum(buses.values())
+    gain = compressor_gain(
+        np.asarray(total), sample_rate, threshold_db=float(template.get("glue_threshold_db", -4.0)),
+        ratio=float(template.get("glue_ratio", 1.0)), attack_ms=30.0, release_ms=250.0,
+    )  # fmt: skip
+    if gain is None:
+        return buses
+    return {name: bus * gain for name, bus in buses.items()}

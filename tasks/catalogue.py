@@ -1,0 +1,230 @@
+"""One library track, made and delivered: every version rendered, levelled, written with
+its metadata, measured by independent meters, and described by catalogue rows.
+
+`build_track` is the plain function behind the library flow's track task. Files land in
+the track's folder (``tracks/<id>/``), each atomically; the rows it returns are what the
+catalogue lists of them (their hashes come from the files as written).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scoreflow.tasks import analysis, originality, tagging
+from scoreflow.tasks.backends.composer.theory import NAMES
+from scoreflow.tasks.backends.composer.versions import Arrangement, TrackArranger
+from scoreflow.tasks.deliver import write_wav
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.library import ALTERNATES, Delivery, TrackSpec
+from scoreflow.tasks.media import measure_loudness
+from scoreflow.tasks.mix import integrated_lufs, normalize_gain
+from scoreflow.tasks.storage import sha256_file, write_bytes
+
+TEMPO_TOLERANCE = 0.02  # a measured tempo further than this from the plan is flagged
+MP3_MARGIN_DB = 0.1
+
+
+@dataclass
+class Leveled:
+    """A version's mix and stems at the delivery loudness."""
+
+    mix: np.ndarray
+    stems: dict[str, np.ndarray]
+    report: dict[str, float]
+
+
+def level(stems: dict[str, np.ndarray], d: Delivery, sample_rate: int, *, loop: bool) -> Leveled:
+    """Bring the sum of `stems` to the delivery loudness and true-peak ceiling with one
+    gain curve applied to every stem too (so they still sum to the mix). A loop's gain is
+    found on three repeats and the middle kept, so the limiter has no edge at the seam."""
+    mix = sum(stems.values())
+    assert isinstance(mix, np.ndarray)
+    probe = np.tile(mix, (1, 3)) if loop else mix
+    gain, report = normalize_gain(probe, sample_rate, target_lufs=d.target_lufs,
+                                  true_peak_dbtp_max=d.true_peak_dbtp)  # fmt: skip
+    if loop:
+        n = mix.shape[-1]
+        gain = gain[n : 2 * n]
+    return Leveled(mix * gain, {k: v * gain for k, v in stems.items()}, report)
+
+
+def track_tags(spec: TrackSpec, d: Delivery, *, title: str, version: str, bpm: float, key: str,
+               instruments: list[str]) -> dict[str, str]:  # fmt: skip
+    """ID3 frames (ffmpeg metadata keys) for one MP3."""
+    b = spec.brief
+    keywords = ", ".join(spec.keywords)
+    return {
+        "title": f"{title} ({version})" if version != "main" else title,
+        "artist": d.artist or "scoreflow",
+        "album": d.name,
+        "genre": b.genre,
+        "TBPM": f"{round(bpm)}",
+        "TKEY": key,
+        "TMOO": b.mood,
+        "comment": f"mood: {b.mood}; keywords: {keywords}; instruments: {', '.join(instruments)}",
+        "track": spec.id,
+    }
+
+
+def key_name(tonic: int, mode: str) -> str:
+    return f"{NAMES[tonic % 12]} {'minor' if mode in ('minor', 'aeolian', 'dorian', 'phrygian') else 'major'}"
+
+
+def measured_tags(audio: np.ndarray, sample_rate: int, *, plan_bpm: float, plan_key: str) -> dict[str, Any]:
+    """BPM and key estimated from the audio (librosa), against the plan; a tempo off by
+    more than 2 % (octave errors folded) or another key than the plan's (its relative
+    counts as a near miss) is flagged."""
+    bpm = analysis.estimate_tempo(audio, sample_rate, start_bpm=plan_bpm)
+    for factor in (0.5, 2.0, 2 / 3, 1.5):  # the tracker's octave and triple errors
+        if abs(bpm * factor - plan_bpm) < abs(bpm - plan_bpm):
+            bpm *= factor
+    tonic, mode = analysis.estimate_key(audio, sample_rate)
+    key = key_name(tonic, mode)
+    flags = []
+    if abs(bpm - plan_bpm) > TEMPO_TOLERANCE * plan_bpm:
+        flags.append(f"tempo measured {bpm:.1f} bpm, planned {plan_bpm:.1f}")
+    if key != plan_key:
+        flags.append(f"key measured {key}, planned {plan_key}")
+    return {"bpm": round(bpm, 2), "key": key, "flags": flags}
+
+
+def energy_curve(audio: np.ndarray, sample_rate: int, *, points: int = 10) -> list[float]:
+    """RMS level (dBFS) over `points` equal parts of the version."""
+    n = audio.shape[-1] // points
+    if not n:
+        return []
+    parts = audio[:, : n * points].reshape(audio.shape[0], points, n)
+    rms = np.sqrt(np.mean(np.square(parts, dtype=np.float64), axis=(0, 2)))
+    return [round(float(20 * math.log10(max(r, 1e-9))), 1) for r in rms]
+
+
+class TrackBuilder:
+    """Renders, writes and measures every version of one track into `folder`."""
+
+    def __init__(self, composer: Any, spec: TrackSpec, d: Delivery, folder: Path, *, seed: int,
+                 title: str, versions: list[str]) -> None:  # fmt: skip
+        self.composer, self.spec, self.d, self.folder = composer, spec, d, folder
+        self.sr = composer.sample_rate
+        self.seed, self.title, self.versions = seed, title, versions
+        self.arranger = TrackArranger(composer, spec.brief, seed=seed)
+        self.rows: list[dict[str, Any]] = []
+        self.plan_key = ""
+        self.instruments: list[str] = []
+
+    def build(self) -> dict[str, Any]:
+        """Every version; returns the track's record (rows, features, versions made)."""
+        main = self.arranger.main(self.spec.main_s)
+        self.plan_key = key_name(main.plan.tonic, main.plan.mode)
+        self.instruments = [i.name for i in main.pm.instruments]
+        stems = self.arranger.stems(main)
+        leveled = level(stems, self.d, self.sr, loop=False)
+        self.write_version(main, leveled, stems=self.d.stems)
+        features = originality.features(leveled.mix, self.sr, midi=main.midi,
+                                        melody=self.arranger.melody)  # fmt: skip
+        for name in self.d.alternates:
+            parts = {k: v for k, v in stems.items() if k in ALTERNATES[name]}
+            if parts:
+                alt = Arrangement(name, "alternate", main.plan, main.pm, main.samples, main.midi)
+                self.write_version(alt, level(parts, self.d, self.sr, loop=False), stems=False)
+        del stems, leveled
+        cuts = [(f"{c:g}s", c, "cutdown") for c in self.d.cutdowns_s]
+        cuts += [("sting", self.d.sting_s, "sting")] if self.d.sting_s else []
+        for name, seconds, kind in cuts:
+            arr = self.arranger.cutdown(name, seconds, kind=kind)
+            self.write_version(arr, level(self.arranger.stems(arr), self.d, self.sr, loop=False),
+                               stems=False)  # fmt: skip
+        for bars in self.d.loops_bars:
+            arr = self.arranger.loop(main, bars)
+            self.write_version(arr, level(self.arranger.stems(arr), self.d, self.sr, loop=True),
+                               stems=self.d.stems)  # fmt: skip
+        return {"rows": self.rows, "features": features, "bpm": round(self.arranger.bpm, 4),
+                "key": self.plan_key, "instruments": self.instruments}  # fmt: skip
+
+    def write_version(self, arr: Arrangement, lv: Leveled, *, stems: bool) -> None:
+        base = f"{self.spec.id}_{arr.name}"
+        measured = measured_tags(lv.mix, self.sr, plan_bpm=self.arranger.bpm, plan_key=self.plan_key)
+        info = {
+            "version": arr.name, "kind": arr.kind, "samples": arr.samples,
+            "duration_s": round(arr.samples / self.sr, 6), "bpm_plan": round(self.arranger.bpm, 3),
+            "key_plan": self.plan_key, "bpm": measured["bpm"], "key": measured["key"],
+            "tag_flags": "; ".join(measured["flags"]), "energy": energy_curve(lv.mix, self.sr),
+            "button_s": round(arr.button_s, 4) if arr.button_s is not None else "",
+            "loop_bars": arr.loop_bars or "",
+        }  # fmt: skip
+        if arr.kind != "alternate":
+            midi = self.folder / f"{base}.mid"
+            write_bytes(midi, arr.midi)
+            self.rows.append(self.row(info, midi, "midi"))
+        wav = self.folder / f"{base}.wav"
+        self.write_wav(wav, lv.mix, info, lv.report)
+        if "wav" in self.d.formats:
+            self.rows.append(self.row(info, wav, "wav", loud=measure_loudness(wav)))
+        if "mp3" in self.d.formats:
+            mp3 = self.folder / f"{base}.mp3"
+            self.rows.append(self.row(info, mp3, "mp3", loud=self.write_mp3(wav, mp3, arr.name, measured)))
+        if "wav" not in self.d.formats:
+            wav.unlink()
+        if stems:
+            for name, audio in lv.stems.items():
+                path = self.folder / "stems" / f"{base}_{name}.wav"
+                write_wav(path, audio, self.sr)
+                self.rows.append(self.row({**info, "stem": name}, path, "stem"))
+
+    def write_wav(self, path: Path, audio: np.ndarray, info: dict[str, Any], report: dict[str, float]) -> None:
+        b = self.spec.brief
+        loud = {"integrated_lufs": integrated_lufs(audio, self.sr),
+                "true_peak_dbtp": report.get("after_true_peak_dbtp")}  # fmt: skip
+        bext = tagging.bext_chunk(
+            description=f"{self.title} ({info['version']}): {b.genre}, {b.mood}, "
+            f"{info['bpm_plan']:g} bpm, {self.plan_key}. {b.prompt}"[:256],
+            originator="scoreflow", reference=f"{self.spec.id}-{info['version']}", loudness=loud,
+        )  # fmt: skip
+        ixml = tagging.ixml_chunk({
+            "project": self.d.name, "track": self.spec.id, "version": info["version"],
+            "note": self.title, "title": self.title, "bpm": info["bpm_plan"], "key": self.plan_key,
+            "genre": b.genre, "mood": b.mood, "keywords": ", ".join(self.spec.keywords),
+            "instruments": ", ".join(self.instruments),
+        })  # fmt: skip
+        tagging.write_bwf(path, audio, self.sr, bext=bext, ixml=ixml)
+
+    def write_mp3(self, wav: Path, mp3: Path, version: str, measured: dict[str, Any]) -> dict[str, Any]:
+        """Encode, measure, and encode again a little lower if the encoded true peak went
+        over the ceiling (lossy coding adds overshoots)."""
+        tags = track_tags(self.spec, self.d, title=self.title, version=version,
+                          bpm=measured["bpm"], key=measured["key"], instruments=self.instruments)  # fmt: skip
+        gain = 0.0
+        for _ in range(3):
+            tagging.encode_mp3(wav, mp3, kbps=self.d.mp3_kbps, tags=tags, gain_db=gain)
+            loud = measure_loudness(mp3)
+            over = loud["true_peak_dbtp"] - self.d.true_peak_dbtp
+            if over <= 0:
+                break
+            gain -= over + MP3_MARGIN_DB
+        return loud
+
+    def row(self, info: dict[str, Any], path: Path, kind: str, *, loud: dict[str, Any] | None = None) -> dict[str, Any]:
+        b = self.spec.brief
+        loud = loud or {}
+        return {
+            "track_id": self.spec.id, "title": self.title, **info, "format": kind,
+            "stem": info.get("stem", ""), "genre": b.genre, "mood": b.mood,
+            "instruments": ", ".join(self.instruments), "keywords": ", ".join(self.spec.keywords),
+            "loudness_lufs": loud.get("integrated_lufs", ""), "true_peak_dbtp": loud.get("true_peak_dbtp", ""),
+            "file": path.relative_to(self.folder.parent.parent).as_posix(), "sha256": sha256_file(path),
+            "bytes": path.stat().st_size, "seed": self.seed, "description": b.prompt,
+        }  # fmt: skip
+
+
+def write_features(path: Path, features: dict[str, Any]) -> None:
+    write_bytes(path, json.dumps(features, separators=(",", ":")).encode())
+
+
+def check_backend(composer: Any) -> None:
+    if getattr(composer, "name", "") != "composer":
+        raise InputError("the library flow arranges versions with the composer", field="--backend")
