@@ -396,7 +396,8 @@ def _expand(
             raise _relocate(exc, source, entry.where) from None
         if p["curve"] is None and not any(w.startswith("energy") for _, w in brief.reading):
             brief = _with_curve(brief, "swells")  # a library main builds to a climax
-        keywords = tuple(dict.fromkeys(w.lower() for w, _ in brief.reading))
+        words = [w.lower() for w, _ in brief.reading] + [brief.genre, brief.mood, brief.curve]
+        keywords = tuple(dict.fromkeys(w for w in words if w))
         out.append(TrackSpec(track_id, title, brief, seed, main_s, str(entry.where), keywords))
     return out
 

@@ -3,12 +3,14 @@
 - WAV (48 kHz, 24-bit) with a Broadcast Wave ``bext`` chunk (EBU Tech 3285 version 2:
   description, originator, date and time, and the loudness fields) and an ``iXML`` chunk
   (project, track id, version, BPM, key, genre, mood, keywords, stems);
-- MP3 (libmp3lame through ffmpeg) with ID3v2.4 tags: title, artist, album (the library),
-  genre, TBPM, TKEY, TMOO, and the mood and keywords in a comment.
+- MP3 (libmp3lame through ffmpeg) with an ID3v2.4 tag: title, artist, album (the
+  library), genre, TBPM, TKEY, TMOO, and the mood and keywords in a COMM comment.
 
-The chunks are written here (soundfile writes the audio; no library writes bext v2 with its
-loudness fields, and ffmpeg's WAV muxer writes bext v0/v1 without them); reading them back
-is left to other code (the tests use wavinfo and mutagen).
+The chunks and the tag are written here: soundfile writes the audio but no metadata,
+ffmpeg's WAV muxer writes bext v0/v1 without the loudness fields and its ID3 muxer puts a
+comment in a TXXX frame that library software does not read as the comment; mutagen
+would write ID3 but is GPL-2. Reading them back is left to other code (the tests use
+wavinfo and mutagen).
 """
 
 from __future__ import annotations
@@ -52,12 +54,6 @@ def bext_chunk(
     """
     stamp = time.gmtime(when)
 
-    def hundredths(key: str) -> int:
-        value = loudness.get(key)
-        if value is None or not np.isfinite(value):
-            return 0x7FFF  # "not set" (Tech 3285: values out of range mean unknown)
-        return int(np.clip(round(value * 100), -32768, 32767))
-
     body = b"".join([
         _field(description, 256),
         _field(originator, 32),
@@ -66,18 +62,23 @@ def bext_chunk(
         _field(time.strftime("%H-%M-%S", stamp), 8),
         struct.pack("<IIH", 0, 0, BEXT_VERSION),
         b"\0" * 64,  # UMID: none
-        struct.pack(
-            "<hhhhh",
-            hundredths("integrated_lufs"),
-            hundredths("lra_lu"),
-            hundredths("true_peak_dbtp"),
-            hundredths("max_momentary_lufs"),
-            hundredths("max_short_term_lufs"),
-        ),
+        _loudness_fields(loudness),
         b"\0" * 180,
         b"A=PCM,F=48000,W=24,M=stereo,T=scoreflow\r\n",
     ])  # fmt: skip
     return body
+
+
+def _loudness_fields(loudness: dict[str, float]) -> bytes:
+    def hundredths(key: str) -> int:
+        value = loudness.get(key)
+        if value is None or not np.isfinite(value):
+            return 0x7FFF  # "not set" (Tech 3285: values out of range mean unknown)
+        return int(np.clip(round(value * 100), -32768, 32767))
+
+    keys = ("integrated_lufs", "lra_lu", "true_peak_dbtp", "max_momentary_lufs",
+            "max_short_term_lufs")  # fmt: skip
+    return struct.pack("<hhhhh", *(hundredths(k) for k in keys))
 
 
 def ixml_chunk(fields: dict[str, Any]) -> bytes:
@@ -139,19 +140,53 @@ def write_bwf(
             raise write_failure(path, exc, need_bytes=len(out)) from None
 
 
+def _syncsafe(n: int) -> bytes:
+    return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+
+
+def id3v2_tag(frames: dict[str, str], *, comment: str = "", lang: str = "eng") -> bytes:
+    """An ID3v2.4 tag: text frames (``TIT2``, ``TPE1``, ``TALB``, ``TCON``, ``TBPM``,
+    ``TKEY``, ``TMOO`` ...) in UTF-8, and a ``COMM`` frame with `comment`."""
+
+    def frame(fid: str, data: bytes) -> bytes:
+        return fid.encode("ascii") + _syncsafe(len(data)) + b"\0\0" + data
+
+    body = b"".join(frame(fid, b"\x03" + text.encode("utf-8")) for fid, text in frames.items() if text)
+    if comment:
+        body += frame("COMM", b"\x03" + lang.encode("ascii")[:3] + b"\0" + comment.encode("utf-8"))
+    return b"ID3\x04\x00\x00" + _syncsafe(len(body)) + body
+
+
 def encode_mp3(
-    wav: Path, mp3: Path, *, kbps: int, tags: dict[str, str], gain_db: float = 0.0
+    wav: Path, mp3: Path, *, kbps: int, tag: bytes, gain_db: float = 0.0
 ) -> None:
-    """Encode a WAV to MP3 (CBR `kbps`) with ID3v2.4 `tags` (ffmpeg metadata keys:
-    title, artist, album, genre, comment, and ID3 frame ids such as TBPM, TKEY, TMOO),
-    atomically. `gain_db` lowers the level first (to keep the encoded true peak under a
-    ceiling)."""
+    """Encode a WAV to MP3 (CBR `kbps`, libmp3lame through ffmpeg, with its Xing/LAME
+    header) and put the ID3v2.4 `tag` (`id3v2_tag`) in front, atomically. `gain_db`
+    lowers the level first (to keep the encoded true peak under a ceiling)."""
     if not 32 <= kbps <= 320:
         raise InputError("MP3 bitrate out of range", field="delivery.mp3_kbps", value=kbps)
-    meta = [arg for k, v in tags.items() for arg in ("-metadata", f"{k}={v}")]
     with atomic_path(mp3) as tmp:
-        run_ffmpeg([
-            "-y", "-i", str(wav), *(["-af", f"volume={gain_db:.2f}dB"] if gain_db else []),
-            "-map", "0:a", "-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-id3v2_version", "4",
-            "-write_xing", "1", *meta, "-f", "mp3", str(tmp),
-        ])  # fmt: skip
+        raw = tmp.with_name(tmp.name + ".raw.mp3")
+        try:
+            run_ffmpeg([
+                "-y", "-i", str(wav), *(["-af", f"volume={gain_db:.2f}dB"] if gain_db else []),
+                "-map", "0:a", "-map_metadata", "-1", "-c:a", "libmp3lame", "-b:a", f"{kbps}k",
+                "-id3v2_version", "0", "-write_xing", "1", "-f", "mp3", str(raw),
+            ])  # fmt: skip
+            tmp.write_bytes(tag + raw.read_bytes())
+        finally:
+            raw.unlink(missing_ok=True)
+
+
+LOUDNESS_OFFSET = 256 + 32 + 32 + 10 + 8 + 4 + 4 + 2 + 64  # in the bext payload
+
+
+def set_bext_loudness(path: Path, loudness: dict[str, float]) -> None:
+    """Write measured loudness into the bext chunk of a file `write_bwf` wrote (its first
+    chunk), in place."""
+    with open(path, "r+b") as fh:
+        head = fh.read(20)
+        if head[12:16] != b"bext":
+            raise ValueError(f"{path}: no bext chunk first")
+        fh.seek(20 + LOUDNESS_OFFSET)
+        fh.write(_loudness_fields(loudness))
