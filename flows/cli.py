@@ -109,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     lib.add_argument("--tracks", type=int, help="cycle the brief's entries to this many tracks")
     lib.add_argument("--add", type=int, help="this many tracks more than the catalogue holds")
     lib.add_argument("--seed", type=int, help="the library's seed (default: the brief's)")
-    lib.add_argument("--check", action="store_true", help="validate and print the plan, make nothing")
+    lib.add_argument(
+        "--check", action="store_true", help="validate and print the plan, make nothing"
+    )
     r = command("render", "render a (cue) MIDI file with the composer's SoundFont")
     r.add_argument("midi", help="a Standard MIDI File, e.g. cues/4.mid after editing")
     r.add_argument("--out", required=True, help="WAV file to write (48 kHz, 24-bit)")
@@ -580,25 +582,35 @@ def library_plan(args: argparse.Namespace) -> list[str]:
         raise InputError(
             "the library flow arranges its versions (cutdowns with button endings, bar-exact "
             "loops, stems, alternate mixes) with the embedded composer",
-            field="--backend", value=cfg["pipeline"]["backend"],
+            field="--backend",
+            value=cfg["pipeline"]["backend"],
             fix="Use --backend composer (neural backends score videos: scoreflow score)",
-        )  # fmt: skip
+        )
     path = fetch(args.brief, work_dir(), what="library brief")
     try:
-        plan = read_brief(path, cfg=cfg, vocab=config.styles(cfg["composer"]["styles"]),
-                          tracks=args.tracks, seed=args.seed)  # fmt: skip
+        plan = read_brief(
+            path,
+            cfg=cfg,
+            vocab=config.styles(cfg["composer"]["styles"]),
+            tracks=args.tracks,
+            seed=args.seed,
+        )
     except InputError as exc:
         raise exc.renamed(str(path), args.brief) if str(path) != args.brief else exc from None
     versions = plan.versions()
     d = plan.delivery
-    lines = [f"{args.brief}: {len(plan.tracks)} tracks x {len(versions)} versions "
-             f"({', '.join(versions)}); stems {'for main and loops' if d.stems else 'none'}; "
-             f"{' + '.join(d.formats)} at {d.target_lufs:g} LUFS, {d.true_peak_dbtp:g} dBTP"]  # fmt: skip
+    lines = [
+        f"{args.brief}: {len(plan.tracks)} tracks x {len(versions)} versions "
+        f"({', '.join(versions)}); stems {'for main and loops' if d.stems else 'none'}; "
+        f"{' + '.join(d.formats)} at {d.target_lufs:g} LUFS, {d.true_peak_dbtp:g} dBTP"
+    ]
     for t in plan.tracks:
         b = t.brief
-        lines.append(f"  {t.id}: {t.title or '(title generated)'}; {b.genre}, {b.mood}, "
-                     f"{b.tempo_bpm:g} bpm, {b.key} {b.mode}, main {t.main_s:g} s, seed {t.seed}; "
-                     f"{', '.join(b.instruments)}")  # fmt: skip
+        lines.append(
+            f"  {t.id}: {t.title or '(title generated)'}; {b.genre}, {b.mood}, "
+            f"{b.tempo_bpm:g} bpm, {b.key} {b.mode}, main {t.main_s:g} s, seed {t.seed}; "
+            f"{', '.join(b.instruments)}"
+        )
     return lines
 
 
@@ -608,19 +620,27 @@ def _library(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         return 0
     if not args.out:
-        raise InputError("no catalogue folder", field="--out", fix="Give --out DIR or an s3:// prefix")
-    from types import SimpleNamespace
-
-    _check_output(SimpleNamespace(out=args.out, video=None, shots=args.brief, config=args.config))
+        raise InputError(
+            "no catalogue folder", field="--out", fix="Give --out DIR or an s3:// prefix"
+        )
+    _check_output(
+        argparse.Namespace(out=args.out, video=None, shots=args.brief, config=args.config)
+    )
     print(lines[0], file=sys.stderr)
     with _prefect(args, quiet=True):
         from scoreflow.flows import progress
         from scoreflow.flows.library import make_library
 
         with progress.report_to(progress.Terminal()):
-            result = make_library(brief=args.brief, out=args.out, config_file=args.config,
-                                  backend=args.backend, tracks=args.tracks, add=args.add,
-                                  seed=args.seed)  # fmt: skip
+            result = make_library(
+                brief=args.brief,
+                out=args.out,
+                config_file=args.config,
+                backend=args.backend,
+                tracks=args.tracks,
+                add=args.add,
+                seed=args.seed,
+            )
     n = len(result["tracks"])
     files = sum(len(t["rows"]) for t in result["tracks"])
     out = args.out.rstrip("/")

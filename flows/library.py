@@ -55,13 +55,21 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def track_key(spec: TrackSpec, *, seed: int, title: str, spec_d: dict[str, Any],
-              settings: dict[str, Any]) -> str:  # fmt: skip
+def track_key(
+    spec: TrackSpec, *, seed: int, title: str, spec_d: dict[str, Any], settings: dict[str, Any]
+) -> str:
     """What defines a track's files: its music, seed, title, the delivery spec, the
     backend's settings and vocabulary, and the code that makes them."""
-    payload = {"track": spec.definition(), "id": spec.id, "seed": seed, "title": title,
-               "delivery": spec_d, "settings": settings, "library_code": _code_digest(),
-               "styles": config.styles_digest(settings["composer"]["styles"])}  # fmt: skip
+    payload = {
+        "track": spec.definition(),
+        "id": spec.id,
+        "seed": seed,
+        "title": title,
+        "delivery": spec_d,
+        "settings": settings,
+        "library_code": _code_digest(),
+        "styles": config.styles_digest(settings["composer"]["styles"]),
+    }
     return cache.cue_key(payload, settings).replace(cache.KEY_PREFIX, "scoreflow-track-")
 
 
@@ -76,24 +84,42 @@ def _track_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
     persist_result=True,
     result_serializer="json",
 )
-def track_task(spec: TrackSpec, seed: int, title: str, key: str, spec_d: dict[str, Any],
-               settings: dict[str, Any], versions: list[str], root: str) -> dict[str, Any]:  # fmt: skip
+def track_task(
+    spec: TrackSpec,
+    seed: int,
+    title: str,
+    key: str,
+    spec_d: dict[str, Any],
+    settings: dict[str, Any],
+    versions: list[str],
+    root: str,
+) -> dict[str, Any]:
     """Render every version of one track into ``root/<key>/tracks/<id>/``; its record."""
     composer = get_backend(settings)
     folder = Path(root) / key / "tracks" / spec.id
     shutil.rmtree(folder, ignore_errors=True)  # what a killed try left
     d = delivery(spec_d, source="delivery")
-    builder = catalogue.TrackBuilder(composer, spec, d, folder, seed=seed, title=title,
-                                     versions=versions)  # fmt: skip
+    builder = catalogue.TrackBuilder(
+        composer, spec, d, folder, seed=seed, title=title, versions=versions
+    )
     record = builder.build()
     features = folder / "features.json"
     catalogue.write_features(features, record.pop("features"))
     wave = folder / f"{spec.id}_waveform.svg"
     source = folder / f"{spec.id}_main.{'wav' if 'wav' in d.formats else 'mp3'}"
     catalogue_index.waveform_svg(wave, source)
-    return {**record, "folder": str(folder), "key": key, "seed": seed, "title": title,
-            "backend": composer.name, "model": composer.model,
-            "licence": composer.cue_licence(spec.brief.instruments)}  # fmt: skip
+    return {
+        **record,
+        "folder": str(folder),
+        "key": key,
+        "seed": seed,
+        "title": title,
+        "backend": composer.name,
+        "model": composer.model,
+        "licence": getattr(composer, "cue_licence", lambda _: composer.licence)(
+            spec.brief.instruments
+        ),
+    }
 
 
 @task(name="publish-catalogue", cache_policy=NO_CACHE, **STORAGE_RETRIES)
@@ -107,8 +133,15 @@ def publish_task(stage: Path, prefix: str, names: list[str]) -> str:
 def read_catalogue(out: str) -> dict[str, Any]:
     """The catalogue already at `out` (an empty one where there is none)."""
     try:
-        data = get_json(S3Uri.parse(out).join("catalog.json")) if is_remote(out) else (
-            json.loads((Path(out) / "catalog.json").read_text()) if (Path(out) / "catalog.json").is_file() else None)  # fmt: skip
+        data = (
+            get_json(S3Uri.parse(out).join("catalog.json"))
+            if is_remote(out)
+            else (
+                json.loads((Path(out) / "catalog.json").read_text())
+                if (Path(out) / "catalog.json").is_file()
+                else None
+            )
+        )
     except InputError:
         data = None
     except (OSError, ValueError) as exc:
@@ -150,8 +183,9 @@ def make_library(
         log.warning("%s", notice)
     with contextlib.ExitStack() as stack:
         stage, folder = _output(stack, out)
-        result = _make(plan, existing, cfg=cfg, settings=settings, stage=stage, brief=brief,
-                       log=log, out=out)  # fmt: skip
+        result = _make(
+            plan, existing, cfg=cfg, settings=settings, stage=stage, brief=brief, log=log, out=out
+        )
         names = result.pop("_names")
         if folder is None:
             publish_task(stage, out, names)
@@ -169,8 +203,17 @@ def _output(stack: contextlib.ExitStack, out: str) -> tuple[Path, RunFolder | No
     return stack.enter_context(folder), folder
 
 
-def _make(plan: LibraryPlan, existing: dict[str, Any], *, cfg: dict[str, Any],
-          settings: dict[str, Any], stage: Path, brief: str, log: Any, out: str) -> dict[str, Any]:  # fmt: skip
+def _make(
+    plan: LibraryPlan,
+    existing: dict[str, Any],
+    *,
+    cfg: dict[str, Any],
+    settings: dict[str, Any],
+    stage: Path,
+    brief: str,
+    log: Any,
+    out: str,
+) -> dict[str, Any]:
     d = plan.delivery
     spec_d = d.to_dict()
     root = config.cache_dir(cfg) / "library"
@@ -181,13 +224,23 @@ def _make(plan: LibraryPlan, existing: dict[str, Any], *, cfg: dict[str, Any],
         path = _held_file(out, stage, t.get("features", ""))
         if path is not None:
             feats[t["id"]] = json.loads(path.read_text())
-    taken = {t["title"].lower() for t in existing["tracks"] if t["id"] not in {s.id for s in plan.tracks}}
+    taken = {
+        t["title"].lower() for t in existing["tracks"] if t["id"] not in {s.id for s in plan.tracks}
+    }
     taken |= {s.title.lower() for s in plan.tracks if s.title}
-    tracks, names, replaced = dict(held), [], []
+    tracks = dict(held)
+    names: list[str] = []
+    replaced: list[str] = []
     progress.count("tracks", len(plan.tracks))
     for spec in plan.tracks:
         title = spec.title or catalogue_index.make_title(
-            spec.id, genre=spec.brief.genre, mood=spec.brief.mood, seed=spec.seed, vocab=_vocab(cfg), taken=taken)  # fmt: skip
+            spec.id,
+            genre=spec.brief.genre,
+            mood=spec.brief.mood,
+            seed=spec.seed,
+            vocab=_vocab(cfg),
+            taken=taken,
+        )
         taken.add(title.lower())
         old = held.get(spec.id)
         first_key = track_key(spec, seed=spec.seed, title=title, spec_d=spec_d, settings=settings)
@@ -195,36 +248,80 @@ def _make(plan: LibraryPlan, existing: dict[str, Any], *, cfg: dict[str, Any],
             progress.advance(f"track {spec.id} (in the catalogue)")
             continue  # unchanged: kept as it is
         feats.pop(spec.id, None)
-        record, figures, nearest, tries = None, {}, None, 0
+        record: dict[str, Any] | None = None
+        figures: dict[str, float] = {}
+        nearest: str | None = None
+        tries = 0
         for attempt in range(d.max_tries):
             seed = spec.seed if attempt == 0 else (spec.seed + 7919 * attempt) % 2**32
-            key = first_key if attempt == 0 else track_key(spec, seed=seed, title=title, spec_d=spec_d, settings=settings)
-            record = _run_track(task_, spec, seed, title, key, spec_d, settings, plan.versions(), root)
+            key = (
+                first_key
+                if attempt == 0
+                else track_key(spec, seed=seed, title=title, spec_d=spec_d, settings=settings)
+            )
+            record = _run_track(
+                task_, spec, seed, title, key, spec_d, settings, plan.versions(), root
+            )
             mine = json.loads((Path(record["folder"]) / "features.json").read_text())
             nearest, figures = originality.nearest(mine, feats)
             tries = attempt + 1
             if figures["overall"] <= d.similarity_max:
                 break
-            log.warning("track %s (seed %d) is %.2f like %s: made again with a new seed",
-                        spec.id, seed, figures["overall"], nearest)  # fmt: skip
+            log.warning(
+                "track %s (seed %d) is %.2f like %s: made again with a new seed",
+                spec.id,
+                seed,
+                figures["overall"],
+                nearest,
+            )
         assert record is not None
-        entry = _place(record, spec, stage, names, brief=brief, first_key=first_key,
-                       figures=figures, nearest=nearest, tries=tries, d_max=d.similarity_max)  # fmt: skip
+        entry = _place(
+            record,
+            spec,
+            stage,
+            names,
+            brief=brief,
+            first_key=first_key,
+            figures=figures,
+            nearest=nearest,
+            tries=tries,
+            d_max=d.similarity_max,
+        )
         feats[spec.id] = mine
         if spec.id in held:
             replaced.append(spec.id)
         tracks[spec.id] = entry
         progress.advance(f"track {spec.id}")
     ordered = [tracks[k] for k in tracks]
-    catalogue_doc = {"name": d.name, "delivery": spec_d, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "tracks": ordered}  # fmt: skip
-    rows = [{**r, "backend": t["backend"], "model": t["model"], "licence": t["licence"],
-             "similarity": t["similarity"]["overall"], "nearest": t["nearest"] or "", "tries": t["tries"],
-             "unavailable": t.get("unavailable", "")} for t in ordered for r in t["rows"]]  # fmt: skip
+    catalogue_doc = {
+        "name": d.name,
+        "delivery": spec_d,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tracks": ordered,
+    }
+    rows = [
+        {
+            **r,
+            "backend": t["backend"],
+            "model": t["model"],
+            "licence": t["licence"],
+            "similarity": t["similarity"]["overall"],
+            "nearest": t["nearest"] or "",
+            "tries": t["tries"],
+            "unavailable": t.get("unavailable", ""),
+        }
+        for t in ordered
+        for r in t["rows"]
+    ]
     catalogue_index.write_csv(stage / "catalog.csv", rows)
     catalogue_index.write_index(stage / "index.html", catalogue_doc)
     catalogue_index.write_json(stage / "catalog.json", catalogue_doc)
-    return {**catalogue_doc, "location": out, "_names": [*names, *CATALOGUE_FILES], "_replaced": replaced}
+    return {
+        **catalogue_doc,
+        "location": out,
+        "_names": [*names, *CATALOGUE_FILES],
+        "_replaced": replaced,
+    }
 
 
 def _vocab(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -245,12 +342,29 @@ def _held_file(out: str, stage: Path, rel: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _run_track(task_: Any, spec: TrackSpec, seed: int, title: str, key: str, spec_d: dict[str, Any],
-               settings: dict[str, Any], versions: list[str], root: Path) -> dict[str, Any]:  # fmt: skip
+def _run_track(
+    task_: Any,
+    spec: TrackSpec,
+    seed: int,
+    title: str,
+    key: str,
+    spec_d: dict[str, Any],
+    settings: dict[str, Any],
+    versions: list[str],
+    root: Path,
+) -> dict[str, Any]:
     """The track task; a cached record whose files are gone from the cache folder is made
     again."""
-    args = {"spec": spec, "seed": seed, "title": title, "key": key, "spec_d": spec_d,
-            "settings": settings, "versions": versions, "root": str(root)}  # fmt: skip
+    args = {
+        "spec": spec,
+        "seed": seed,
+        "title": title,
+        "key": key,
+        "spec_d": spec_d,
+        "settings": settings,
+        "versions": versions,
+        "root": str(root),
+    }
     record: dict[str, Any] = task_(**args)
     folder = Path(record["folder"])
     if all((folder.parent.parent / r["file"]).is_file() for r in record["rows"]):
@@ -258,9 +372,19 @@ def _run_track(task_: Any, spec: TrackSpec, seed: int, title: str, key: str, spe
     return task_.with_options(refresh_cache=True)(**args)
 
 
-def _place(record: dict[str, Any], spec: TrackSpec, stage: Path, names: list[str], *, brief: str,
-           first_key: str, figures: dict[str, float], nearest: str | None, tries: int,
-           d_max: float) -> dict[str, Any]:  # fmt: skip
+def _place(
+    record: dict[str, Any],
+    spec: TrackSpec,
+    stage: Path,
+    names: list[str],
+    *,
+    brief: str,
+    first_key: str,
+    figures: dict[str, float],
+    nearest: str | None,
+    tries: int,
+    d_max: float,
+) -> dict[str, Any]:
     """Link (or copy) a track's files from the cache into the stage; its catalogue entry."""
     src = Path(record["folder"])
     base = src.parent.parent
@@ -276,22 +400,47 @@ def _place(record: dict[str, Any], spec: TrackSpec, stage: Path, names: list[str
         names.append(rel)
     versions: dict[str, dict[str, Any]] = {}
     for r in record["rows"]:
-        v = versions.setdefault(r["version"], {"version": r["version"], "kind": r["kind"],
-                                               "duration_s": r["duration_s"], "file": ""})  # fmt: skip
+        v = versions.setdefault(
+            r["version"],
+            {"version": r["version"], "kind": r["kind"], "duration_s": r["duration_s"], "file": ""},
+        )
         if r["format"] in ("mp3", "wav") and (not v["file"] or r["format"] == "mp3"):
             v["file"] = r["file"]
-    flags = sorted({f"{r['version']}: {r['tag_flags']}" for r in record["rows"] if r["tag_flags"] and r["format"] != "stem"})
+    flags = sorted(
+        {
+            f"{r['version']}: {r['tag_flags']}"
+            for r in record["rows"]
+            if r["tag_flags"] and r["format"] != "stem"
+        }
+    )
     return {
-        "id": spec.id, "title": record["title"], "genre": spec.brief.genre, "mood": spec.brief.mood,
-        "bpm": record["bpm"], "key": record["key"], "instruments": record["instruments"],
-        "keywords": list(spec.keywords), "seed": record["seed"], "first_key": first_key,
-        "key_of_files": record["key"], "backend": record["backend"], "model": record["model"],
-        "licence": record["licence"], "brief": Path(brief).name, "origin": spec.origin,
-        "similarity": figures, "similarity_max": d_max, "nearest": nearest, "tries": tries,
-        "versions": list(versions.values()), "rows": record["rows"], "flags": flags,
-        "features": extra[0], "waveform": extra[1],
+        "id": spec.id,
+        "title": record["title"],
+        "genre": spec.brief.genre,
+        "mood": spec.brief.mood,
+        "bpm": record["bpm"],
+        "key": record["key"],
+        "instruments": record["instruments"],
+        "keywords": list(spec.keywords),
+        "seed": record["seed"],
+        "first_key": first_key,
+        "key_of_files": record["key"],
+        "backend": record["backend"],
+        "model": record["model"],
+        "licence": record["licence"],
+        "brief": Path(brief).name,
+        "origin": spec.origin,
+        "similarity": figures,
+        "similarity_max": d_max,
+        "nearest": nearest,
+        "tries": tries,
+        "versions": list(versions.values()),
+        "rows": record["rows"],
+        "flags": flags,
+        "features": extra[0],
+        "waveform": extra[1],
         "hashes": {rel: sha256_file(stage / rel) for rel in extra},
-    }  # fmt: skip
+    }
 
 
 def commit(folder: RunFolder, names: list[str], *, replaced: list[str]) -> None:

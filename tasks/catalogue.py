@@ -21,7 +21,6 @@ from scoreflow.tasks import analysis, originality, tagging
 from scoreflow.tasks.backends.composer.theory import NAMES
 from scoreflow.tasks.backends.composer.versions import Arrangement, TrackArranger
 from scoreflow.tasks.deliver import write_wav
-from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.library import ALTERNATES, Delivery, TrackSpec
 from scoreflow.tasks.media import measure_loudness
 from scoreflow.tasks.mix import integrated_lufs, normalize_gain
@@ -47,16 +46,25 @@ def level(stems: dict[str, np.ndarray], d: Delivery, sample_rate: int, *, loop: 
     mix = sum(stems.values())
     assert isinstance(mix, np.ndarray)
     probe = np.tile(mix, (1, 3)) if loop else mix
-    gain, report = normalize_gain(probe, sample_rate, target_lufs=d.target_lufs,
-                                  true_peak_dbtp_max=d.true_peak_dbtp)  # fmt: skip
+    gain, report = normalize_gain(
+        probe, sample_rate, target_lufs=d.target_lufs, true_peak_dbtp_max=d.true_peak_dbtp
+    )
     if loop:
         n = mix.shape[-1]
         gain = gain[n : 2 * n]
     return Leveled(mix * gain, {k: v * gain for k, v in stems.items()}, report)
 
 
-def track_tag(spec: TrackSpec, d: Delivery, *, title: str, version: str, bpm: float, key: str,
-              instruments: list[str]) -> bytes:  # fmt: skip
+def track_tag(
+    spec: TrackSpec,
+    d: Delivery,
+    *,
+    title: str,
+    version: str,
+    bpm: float,
+    key: str,
+    instruments: list[str],
+) -> bytes:
     """The ID3v2.4 tag of one MP3."""
     b = spec.brief
     frames = {
@@ -68,8 +76,10 @@ def track_tag(spec: TrackSpec, d: Delivery, *, title: str, version: str, bpm: fl
         "TKEY": _id3_key(key),
         "TMOO": b.mood,
     }
-    comment = (f"mood: {b.mood}; keywords: {', '.join(spec.keywords)}; "
-               f"instruments: {', '.join(instruments)}; track: {spec.id}; version: {version}")  # fmt: skip
+    comment = (
+        f"mood: {b.mood}; keywords: {', '.join(spec.keywords)}; "
+        f"instruments: {', '.join(instruments)}; track: {spec.id}; version: {version}"
+    )
     return tagging.id3v2_tag(frames, comment=comment)
 
 
@@ -80,10 +90,13 @@ def _id3_key(key: str) -> str:
 
 
 def key_name(tonic: int, mode: str) -> str:
-    return f"{NAMES[tonic % 12]} {'minor' if mode in ('minor', 'aeolian', 'dorian', 'phrygian') else 'major'}"
+    dark = mode in ("minor", "aeolian", "dorian", "phrygian")
+    return f"{NAMES[tonic % 12]} {'minor' if dark else 'major'}"
 
 
-def measured_tags(audio: np.ndarray, sample_rate: int, *, plan_bpm: float, plan_key: str) -> dict[str, Any]:
+def measured_tags(
+    audio: np.ndarray, sample_rate: int, *, plan_bpm: float, plan_key: str
+) -> dict[str, Any]:
     """BPM and key estimated from the audio (librosa), against the plan; a tempo off by
     more than 2 % (octave errors folded) or another key than the plan's (its relative
     counts as a near miss) is flagged."""
@@ -105,10 +118,12 @@ def beat_tempo(audio: np.ndarray, sample_rate: int, *, start_bpm: float) -> floa
     """Tempo from librosa's beat tracker, read from the beats themselves: the slope of
     beat time against beat number over the steady beats (the tracker's own tempo is
     quantised to its tempogram's bins, about 2 % apart at 140 bpm)."""
-    mono = librosa.resample(np.asarray(audio, np.float32).mean(axis=0), orig_sr=sample_rate,
-                            target_sr=22050)  # fmt: skip
-    tempo, beats = librosa.beat.beat_track(y=mono, sr=22050, start_bpm=start_bpm, hop_length=128,
-                                           units="time")  # fmt: skip
+    mono = librosa.resample(
+        np.asarray(audio, np.float32).mean(axis=0), orig_sr=sample_rate, target_sr=22050
+    )
+    tempo, beats = librosa.beat.beat_track(
+        y=mono, sr=22050, start_bpm=start_bpm, hop_length=128, units="time"
+    )
     if len(beats) < 4:
         return float(np.atleast_1d(tempo)[0])
     gaps = np.diff(beats)
@@ -132,8 +147,17 @@ def energy_curve(audio: np.ndarray, sample_rate: int, *, points: int = 10) -> li
 class TrackBuilder:
     """Renders, writes and measures every version of one track into `folder`."""
 
-    def __init__(self, composer: Any, spec: TrackSpec, d: Delivery, folder: Path, *, seed: int,
-                 title: str, versions: list[str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        composer: Any,
+        spec: TrackSpec,
+        d: Delivery,
+        folder: Path,
+        *,
+        seed: int,
+        title: str,
+        versions: list[str],
+    ) -> None:
         self.composer, self.spec, self.d, self.folder = composer, spec, d, folder
         self.sr = composer.sample_rate
         self.seed, self.title, self.versions = seed, title, versions
@@ -150,8 +174,9 @@ class TrackBuilder:
         stems = self.arranger.stems(main)
         leveled = level(stems, self.d, self.sr, loop=False)
         self.write_version(main, leveled, stems=self.d.stems)
-        features = originality.features(leveled.mix, self.sr, midi=main.midi,
-                                        melody=self.arranger.melody)  # fmt: skip
+        features = originality.features(
+            leveled.mix, self.sr, midi=main.midi, melody=self.arranger.melody
+        )
         for name in self.d.alternates:
             parts = {k: v for k, v in stems.items() if k in ALTERNATES[name]}
             if parts:
@@ -162,26 +187,41 @@ class TrackBuilder:
         cuts += [("sting", self.d.sting_s, "sting")] if self.d.sting_s else []
         for name, seconds, kind in cuts:
             arr = self.arranger.cutdown(name, seconds, kind=kind)
-            self.write_version(arr, level(self.arranger.stems(arr), self.d, self.sr, loop=False),
-                               stems=False)  # fmt: skip
+            self.write_version(
+                arr, level(self.arranger.stems(arr), self.d, self.sr, loop=False), stems=False
+            )
         for bars in self.d.loops_bars:
             arr = self.arranger.loop(main, bars)
-            self.write_version(arr, level(self.arranger.stems(arr), self.d, self.sr, loop=True),
-                               stems=self.d.stems)  # fmt: skip
-        return {"rows": self.rows, "features": features, "bpm": round(self.arranger.bpm, 4),
-                "key": self.plan_key, "instruments": self.instruments}  # fmt: skip
+            self.write_version(
+                arr, level(self.arranger.stems(arr), self.d, self.sr, loop=True), stems=self.d.stems
+            )
+        return {
+            "rows": self.rows,
+            "features": features,
+            "bpm": round(self.arranger.bpm, 4),
+            "key": self.plan_key,
+            "instruments": self.instruments,
+        }
 
     def write_version(self, arr: Arrangement, lv: Leveled, *, stems: bool) -> None:
         base = f"{self.spec.id}_{arr.name}"
-        measured = measured_tags(lv.mix, self.sr, plan_bpm=self.arranger.bpm, plan_key=self.plan_key)
+        measured = measured_tags(
+            lv.mix, self.sr, plan_bpm=self.arranger.bpm, plan_key=self.plan_key
+        )
         info = {
-            "version": arr.name, "kind": arr.kind, "samples": arr.samples,
-            "duration_s": round(arr.samples / self.sr, 6), "bpm_plan": round(self.arranger.bpm, 3),
-            "key_plan": self.plan_key, "bpm": measured["bpm"], "key": measured["key"],
-            "tag_flags": "; ".join(measured["flags"]), "energy": energy_curve(lv.mix, self.sr),
+            "version": arr.name,
+            "kind": arr.kind,
+            "samples": arr.samples,
+            "duration_s": round(arr.samples / self.sr, 6),
+            "bpm_plan": round(self.arranger.bpm, 3),
+            "key_plan": self.plan_key,
+            "bpm": measured["bpm"],
+            "key": measured["key"],
+            "tag_flags": "; ".join(measured["flags"]),
+            "energy": energy_curve(lv.mix, self.sr),
             "button_s": round(arr.button_s, 4) if arr.button_s is not None else "",
             "loop_bars": arr.loop_bars or "",
-        }  # fmt: skip
+        }
         if arr.kind != "alternate":
             midi = self.folder / f"{base}.mid"
             write_bytes(midi, arr.midi)
@@ -194,7 +234,9 @@ class TrackBuilder:
             self.rows.append(self.row(info, wav, "wav", loud=loud))
         if "mp3" in self.d.formats:
             mp3 = self.folder / f"{base}.mp3"
-            self.rows.append(self.row(info, mp3, "mp3", loud=self.write_mp3(wav, mp3, arr.name, measured)))
+            self.rows.append(
+                self.row(info, mp3, "mp3", loud=self.write_mp3(wav, mp3, arr.name, measured))
+            )
         if "wav" not in self.d.formats:
             wav.unlink()
         if stems:
@@ -203,28 +245,52 @@ class TrackBuilder:
                 write_wav(path, audio, self.sr)
                 self.rows.append(self.row({**info, "stem": name}, path, "stem"))
 
-    def write_wav(self, path: Path, audio: np.ndarray, info: dict[str, Any], report: dict[str, float]) -> None:
+    def write_wav(
+        self, path: Path, audio: np.ndarray, info: dict[str, Any], report: dict[str, float]
+    ) -> None:
         b = self.spec.brief
-        loud = {"integrated_lufs": integrated_lufs(audio, self.sr),
-                "true_peak_dbtp": report.get("after_true_peak_dbtp")}  # fmt: skip
+        loud = {
+            "integrated_lufs": integrated_lufs(audio, self.sr),
+            "true_peak_dbtp": report.get("after_true_peak_dbtp", math.nan),
+        }
         bext = tagging.bext_chunk(
             description=f"{self.title} ({info['version']}): {b.genre}, {b.mood}, "
             f"{info['bpm_plan']:g} bpm, {self.plan_key}. {b.prompt}"[:256],
-            originator="scoreflow", reference=f"{self.spec.id}-{info['version']}", loudness=loud,
-        )  # fmt: skip
-        ixml = tagging.ixml_chunk({
-            "project": self.d.name, "track": self.spec.id, "version": info["version"],
-            "note": self.title, "title": self.title, "bpm": info["bpm_plan"], "key": self.plan_key,
-            "genre": b.genre, "mood": b.mood, "keywords": ", ".join(self.spec.keywords),
-            "instruments": ", ".join(self.instruments),
-        })  # fmt: skip
+            originator="scoreflow",
+            reference=f"{self.spec.id}-{info['version']}",
+            loudness=loud,
+        )
+        ixml = tagging.ixml_chunk(
+            {
+                "project": self.d.name,
+                "track": self.spec.id,
+                "version": info["version"],
+                "note": self.title,
+                "title": self.title,
+                "bpm": info["bpm_plan"],
+                "key": self.plan_key,
+                "genre": b.genre,
+                "mood": b.mood,
+                "keywords": ", ".join(self.spec.keywords),
+                "instruments": ", ".join(self.instruments),
+            }
+        )
         tagging.write_bwf(path, audio, self.sr, bext=bext, ixml=ixml)
 
-    def write_mp3(self, wav: Path, mp3: Path, version: str, measured: dict[str, Any]) -> dict[str, Any]:
+    def write_mp3(
+        self, wav: Path, mp3: Path, version: str, measured: dict[str, Any]
+    ) -> dict[str, Any]:
         """Encode, measure, and encode again a little lower if the encoded true peak went
         over the ceiling (lossy coding adds overshoots)."""
-        tag = track_tag(self.spec, self.d, title=self.title, version=version,
-                        bpm=measured["bpm"], key=measured["key"], instruments=self.instruments)  # fmt: skip
+        tag = track_tag(
+            self.spec,
+            self.d,
+            title=self.title,
+            version=version,
+            bpm=measured["bpm"],
+            key=measured["key"],
+            instruments=self.instruments,
+        )
         gain = 0.0
         for _ in range(3):
             tagging.encode_mp3(wav, mp3, kbps=self.d.mp3_kbps, tag=tag, gain_db=gain)
@@ -235,23 +301,30 @@ class TrackBuilder:
             gain -= over + MP3_MARGIN_DB
         return loud
 
-    def row(self, info: dict[str, Any], path: Path, kind: str, *, loud: dict[str, Any] | None = None) -> dict[str, Any]:
+    def row(
+        self, info: dict[str, Any], path: Path, kind: str, *, loud: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         b = self.spec.brief
         loud = loud or {}
         return {
-            "track_id": self.spec.id, "title": self.title, **info, "format": kind,
-            "stem": info.get("stem", ""), "genre": b.genre, "mood": b.mood,
-            "instruments": ", ".join(self.instruments), "keywords": ", ".join(self.spec.keywords),
-            "loudness_lufs": loud.get("integrated_lufs", ""), "true_peak_dbtp": loud.get("true_peak_dbtp", ""),
-            "file": path.relative_to(self.folder.parent.parent).as_posix(), "sha256": sha256_file(path),
-            "bytes": path.stat().st_size, "seed": self.seed, "description": b.prompt,
-        }  # fmt: skip
+            "track_id": self.spec.id,
+            "title": self.title,
+            **info,
+            "format": kind,
+            "stem": info.get("stem", ""),
+            "genre": b.genre,
+            "mood": b.mood,
+            "instruments": ", ".join(self.instruments),
+            "keywords": ", ".join(self.spec.keywords),
+            "loudness_lufs": loud.get("integrated_lufs", ""),
+            "true_peak_dbtp": loud.get("true_peak_dbtp", ""),
+            "file": path.relative_to(self.folder.parent.parent).as_posix(),
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+            "seed": self.seed,
+            "description": b.prompt,
+        }
 
 
 def write_features(path: Path, features: dict[str, Any]) -> None:
     write_bytes(path, json.dumps(features, separators=(",", ":")).encode())
-
-
-def check_backend(composer: Any) -> None:
-    if getattr(composer, "name", "") != "composer":
-        raise InputError("the library flow arranges versions with the composer", field="--backend")

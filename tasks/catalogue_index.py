@@ -20,16 +20,46 @@ from scoreflow.tasks.deliver import spreadsheet_safe
 from scoreflow.tasks.storage import write_bytes
 
 CSV_FIELDS = (
-    "track_id", "title", "version", "kind", "format", "stem", "duration_s", "samples", "bpm",
-    "bpm_plan", "key", "key_plan", "tag_flags", "genre", "mood", "instruments", "energy",
-    "keywords", "loudness_lufs", "true_peak_dbtp", "button_s", "loop_bars", "file", "sha256",
-    "bytes", "backend", "model", "licence", "seed", "similarity", "nearest", "tries",
-    "unavailable", "description",
-)  # fmt: skip
+    "track_id",
+    "title",
+    "version",
+    "kind",
+    "format",
+    "stem",
+    "duration_s",
+    "samples",
+    "bpm",
+    "bpm_plan",
+    "key",
+    "key_plan",
+    "tag_flags",
+    "genre",
+    "mood",
+    "instruments",
+    "energy",
+    "keywords",
+    "loudness_lufs",
+    "true_peak_dbtp",
+    "button_s",
+    "loop_bars",
+    "file",
+    "sha256",
+    "bytes",
+    "backend",
+    "model",
+    "licence",
+    "seed",
+    "similarity",
+    "nearest",
+    "tries",
+    "unavailable",
+    "description",
+)
 
 
-def make_title(track_id: str, *, genre: str, mood: str, seed: int, vocab: dict[str, Any],
-               taken: set[str]) -> str:  # fmt: skip
+def make_title(
+    track_id: str, *, genre: str, mood: str, seed: int, vocab: dict[str, Any], taken: set[str]
+) -> str:
     """A title from the vocabulary's ``[titles]`` words for the mood and genre, unique
     among `taken` (case-insensitive): the seed picks a pattern and words, and the next
     combinations are tried before a numeral is added."""
@@ -79,9 +109,11 @@ def waveform_svg(path: Path, wav: Path, *, width: int = 600, height: int = 60) -
     mid = height / 2
     top = " ".join(f"{x},{mid - p * mid:.1f}" for x, p in enumerate(peaks))
     bottom = " ".join(f"{x},{mid + p * mid:.1f}" for x, p in reversed(list(enumerate(peaks))))
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}"><polygon points="{top} {bottom}" '
-           'fill="#3b6ea5"/></svg>')  # fmt: skip
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}"><polygon points="{top} {bottom}" '
+        'fill="#3b6ea5"/></svg>'
+    )
     write_bytes(path, svg.encode())
 
 
@@ -106,11 +138,13 @@ body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}
 <script>
 function apply() {{
   var g = document.getElementById('genre').value, m = document.getElementById('mood').value;
-  var lo = +document.getElementById('bpm-min').value, hi = +document.getElementById('bpm-max').value;
+  var lo = +document.getElementById('bpm-min').value;
+  var hi = +document.getElementById('bpm-max').value;
   var shown = 0;
   document.querySelectorAll('.track').forEach(function (t) {{
     var bpm = +t.dataset.bpm;
-    var ok = (!g || t.dataset.genre === g) && (!m || t.dataset.mood === m) && bpm >= lo && bpm <= hi;
+    var ok = (!g || t.dataset.genre === g) && (!m || t.dataset.mood === m)
+      && bpm >= lo && bpm <= hi;
     t.hidden = !ok; if (ok) shown++;
   }});
   document.getElementById('count').textContent = shown + ' of {n} tracks';
@@ -140,26 +174,34 @@ def write_index(path: Path, catalogue: dict[str, Any]) -> None:
         for v in t["versions"]:
             if not v.get("file"):
                 continue
-            players.append(f'<div class="version"><span>{esc(v["version"])} '
-                           f'({v["duration_s"]:.1f} s)</span><audio controls preload="none" '
-                           f'src="{esc(v["file"])}"></audio></div>')  # fmt: skip
+            players.append(
+                f'<div class="version"><span>{esc(v["version"])} '
+                f'({v["duration_s"]:.1f} s)</span><audio controls preload="none" '
+                f'src="{esc(v["file"])}"></audio></div>'
+            )
         flags = "".join(f'<p class="flag">{esc(f)}</p>' for f in t.get("flags", []))
         missing = t.get("unavailable", "")
         blocks.append(
             f'<section class="track" data-genre="{esc(t["genre"])}" data-mood="{esc(t["mood"])}" '
             f'data-bpm="{t["bpm"]}"><h2>{esc(t["title"])}</h2>'
             f'<p class="meta">{esc(t["id"])} · {esc(t["genre"])} · {esc(t["mood"])} · '
-            f'{t["bpm"]:.0f} bpm · {esc(t["key"])} · {esc(", ".join(t["instruments"]))}</p>'
+            f"{t['bpm']:.0f} bpm · {esc(t['key'])} · {esc(', '.join(t['instruments']))}</p>"
             f'<img alt="waveform of {esc(t["title"])}" src="{esc(t["waveform"])}">'
             f'<div class="versions">{"".join(players)}</div>{flags}'
             + (f'<p class="meta">not made: {esc(missing)}</p>' if missing else "")
             + "</section>"
         )
     options = {
-        key: "".join(f'<option value="{esc(v)}">{esc(v)}</option>'
-                     for v in sorted({t[key] for t in tracks}))  # fmt: skip
+        key: "".join(
+            f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted({t[key] for t in tracks})
+        )
         for key in ("genre", "mood")
     }
-    page = PAGE.format(name=esc(catalogue["name"]), genres=options["genre"],
-                       moods=options["mood"], tracks="\n".join(blocks), n=len(tracks))  # fmt: skip
+    page = PAGE.format(
+        name=esc(catalogue["name"]),
+        genres=options["genre"],
+        moods=options["mood"],
+        tracks="\n".join(blocks),
+        n=len(tracks),
+    )
     write_bytes(path, page.encode())

@@ -40,12 +40,32 @@ from scoreflow.tasks.shotlist import (
 from scoreflow.tasks.storage import regular_file
 
 TRACK_FIELDS = (
-    "id", "title", "description", "genre", "mood", "tempo_bpm", "key", "instruments",
-    "intensity", "curve", "seed", "count", "main_s",
-)  # fmt: skip
+    "id",
+    "title",
+    "description",
+    "genre",
+    "mood",
+    "tempo_bpm",
+    "key",
+    "instruments",
+    "intensity",
+    "curve",
+    "seed",
+    "count",
+    "main_s",
+)
 ALIASES = {"prompt": "description", "bpm": "tempo_bpm", "tempo": "tempo_bpm", "name": "title"}
-GRID_FIELDS = ("genres", "moods", "tempi", "count", "description", "intensity", "curve",
-               "instruments", "key")  # fmt: skip
+GRID_FIELDS = (
+    "genres",
+    "moods",
+    "tempi",
+    "count",
+    "description",
+    "intensity",
+    "curve",
+    "instruments",
+    "key",
+)
 VERSION_KINDS = ("main", "cutdowns", "sting", "loops", "alternates", "stems")
 ALTERNATES = {  # alternate mix -> the stems it sums
     "underscore": ("harmony", "bass", "fx"),
@@ -54,8 +74,14 @@ ALTERNATES = {  # alternate mix -> the stems it sums
 }
 FORMATS = ("wav", "mp3")
 MAX_TRACKS = 10_000
-SUFFIXES = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "yaml", ".csv": "csv",
-            ".tsv": "csv"}  # fmt: skip
+SUFFIXES = {
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "yaml",
+    ".csv": "csv",
+    ".tsv": "csv",
+}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -122,8 +148,15 @@ def _secs(seconds: float) -> str:
     return f"{seconds:g}"
 
 
-def _bad(message: str, *, source: str, where: str | int | None, field: str | None = None,
-         value: Any = None, fix: str | None = None) -> InputError:  # fmt: skip
+def _bad(
+    message: str,
+    *,
+    source: str,
+    where: str | int | None,
+    field: str | None = None,
+    value: Any = None,
+    fix: str | None = None,
+) -> InputError:
     line = where if isinstance(where, int) else None
     text = message if isinstance(where, int) or where is None else f"{where}: {message}"
     return InputError(text, source=source, line=line, field=field, value=value, fix=fix)
@@ -134,8 +167,9 @@ def delivery(spec: dict[str, Any], *, source: str, where: str = "delivery") -> D
     """A validated `Delivery` from the merged ``[library]`` settings."""
 
     def bad(key: str, value: Any, fix: str) -> InputError:
-        return _bad("invalid delivery setting", source=source, where=where, field=key,
-                    value=value, fix=fix)  # fmt: skip
+        return _bad(
+            "invalid delivery setting", source=source, where=where, field=key, value=value, fix=fix
+        )
 
     def number(key: str, lo: float, hi: float) -> float:
         value = spec[key]
@@ -163,9 +197,12 @@ def delivery(spec: dict[str, Any], *, source: str, where: str = "delivery") -> D
     main = spec["main_s"]
     if isinstance(main, int | float) and not isinstance(main, bool):
         main = [main, main]
-    if not (isinstance(main, list) and len(main) == 2 and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in main)
-            and 20 <= main[0] <= main[1] <= 900):  # fmt: skip
+    if not (
+        isinstance(main, list)
+        and len(main) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in main)
+        and 20 <= main[0] <= main[1] <= 900
+    ):
         raise bad("main_s", spec["main_s"], "Seconds, or [shortest, longest], within 20-900")
     for key in ("name", "artist"):
         if not isinstance(spec[key], str) or len(spec[key]) > 200:
@@ -174,7 +211,9 @@ def delivery(spec: dict[str, Any], *, source: str, where: str = "delivery") -> D
         raise bad("stems", spec["stems"], "true or false")
     cutdowns = numbers("cutdowns_s", 3, 600)
     if any(c >= main[0] for c in cutdowns):
-        raise bad("cutdowns_s", list(cutdowns), f"Cutdowns must be shorter than the main ({main[0]:g} s)")
+        raise bad(
+            "cutdowns_s", list(cutdowns), f"Cutdowns must be shorter than the main ({main[0]:g} s)"
+        )
     formats = words("formats", FORMATS)
     if not formats:
         raise bad("formats", [], f"At least one of {', '.join(FORMATS)}")
@@ -228,36 +267,59 @@ def read_brief(
     source = str(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise InputError("unsupported library brief format", source=source, value=path.suffix,
-                         fix="Use .toml, .yaml, .json or .csv")  # fmt: skip
+        raise InputError(
+            "unsupported library brief format",
+            source=source,
+            value=path.suffix,
+            fix="Use .toml, .yaml, .json or .csv",
+        )
     regular_file(path, what="library brief", max_bytes=MAX_SHOTLIST_BYTES)
     try:
         text = _decode(path.read_bytes(), source)
     except OSError as exc:
         raise InputError(f"cannot read the brief: {exc.strerror}", source=source) from None
     if not text.strip():
-        raise InputError("empty library brief", source=source,
-                         fix="Give [[tracks]] or a [grid] (see examples/library.toml)")  # fmt: skip
+        raise InputError(
+            "empty library brief",
+            source=source,
+            fix="Give [[tracks]] or a [grid] (see examples/library.toml)",
+        )
     top, entries = _read_tree(text, source, kind) if kind != "csv" else _read_csv(text, source)
     unknown = set(top) - {"library", "delivery", "grid", "tracks"}
     if unknown:
         key = sorted(unknown)[0]
-        raise _bad("unknown section", source=source, where=None, field=key, value=key,
-                   fix="A brief has [library], [delivery], [grid] and [[tracks]]")  # fmt: skip
+        raise _bad(
+            "unknown section",
+            source=source,
+            where=None,
+            field=key,
+            value=key,
+            fix="A brief has [library], [delivery], [grid] and [[tracks]]",
+        )
     lib = _table(top.get("library", {}), source, "library", ("name", "artist", "seed"))
     spec = dict(cfg["library"])
     given = _table(top.get("delivery", {}), source, "delivery", tuple(spec))
     spec.update({k: v for k, v in lib.items() if k in ("name", "artist")}, **given)
     plan_seed = seed if seed is not None else lib.get("seed", cfg["pipeline"]["seed"])
     if isinstance(plan_seed, bool) or not isinstance(plan_seed, int) or not 0 <= plan_seed < 2**32:
-        raise _bad("not a seed", source=source, where="library", field="seed", value=plan_seed,
-                   fix="A whole number from 0 to 4294967295")  # fmt: skip
+        raise _bad(
+            "not a seed",
+            source=source,
+            where="library",
+            field="seed",
+            value=plan_seed,
+            fix="A whole number from 0 to 4294967295",
+        )
     plan = LibraryPlan(source, delivery(spec, source=source), plan_seed)
     if "grid" in top:
         entries += _grid_entries(top["grid"], source)
     if not entries:
-        raise _bad("no tracks in the brief", source=source, where=None,
-                   fix="Give [[tracks]] (title, description ...) or a [grid] of genres x moods")  # fmt: skip
+        raise _bad(
+            "no tracks in the brief",
+            source=source,
+            where=None,
+            fix="Give [[tracks]] (title, description ...) or a [grid] of genres x moods",
+        )
     if tracks is not None and not 1 <= tracks <= MAX_TRACKS:
         raise InputError(f"must be 1 to {MAX_TRACKS}", field="--tracks", value=tracks)
     plan.tracks = _expand(entries, plan, vocab=vocab, tracks=tracks)
@@ -276,8 +338,14 @@ def _table(value: Any, source: str, name: str, known: tuple[str, ...]) -> dict[s
         raise _bad("expected a table of settings", source=source, where=name, value=value)
     for key in value:
         if key not in known:
-            raise _bad("unknown setting", source=source, where=name, field=str(key),
-                       value=value[key], fix=f"Use {', '.join(known)}")  # fmt: skip
+            raise _bad(
+                "unknown setting",
+                source=source,
+                where=name,
+                field=str(key),
+                value=value[key],
+                fix=f"Use {', '.join(known)}",
+            )
     return value
 
 
@@ -295,8 +363,11 @@ def _read_tree(text: str, source: str, kind: str) -> tuple[dict[str, Any], list[
             top = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            raise InputError(f"not valid {kind.upper()}: {getattr(exc, 'problem', exc)}",
-                             source=source, line=mark.line + 1 if mark else None) from None  # fmt: skip
+            raise InputError(
+                f"not valid {kind.upper()}: {getattr(exc, 'problem', exc)}",
+                source=source,
+                line=mark.line + 1 if mark else None,
+            ) from None
         if not isinstance(top, dict):
             raise InputError("expected a mapping with tracks and/or grid", source=source, line=1)
         lines = []
@@ -312,8 +383,9 @@ def _read_tree(text: str, source: str, kind: str) -> tuple[dict[str, Any], list[
         line = lines[i] if i < len(lines) else None
         where: str | int = line if line else f"tracks[{i + 1}]"
         if not isinstance(item, dict):
-            raise _bad("each track brief must be a table of fields", source=source, where=where,
-                       value=item)  # fmt: skip
+            raise _bad(
+                "each track brief must be a table of fields", source=source, where=where, value=item
+            )
         entries.append(_Entry({str(k): v for k, v in item.items()}, where))
     return top, entries
 
@@ -333,17 +405,30 @@ def _grid_entries(grid: Any, source: str) -> list[_Entry]:
     for axis in ("genres", "moods", "tempi"):
         value = grid.get(axis, [])
         if not isinstance(value, list) or (axis != "tempi" and not value and axis == "genres"):
-            raise _bad("expected a non-empty list", source=source, where="grid", field=axis,
-                       value=value, fix='e.g. genres = ["cinematic", "rock"]')  # fmt: skip
+            raise _bad(
+                "expected a non-empty list",
+                source=source,
+                where="grid",
+                field=axis,
+                value=value,
+                fix='e.g. genres = ["cinematic", "rock"]',
+            )
         axes[axis] = value or [None]
-    common = {k: grid[k] for k in ("count", "description", "intensity", "curve", "instruments",
-                                    "key") if k in grid}  # fmt: skip
+    common = {
+        k: grid[k]
+        for k in ("count", "description", "intensity", "curve", "instruments", "key")
+        if k in grid
+    }
     entries = []
     for g in axes["genres"]:
         for m in axes["moods"]:
             for t in axes["tempi"]:
-                cell = {"genre": g, **({"mood": m} if m is not None else {}),
-                        **({"tempo_bpm": t} if t is not None else {}), **common}  # fmt: skip
+                cell = {
+                    "genre": g,
+                    **({"mood": m} if m is not None else {}),
+                    **({"tempo_bpm": t} if t is not None else {}),
+                    **common,
+                }
                 name = " x ".join(str(v) for v in (g, m, t) if v is not None)
                 entries.append(_Entry(cell, f"grid cell {name}", grid=True))
     return entries
@@ -365,31 +450,53 @@ def _expand(
             k += 1
     if len(slots) > MAX_TRACKS:
         raise InputError(f"more than {MAX_TRACKS} tracks", source=source, field="count")
-    out, seen_ids, seen_titles = [], set(), {}
+    out: list[TrackSpec] = []
+    seen_ids: set[str] = set()
+    seen_titles: dict[str, str] = {}
     for i, k in slots:
         p, entry = parsed[i], entries[i]
         base = p["id"] or (_slug(entry) if entry.grid else f"t{i + 1:03d}")
         track_id = base if p["id"] and k == 0 else f"{base}-{k + 1:02d}"
         if track_id in seen_ids:
-            raise _bad("two tracks with one id", source=source, where=entry.where, field="id",
-                       value=track_id, fix="Give every track brief its own id")  # fmt: skip
+            raise _bad(
+                "two tracks with one id",
+                source=source,
+                where=entry.where,
+                field="id",
+                value=track_id,
+                fix="Give every track brief its own id",
+            )
         seen_ids.add(track_id)
         title = p["title"] if k == 0 else (f"{p['title']} {k + 1}" if p["title"] else "")
         if title and title.lower() in seen_titles:
-            raise _bad("two tracks with one title", source=source, where=entry.where,
-                       field="title", value=title,
-                       fix=f"Titles are unique in a catalogue (also at {seen_titles[title.lower()]})")  # fmt: skip
+            raise _bad(
+                "two tracks with one title",
+                source=source,
+                where=entry.where,
+                field="title",
+                value=title,
+                fix=f"Titles are unique in a catalogue (also at {seen_titles[title.lower()]})",
+            )
         if title:
             seen_titles[title.lower()] = str(entry.where)
         seed = (p["seed"] + k) if p["seed"] is not None else _seed(plan.seed, track_id)
         main_s = p["main_s"] or _main_length(plan.delivery.main_s, seed)
         scene = Scene(
-            id=track_id, start_frame=0, end_frame=round(main_s * 1000), rate=Fraction(1000),
-            description=p["description"], genre=p["genre"], mood=p["mood"],
-            tempo_bpm=p["tempo_bpm"], key=p["key"], instruments=p["instruments"],
-            intensity=p["intensity"], curve=p["curve"], seed=seed,
+            id=track_id,
+            start_frame=0,
+            end_frame=round(main_s * 1000),
+            rate=Fraction(1000),
+            description=p["description"],
+            genre=p["genre"],
+            mood=p["mood"],
+            tempo_bpm=p["tempo_bpm"],
+            key=p["key"],
+            instruments=p["instruments"],
+            intensity=p["intensity"],
+            curve=p["curve"],
+            seed=seed,
             origin=f"{source}:{entry.where}" if isinstance(entry.where, int) else source,
-        )  # fmt: skip
+        )
         try:
             brief = make_brief(scene, vocab=vocab)
         except InputError as exc:
@@ -410,10 +517,12 @@ def _with_curve(brief: Brief, curve: str) -> Brief:
 
 def _relocate(exc: InputError, source: str, where: str | int) -> InputError:
     if isinstance(where, int):
-        return InputError(exc.message, source=source, line=where, field=exc.field,
-                          value=exc.value, fix=exc.fix)  # fmt: skip
-    return InputError(f"{where}: {exc.message}", source=source, field=exc.field,
-                      value=exc.value, fix=exc.fix)  # fmt: skip
+        return InputError(
+            exc.message, source=source, line=where, field=exc.field, value=exc.value, fix=exc.fix
+        )
+    return InputError(
+        f"{where}: {exc.message}", source=source, field=exc.field, value=exc.value, fix=exc.fix
+    )
 
 
 def _slug(entry: _Entry) -> str:
@@ -431,8 +540,10 @@ def _main_length(span: tuple[float, float], seed: int) -> float:
 
 
 def _parse_entry(entry: _Entry, index: int, *, source: str) -> dict[str, Any]:
-    f = {ALIASES.get(str(k).strip().lower(), str(k).strip().lower()): v
-         for k, v in entry.fields.items()}  # fmt: skip
+    f = {
+        ALIASES.get(str(k).strip().lower(), str(k).strip().lower()): v
+        for k, v in entry.fields.items()
+    }
     where = entry.where
 
     def bad(message: str, key: str, value: Any, fix: str) -> InputError:
@@ -463,23 +574,34 @@ def _parse_entry(entry: _Entry, index: int, *, source: str) -> dict[str, Any]:
             got = None
         if got is None or got != got or not lo <= got <= hi or (whole and got != int(got)):
             kind = "a whole number" if whole else "a number"
-            raise bad(f"expected {kind} from {lo:g} to {hi:g}", key, value,
-                      f"Give {key} as {kind} from {lo:g} to {hi:g}")  # fmt: skip
+            raise bad(
+                f"expected {kind} from {lo:g} to {hi:g}",
+                key,
+                value,
+                f"Give {key} as {kind} from {lo:g} to {hi:g}",
+            )
         return int(got) if whole else got
 
     ident = text("id", MAX_ID)
     if ident and not _ID.match(ident):
-        raise bad("unusable track id", "id", ident, "Letters, digits, '.', '_' and '-' (it names files)")
+        raise bad(
+            "unusable track id", "id", ident, "Letters, digits, '.', '_' and '-' (it names files)"
+        )
     raw_inst = f.get("instruments", "")
     if isinstance(raw_inst, list):
         instruments = tuple(str(v).strip().lower() for v in raw_inst if str(v).strip())
     else:
-        instruments = tuple(w.strip().lower() for w in re.split(r"[,;/+]", text("instruments"))
-                            if w.strip())  # fmt: skip
+        instruments = tuple(
+            w.strip().lower() for w in re.split(r"[,;/+]", text("instruments")) if w.strip()
+        )
     description = text("description")
     if not description and not f.get("genre"):
-        raise bad("a track brief needs a description or a genre", "description", None,
-                  "Describe the track in words, e.g. 'warm acoustic morning, hopeful'")  # fmt: skip
+        raise bad(
+            "a track brief needs a description or a genre",
+            "description",
+            None,
+            "Describe the track in words, e.g. 'warm acoustic morning, hopeful'",
+        )
     count = number("count", 1, MAX_TRACKS, whole=True)
     return {
         "id": ident,

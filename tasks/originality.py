@@ -41,7 +41,9 @@ def audio_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     hop = 512
     chroma = librosa.feature.chroma_stft(y=mono, sr=ANALYSIS_SR, hop_length=hop, n_fft=2048)
     _, beats = librosa.beat.beat_track(y=mono, sr=ANALYSIS_SR, hop_length=hop)
-    synced = librosa.util.sync(chroma, beats, aggregate=np.mean) if len(beats) > 1 else chroma
+    synced = (
+        librosa.util.sync(chroma, beats.tolist(), aggregate=np.mean) if len(beats) > 1 else chroma
+    )
     norm = np.linalg.norm(synced, axis=0, keepdims=True)
     return (synced / np.maximum(norm, 1e-9)).astype(np.float32)
 
@@ -85,7 +87,9 @@ def ngram_overlap(a: set[tuple[int, ...]], b: set[tuple[int, ...]]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def features(audio: np.ndarray, sample_rate: int, *, midi: bytes | None, melody: str) -> dict[str, Any]:
+def features(
+    audio: np.ndarray, sample_rate: int, *, midi: bytes | None, melody: str
+) -> dict[str, Any]:
     """What a track is compared by, in a JSON-ready form."""
     return {
         "chroma": np.round(audio_features(audio, sample_rate), 4).tolist(),
@@ -97,12 +101,21 @@ def likeness(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     """``audio``, ``melody`` and overall (their larger) likeness of two `features`."""
     audio = audio_likeness(np.asarray(a["chroma"], np.float32), np.asarray(b["chroma"], np.float32))
     melody = ngram_overlap({tuple(g) for g in a["ngrams"]}, {tuple(g) for g in b["ngrams"]})
-    return {"audio": round(audio, 4), "melody": round(melody, 4), "overall": round(max(audio, melody), 4)}
+    return {
+        "audio": round(audio, 4),
+        "melody": round(melody, 4),
+        "overall": round(max(audio, melody), 4),
+    }
 
 
-def nearest(new: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> tuple[str | None, dict[str, float]]:
+def nearest(
+    new: dict[str, Any], catalogue: dict[str, dict[str, Any]]
+) -> tuple[str | None, dict[str, float]]:
     """The catalogue track most like `new`, and the figures (None and zeros when empty)."""
-    best: tuple[str | None, dict[str, float]] = (None, {"audio": 0.0, "melody": 0.0, "overall": 0.0})
+    best: tuple[str | None, dict[str, float]] = (
+        None,
+        {"audio": 0.0, "melody": 0.0, "overall": 0.0},
+    )
     for track_id, feats in catalogue.items():
         got = likeness(new, feats)
         if got["overall"] > best[1]["overall"]:

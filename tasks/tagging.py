@@ -54,18 +54,20 @@ def bext_chunk(
     """
     stamp = time.gmtime(when)
 
-    body = b"".join([
-        _field(description, 256),
-        _field(originator, 32),
-        _field(reference, 32),
-        _field(time.strftime("%Y-%m-%d", stamp), 10),
-        _field(time.strftime("%H-%M-%S", stamp), 8),
-        struct.pack("<IIH", 0, 0, BEXT_VERSION),
-        b"\0" * 64,  # UMID: none
-        _loudness_fields(loudness),
-        b"\0" * 180,
-        b"A=PCM,F=48000,W=24,M=stereo,T=scoreflow\r\n",
-    ])  # fmt: skip
+    body = b"".join(
+        [
+            _field(description, 256),
+            _field(originator, 32),
+            _field(reference, 32),
+            _field(time.strftime("%Y-%m-%d", stamp), 10),
+            _field(time.strftime("%H-%M-%S", stamp), 8),
+            struct.pack("<IIH", 0, 0, BEXT_VERSION),
+            b"\0" * 64,  # UMID: none
+            _loudness_fields(loudness),
+            b"\0" * 180,
+            b"A=PCM,F=48000,W=24,M=stereo,T=scoreflow\r\n",
+        ]
+    )
     return body
 
 
@@ -76,15 +78,24 @@ def _loudness_fields(loudness: dict[str, float]) -> bytes:
             return 0x7FFF  # "not set" (Tech 3285: values out of range mean unknown)
         return int(np.clip(round(value * 100), -32768, 32767))
 
-    keys = ("integrated_lufs", "lra_lu", "true_peak_dbtp", "max_momentary_lufs",
-            "max_short_term_lufs")  # fmt: skip
+    keys = (
+        "integrated_lufs",
+        "lra_lu",
+        "true_peak_dbtp",
+        "max_momentary_lufs",
+        "max_short_term_lufs",
+    )
     return struct.pack("<hhhhh", *(hundredths(k) for k in keys))
 
 
 def ixml_chunk(fields: dict[str, Any]) -> bytes:
     """An ``iXML`` chunk's payload: project, scene (track id), take (version), note, and
     the rest as USER fields (``KEY=value`` lines, as iXML 2 allows)."""
-    lines = [f"{k.upper()}={v}" for k, v in fields.items() if k not in ("project", "track", "version", "note")]
+    lines = [
+        f"{k.upper()}={v}"
+        for k, v in fields.items()
+        if k not in ("project", "track", "version", "note")
+    ]
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<BWFXML>\n'
         "<IXML_VERSION>2.10</IXML_VERSION>\n"
@@ -111,8 +122,9 @@ def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def _riff(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    body = b"".join(cid + struct.pack("<I", len(p)) + p + (b"\0" if len(p) & 1 else b"")
-                    for cid, p in chunks)  # fmt: skip
+    body = b"".join(
+        cid + struct.pack("<I", len(p)) + p + (b"\0" if len(p) & 1 else b"") for cid, p in chunks
+    )
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
 
 
@@ -151,15 +163,15 @@ def id3v2_tag(frames: dict[str, str], *, comment: str = "", lang: str = "eng") -
     def frame(fid: str, data: bytes) -> bytes:
         return fid.encode("ascii") + _syncsafe(len(data)) + b"\0\0" + data
 
-    body = b"".join(frame(fid, b"\x03" + text.encode("utf-8")) for fid, text in frames.items() if text)
+    body = b"".join(
+        frame(fid, b"\x03" + text.encode("utf-8")) for fid, text in frames.items() if text
+    )
     if comment:
         body += frame("COMM", b"\x03" + lang.encode("ascii")[:3] + b"\0" + comment.encode("utf-8"))
     return b"ID3\x04\x00\x00" + _syncsafe(len(body)) + body
 
 
-def encode_mp3(
-    wav: Path, mp3: Path, *, kbps: int, tag: bytes, gain_db: float = 0.0
-) -> None:
+def encode_mp3(wav: Path, mp3: Path, *, kbps: int, tag: bytes, gain_db: float = 0.0) -> None:
     """Encode a WAV to MP3 (CBR `kbps`, libmp3lame through ffmpeg, with its Xing/LAME
     header) and put the ID3v2.4 `tag` (`id3v2_tag`) in front, atomically. `gain_db`
     lowers the level first (to keep the encoded true peak under a ceiling)."""
@@ -168,11 +180,29 @@ def encode_mp3(
     with atomic_path(mp3) as tmp:
         raw = tmp.with_name(tmp.name + ".raw.mp3")
         try:
-            run_ffmpeg([
-                "-y", "-i", str(wav), *(["-af", f"volume={gain_db:.2f}dB"] if gain_db else []),
-                "-map", "0:a", "-map_metadata", "-1", "-c:a", "libmp3lame", "-b:a", f"{kbps}k",
-                "-id3v2_version", "0", "-write_xing", "1", "-f", "mp3", str(raw),
-            ])  # fmt: skip
+            run_ffmpeg(
+                [
+                    "-y",
+                    "-i",
+                    str(wav),
+                    *(["-af", f"volume={gain_db:.2f}dB"] if gain_db else []),
+                    "-map",
+                    "0:a",
+                    "-map_metadata",
+                    "-1",
+                    "-c:a",
+                    "libmp3lame",
+                    "-b:a",
+                    f"{kbps}k",
+                    "-id3v2_version",
+                    "0",
+                    "-write_xing",
+                    "1",
+                    "-f",
+                    "mp3",
+                    str(raw),
+                ]
+            )
             tmp.write_bytes(tag + raw.read_bytes())
         finally:
             raw.unlink(missing_ok=True)

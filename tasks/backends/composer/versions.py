@@ -129,7 +129,9 @@ class TrackArranger:
         plan.motif = list(self.motif)
         return plan, Writer(plan, brief, rng, self.composer.vocab).write()
 
-    def _exported(self, plan: Plan, pm: pretty_midi.PrettyMIDI) -> tuple[bytes, pretty_midi.PrettyMIDI]:
+    def _exported(
+        self, plan: Plan, pm: pretty_midi.PrettyMIDI
+    ) -> tuple[bytes, pretty_midi.PrettyMIDI]:
         """The MIDI file of a version and what it reads back as (rendered to the tick)."""
         data = midi_bytes(pm, plan, sound=self.sound)
         return data, pretty_midi.PrettyMIDI(io.BytesIO(data))
@@ -188,7 +190,10 @@ class TrackArranger:
         loop_plan = dataclasses.replace(
             plan,
             seconds=length_s,
-            bars=[dataclasses.replace(b, start_s=b.start_s - t0) for b in plan.bars[first : first + bars]],
+            bars=[
+                dataclasses.replace(b, start_s=b.start_s - t0)
+                for b in plan.bars[first : first + bars]
+            ],
             sections=[],
         )
         pm = _excerpt(main.pm, t0, t0 + length_s)
@@ -206,19 +211,27 @@ class TrackArranger:
         composer = self.composer
         render_len = arr.samples + (round(LOOP_RENDER_TAIL_S * self.sr) if arr.loop_bars else 0)
         parts = synthesize_parts(
-            arr.pm, sample_rate=self.sr, samples=render_len, soundfont=composer.soundfont,
-            gain_db=composer.gain_db, fonts=composer.fonts,
-        )  # fmt: skip
+            arr.pm,
+            sample_rate=self.sr,
+            samples=render_len,
+            soundfont=composer.soundfont,
+            gain_db=composer.gain_db,
+            fonts=composer.fonts,
+        )
         grouped: dict[str, list[tuple[str, np.ndarray]]] = {}
         for inst, (role, audio) in zip(arr.pm.instruments, parts, strict=True):
             if arr.loop_bars:
                 audio = _fold(audio, arr.samples)
                 audio = np.concatenate([audio, audio], axis=-1)
-            grouped.setdefault(stem_of(inst, melody=self.melody, roles=self.roles), []).append((role, audio))
+            grouped.setdefault(stem_of(inst, melody=self.melody, roles=self.roles), []).append(
+                (role, audio)
+            )
         stems = mix_stems(
-            grouped, self.sr, template=composer.production(self.brief.genre),
+            grouped,
+            self.sr,
+            template=composer.production(self.brief.genre),
             reverb_amount=composer.reverb,
-        )  # fmt: skip
+        )
         out = {}
         for name in STEMS:
             if name not in stems:
@@ -275,7 +288,9 @@ def _excerpt(pm: pretty_midi.PrettyMIDI, t0: float, t1: float) -> pretty_midi.Pr
             )
             before = [c for c in events if c.time <= t0 + 1e-6]
             if before:
-                copy.control_changes.append(pretty_midi.ControlChange(number, before[-1].value, 0.0))
+                copy.control_changes.append(
+                    pretty_midi.ControlChange(number, before[-1].value, 0.0)
+                )
             copy.control_changes += [
                 pretty_midi.ControlChange(number, c.value, c.time - t0)
                 for c in events
