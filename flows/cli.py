@@ -94,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--every", type=float, default=60.0, help="with --poll: seconds between passes")
     w.add_argument("--once", action="store_true", help="one pass, then exit")
     v = command("serve", "serve scheduled scoring as Prefect deployments")
-    v.add_argument("--folder", required=True, help="folder or s3:// prefix scored on schedule")
+    v.add_argument("--folder", help="folder or s3:// prefix scored on schedule")
+    v.add_argument("--library", help="a library brief made on schedule into --out (with --add)")
+    v.add_argument("--add", type=int, default=20, help="with --library: new tracks a run")
     v.add_argument("--queue", help="also serve the upload queue (every minute)")
     v.add_argument("--prefix", default="", help="with --queue: only keys under it")
     when = v.add_mutually_exclusive_group()
@@ -556,6 +558,21 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if not (args.folder or args.queue or args.library):
+        raise InputError(
+            "nothing to serve",
+            field="--folder",
+            fix="Give --folder, --queue or --library (with --out)",
+        )
+    library = None
+    if args.library:
+        if not args.out:
+            raise InputError(
+                "a library needs its catalogue",
+                field="--out",
+                fix="Give --out DIR or an s3:// prefix",
+            )
+        library = {"brief": args.library, "out": args.out, "add": args.add}
     with _prefect(args, quiet=False):
         from scoreflow.flows.watch import serve
 
@@ -567,6 +584,7 @@ def _serve(args: argparse.Namespace) -> int:
             interval_s=args.interval,
             prefix=args.prefix,
             options=_run_options(args),
+            library=library,
         )
     return 0
 

@@ -311,8 +311,10 @@ def serve(
     interval_s: float | None,
     prefix: str = "",
     options: dict[str, Any] | None = None,
+    library: dict[str, Any] | None = None,
 ) -> None:
-    """Serve the batch flow (and the queue flow) as Prefect deployments until stopped.
+    """Serve the batch flow (and the queue flow, and the library flow) as Prefect
+    deployments until stopped.
 
     They are named ``serve-batch`` and ``serve-uploads`` (infra/prefect.yaml's, run by
     workers, are ``pool-batch`` and ``pool-uploads``), and each runs one at a time: a
@@ -345,4 +347,14 @@ def serve(
                 concurrency_limit=_one_at_a_time(),
             )
         )
+    if library:
+        deployments.append(library_deployment(library, schedule))
     prefect_serve(*deployments)
+
+
+def library_deployment(params: dict[str, Any], schedule: dict[str, Any]) -> Any:
+    """``serve-library``: `make_library` on a schedule with `params` (brief, out, add ...),
+    e.g. 20 new tracks a night appended to a catalogue (tracks already there are kept)."""
+    from scoreflow.flows.library import make_library
+
+    return make_library.to_deployment(name="serve-library", parameters=params, **schedule)

@@ -384,3 +384,19 @@ def test_the_catalogue_page_loads_plays_and_filters_in_chromium(grid, tmp_path):
     cat = json.loads((grid / "catalog.json").read_text())
     n = sum(1 for t in cat["tracks"] if t["bpm"] >= 135)
     assert f"{n} of 6 tracks" in fast
+
+
+def test_serve_builds_a_nightly_library_deployment_that_appends(tmp_path):
+    from scoreflow.flows.watch import library_deployment
+
+    params = {"brief": str(tmp_path / "grid.toml"), "out": str(tmp_path / "cat"), "add": 20}
+    dep = library_deployment(params, {"cron": "0 2 * * *"})
+    assert dep.name == "serve-library" and dep.parameters == params
+    assert dep.schedules[0].schedule.cron == "0 2 * * *"
+
+
+def test_serve_needs_something_to_serve(capsys):
+    assert main(["serve"]) == 2
+    assert "nothing to serve" in capsys.readouterr().err
+    assert main(["serve", "--library", "x.toml"]) == 2
+    assert "--out" in capsys.readouterr().err
