@@ -185,6 +185,14 @@ def _drain_prefect_workers(timeout_s: float = 5.0) -> None:
             worker.drain_all(timeout=timeout_s)
 
 
+def startup_timeout_s() -> int:
+    """How long a temporary server may take to answer: Prefect's own setting when the user
+    set it, else 120 s, not Prefect's 20 s, which a loaded 2-core machine overruns (its
+    clock counts only the 0.1 s sleeps between polls, so 20 is often 40 s or more)."""
+    given = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "").strip()
+    return int(given) if given.isdigit() and int(given) > 0 else 120
+
+
 @contextlib.contextmanager
 def temporary_server() -> Iterator[str]:
     """A Prefect server for this process only (Prefect's own temporary server, started
@@ -194,7 +202,15 @@ def temporary_server() -> Iterator[str]:
 
     sweep_orphans()
     server = SubprocessASGIServer(port=_free_port())  # its own instance, not a shared one
-    server.start()
+    try:
+        server.start(timeout=startup_timeout_s())
+    except RuntimeError as exc:
+        server.stop()  # the process it started may still be coming up
+        raise ScoreflowError(
+            f"the temporary Prefect server did not answer within {startup_timeout_s()} s "
+            f"({str(exc)[:200]}); start one with `scoreflow server start`, or set "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher on a loaded machine"
+        ) from exc
     process = server.server_process
     folder = temporary_dir()
     folder.mkdir(parents=True, exist_ok=True)
