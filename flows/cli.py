@@ -596,14 +596,6 @@ def library_plan(args: argparse.Namespace) -> list[str]:
     from scoreflow.tasks.storage import fetch, work_dir
 
     cfg = config.load_config(args.config, {"pipeline": {"backend": args.backend}})
-    if cfg["pipeline"]["backend"] != "composer":
-        raise InputError(
-            "the library flow arranges its versions (cutdowns with button endings, bar-exact "
-            "loops, stems, alternate mixes) with the embedded composer",
-            field="--backend",
-            value=cfg["pipeline"]["backend"],
-            fix="Use --backend composer (neural backends score videos: scoreflow score)",
-        )
     path = fetch(args.brief, work_dir(), what="library brief")
     try:
         plan = read_brief(
@@ -615,6 +607,18 @@ def library_plan(args: argparse.Namespace) -> list[str]:
         )
     except InputError as exc:
         raise exc.renamed(str(path), args.brief) if str(path) != args.brief else exc from None
+    notes = []
+    if cfg["pipeline"]["backend"] != "composer":
+        from scoreflow.tasks.backends import get_backend
+
+        engine = get_backend(cfg)
+        warn_about(engine)
+        notes = [
+            f"backend: {_ready(engine)}",
+            f"  {engine.name} gives audio only: main versions only; cutdowns, sting, loops, "
+            "alternate mixes, stems and MIDI are listed as not made (--backend composer "
+            "makes them all)",
+        ]
     versions = plan.versions()
     d = plan.delivery
     lines = [
@@ -629,7 +633,7 @@ def library_plan(args: argparse.Namespace) -> list[str]:
             f"{b.tempo_bpm:g} bpm, {b.key} {b.mode}, main {t.main_s:g} s, seed {t.seed}; "
             f"{', '.join(b.instruments)}"
         )
-    return lines
+    return [*lines[:1], *notes, *lines[1:]]
 
 
 def _library(args: argparse.Namespace) -> int:

@@ -99,7 +99,7 @@ def track_task(
     folder = Path(root) / key / "tracks" / spec.id
     shutil.rmtree(folder, ignore_errors=True)  # what a killed try left
     d = delivery(spec_d, source="delivery")
-    builder = catalogue.TrackBuilder(
+    builder = catalogue.make_builder(
         composer, spec, d, folder, seed=seed, title=title, versions=versions
     )
     record = builder.build()
@@ -434,6 +434,7 @@ def _place(
         "similarity_max": d_max,
         "nearest": nearest,
         "tries": tries,
+        "unavailable": record.get("unavailable", ""),
         "versions": list(versions.values()),
         "rows": record["rows"],
         "flags": flags,

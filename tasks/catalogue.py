@@ -18,8 +18,8 @@ import librosa
 import numpy as np
 
 from scoreflow.tasks import analysis, originality, tagging
-from scoreflow.tasks.backends.composer.theory import NAMES
-from scoreflow.tasks.backends.composer.versions import Arrangement, TrackArranger
+from scoreflow.tasks.backends.composer.theory import NAMES, pitch_class
+from scoreflow.tasks.backends.composer.versions import TAPER_S, Arrangement, TrackArranger
 from scoreflow.tasks.deliver import write_wav
 from scoreflow.tasks.library import ALTERNATES, Delivery, TrackSpec
 from scoreflow.tasks.media import measure_loudness
@@ -43,8 +43,7 @@ def level(stems: dict[str, np.ndarray], d: Delivery, sample_rate: int, *, loop: 
     """Bring the sum of `stems` to the delivery loudness and true-peak ceiling with one
     gain curve applied to every stem too (so they still sum to the mix). A loop's gain is
     found on three repeats and the middle kept, so the limiter has no edge at the seam."""
-    mix = sum(stems.values())
-    assert isinstance(mix, np.ndarray)
+    mix = np.sum(list(stems.values()), axis=0)
     probe = np.tile(mix, (1, 3)) if loop else mix
     gain, report = normalize_gain(
         probe, sample_rate, target_lufs=d.target_lufs, true_peak_dbtp_max=d.true_peak_dbtp
@@ -144,8 +143,21 @@ def energy_curve(audio: np.ndarray, sample_rate: int, *, points: int = 10) -> li
     return [round(float(20 * math.log10(max(r, 1e-9))), 1) for r in rms]
 
 
+@dataclass
+class AudioVersion:
+    """A version of a backend that gives audio only (no arrangement behind it)."""
+
+    name: str
+    kind: str
+    samples: int
+    midi: bytes = b""
+    button_s: float | None = None
+    loop_bars: int = 0
+
+
 class TrackBuilder:
-    """Renders, writes and measures every version of one track into `folder`."""
+    """Renders, writes and measures every version of one track into `folder` (the
+    embedded composer: every version, stems and MIDI)."""
 
     def __init__(
         self,
@@ -162,6 +174,7 @@ class TrackBuilder:
         self.sr = composer.sample_rate
         self.seed, self.title, self.versions = seed, title, versions
         self.arranger = TrackArranger(composer, spec.brief, seed=seed)
+        self.bpm = self.arranger.bpm
         self.rows: list[dict[str, Any]] = []
         self.plan_key = ""
         self.instruments: list[str] = []
@@ -203,17 +216,15 @@ class TrackBuilder:
             "instruments": self.instruments,
         }
 
-    def write_version(self, arr: Arrangement, lv: Leveled, *, stems: bool) -> None:
+    def write_version(self, arr: Arrangement | AudioVersion, lv: Leveled, *, stems: bool) -> None:
         base = f"{self.spec.id}_{arr.name}"
-        measured = measured_tags(
-            lv.mix, self.sr, plan_bpm=self.arranger.bpm, plan_key=self.plan_key
-        )
+        measured = measured_tags(lv.mix, self.sr, plan_bpm=self.bpm, plan_key=self.plan_key)
         info = {
             "version": arr.name,
             "kind": arr.kind,
             "samples": arr.samples,
             "duration_s": round(arr.samples / self.sr, 6),
-            "bpm_plan": round(self.arranger.bpm, 3),
+            "bpm_plan": round(self.bpm, 3),
             "key_plan": self.plan_key,
             "bpm": measured["bpm"],
             "key": measured["key"],
@@ -222,7 +233,7 @@ class TrackBuilder:
             "button_s": round(arr.button_s, 4) if arr.button_s is not None else "",
             "loop_bars": arr.loop_bars or "",
         }
-        if arr.kind != "alternate":
+        if arr.kind != "alternate" and arr.midi:
             midi = self.folder / f"{base}.mid"
             write_bytes(midi, arr.midi)
             self.rows.append(self.row(info, midi, "midi"))
@@ -324,6 +335,80 @@ class TrackBuilder:
             "seed": self.seed,
             "description": b.prompt,
         }
+
+
+class AudioTrackBuilder(TrackBuilder):
+    """A track from a backend that renders one mixed signal (the neural ones): the main
+    version, generated at its length and levelled, written and measured like the
+    composer's; the versions it cannot make are reported with the reason, not faked."""
+
+    def __init__(
+        self,
+        backend: Any,
+        spec: TrackSpec,
+        d: Delivery,
+        folder: Path,
+        *,
+        seed: int,
+        title: str,
+        versions: list[str],
+    ) -> None:
+        self.composer, self.spec, self.d, self.folder = backend, spec, d, folder
+        self.sr = backend.sample_rate
+        self.seed, self.title, self.versions = seed, title, versions
+        self.bpm = float(spec.brief.tempo_bpm)
+        self.rows = []
+        self.plan_key = key_name(pitch_class(spec.brief.key), spec.brief.mode)
+        self.instruments = []
+
+    def build(self) -> dict[str, Any]:
+        samples = round(self.spec.main_s * self.sr)
+        cue = self.composer.generate([self.spec.brief], seconds=[self.spec.main_s], seed=self.seed)
+        audio = np.zeros((2, samples), np.float32)
+        body = np.asarray(cue[0].audio, np.float32)[:, :samples]
+        audio[: body.shape[0], : body.shape[1]] = body  # mono is spread to both channels
+        if body.shape[0] == 1:
+            audio[1] = audio[0]
+        n = min(round(TAPER_S * self.sr), samples)  # the same ring-out taper as the composer's
+        audio[:, samples - n :] *= np.cos(0.5 * np.pi * (np.arange(n) + 1) / n) ** 2
+        leveled = level({"mix": audio}, self.d, self.sr, loop=False)
+        self.write_version(AudioVersion("main", "main", samples), leveled, stems=False)
+        return {
+            "rows": self.rows,
+            "features": originality.features(leveled.mix, self.sr, midi=None, melody=""),
+            "bpm": round(self.bpm, 4),
+            "key": self.plan_key,
+            "instruments": self.instruments,
+            "unavailable": self.unavailable(),
+        }
+
+    def unavailable(self) -> str:
+        """What this backend cannot make of the delivery, and why."""
+        who = self.composer.name
+        made = [v for v in self.versions if v != "main"]
+        why = {
+            "cutdown": "a button ending on a chosen downbeat needs the arrangement",
+            "loop": "a bar-exact loop needs each part's ring to fold into its head",
+            "alternate": "an alternate mix needs stems",
+        }
+        out = [f"{v} ({why[_kind(v)]}, which {who} does not give)" for v in made]
+        if self.d.stems:
+            out.append(f"stems ({who} renders one mixed signal)")
+        out.append("MIDI and instruments (audio only)")
+        return "; ".join(out)
+
+
+def _kind(version: str) -> str:
+    if version.startswith("loop-"):
+        return "loop"
+    return "alternate" if version in ALTERNATES else "cutdown"
+
+
+def make_builder(backend: Any, spec: TrackSpec, d: Delivery, folder: Path, **kw: Any) -> Any:
+    """The builder for `backend`: every version from the composer's arrangement, the main
+    version only from a backend that gives audio alone."""
+    cls = TrackBuilder if getattr(backend, "name", "") == "composer" else AudioTrackBuilder
+    return cls(backend, spec, d, folder, **kw)
 
 
 def write_features(path: Path, features: dict[str, Any]) -> None:

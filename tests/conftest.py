@@ -59,3 +59,32 @@ def t5_tokenizer(model_max_length: int = 512):
 
     phrases = ["tense cinematic music, strings", "calm ambient pad, 70 bpm", "rock anthem drums"]
     return trained(phrases * 5, model_max_length=model_max_length)
+
+
+@pytest.fixture(scope="module")
+def aws():
+    """A real S3 + SQS server (moto's, over HTTP on 127.0.0.1) the AWS clients point at."""
+    from moto.server import ThreadedMotoServer
+
+    from scoreflow.tasks import storage
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    storage.aws_client.cache_clear()
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    storage.aws_client.cache_clear()
+    server.stop()

@@ -4,6 +4,7 @@ briefs table; originality; the catalogue page in a real browser."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -20,6 +21,7 @@ import soundfile
 
 from scoreflow import config
 from scoreflow.flows.cli import main
+from scoreflow.tasks import storage
 from scoreflow.tasks.library import read_brief
 from scoreflow.tasks.media import measure_loudness
 from scoreflow.tasks.storage import sha256_file
@@ -264,6 +266,96 @@ def test_add_appends_new_tracks_and_keeps_the_others(prefect_server, tmp_path):
     assert [t["id"] for t in tracks] == [first[0]["id"], "t001-02"]
     assert all(p.stat().st_mtime_ns == m for p, m in kept.items())  # never overwritten
     assert tracks[1]["seed"] != tracks[0]["seed"] and tracks[1]["title"] != tracks[0]["title"]
+
+
+def test_a_neural_backend_makes_the_main_and_reports_what_it_cannot(
+    prefect_server, tmp_path, monkeypatch, capsys
+):
+    """ACE-Step (a tiny random model through diffusers' real loading path): main versions
+    levelled and tagged like the composer's; cutdowns, loops, alternates and stems are
+    listed as not made, in the catalogue and on the page, never faked."""
+    pytest.importorskip("diffusers")
+    from scoreflow.tasks.backends.debug import save_tiny_ace_step
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = save_tiny_ace_step(str(tmp_path / "tiny"), licence="mit")
+    cfg = tmp_path / "neural.toml"
+    cfg.write_text(
+        f'[pipeline]\nbackend = "ace-step"\nmodel = "{model}"\n'
+        '[ace-step]\ndevice = "cpu"\nsteps = 2\n'
+    )
+    brief = tmp_path / "two.toml"
+    brief.write_text(
+        "[delivery]\nmain_s = 20\ncutdowns_s = [6]\nsting_s = 0\nloops_bars = [4]\n"
+        'alternates = ["underscore"]\nformats = ["wav", "mp3"]\n'
+        '[[tracks]]\ndescription = "dark tense synth pulse"\n'
+        '[[tracks]]\ndescription = "bright happy ukulele"\n'
+    )
+    assert main(["library", str(brief), "--config", str(cfg), "--check"]) == 0
+    assert "ace-step gives audio only" in capsys.readouterr().out
+    out = tmp_path / "cat"
+    assert main(["library", str(brief), "--config", str(cfg), "--out", str(out)]) == 0
+    cat = json.loads((out / "catalog.json").read_text())
+    rows = list(csv.DictReader(io.StringIO((out / "catalog.csv").read_text())))
+    assert len(cat["tracks"]) == 2
+    assert {(r["version"], r["format"]) for r in rows} == {("main", "wav"), ("main", "mp3")}
+    for t in cat["tracks"]:
+        assert t["backend"] == "ace-step" and t["licence"]
+        for missing in ("6s (", "loop-4 (", "underscore (", "stems (", "MIDI"):
+            assert missing in t["unavailable"], (missing, t["unavailable"])
+    for r in rows:
+        assert r["unavailable"] and r["backend"] == "ace-step"
+        if r["format"] == "wav":
+            assert soundfile.info(out / r["file"]).frames == 20 * SR
+        got = measure_loudness(out / r["file"])
+        assert abs(got["integrated_lufs"] - -14.0) <= 0.5 and got["true_peak_dbtp"] <= -0.95
+    page = (out / "index.html").read_text()
+    assert page.count("not made: 6s (") == 2
+    assert not list(out.rglob("*.mid")) and not list(out.rglob("stems"))
+
+
+def test_a_catalogue_on_s3_is_written_last_and_appended_to(prefect_server, aws, tmp_path):
+    """Brief and catalogue on a real S3 server: every row's object is there with its hash,
+    catalog.json is the last object written, and --add appends without rewriting a file."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="lib")
+    s3.put_object(
+        Bucket="lib",
+        Key="briefs/one.toml",
+        Body=(
+            b"[delivery]\nmain_s = 20\ncutdowns_s = [6]\nsting_s = 0\nloops_bars = []\n"
+            b'alternates = []\nstems = false\nformats = ["wav"]\n'
+            b'[[tracks]]\ndescription = "calm piano, reflective"\n'
+        ),
+    )
+    out = "s3://lib/catalogue"
+    order: list[str] = []  # the keys in the order the flow's own client puts them
+    storage.s3_client().meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: order.append(params["url_path"])
+    )
+    assert main(["library", "s3://lib/briefs/one.toml", "--out", out]) == 0
+
+    def listing() -> dict[str, tuple[str, object]]:
+        got = s3.list_objects_v2(Bucket="lib", Prefix="catalogue/")["Contents"]
+        return {o["Key"].removeprefix("catalogue/"): (o["ETag"], o["LastModified"]) for o in got}
+
+    first = listing()
+    cat = json.loads(s3.get_object(Bucket="lib", Key="catalogue/catalog.json")["Body"].read())
+    for t in cat["tracks"]:
+        for r in t["rows"]:
+            body = s3.get_object(Bucket="lib", Key=f"catalogue/{r['file']}")["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == r["sha256"]
+    assert {"catalog.csv", "index.html", "catalog.json"} <= set(first)
+    assert order[-1].endswith("/catalogue/catalog.json") and len(order) == len(first)
+    assert main(["library", "s3://lib/briefs/one.toml", "--out", out, "--add", "1"]) == 0
+    second = listing()
+    cat = json.loads(s3.get_object(Bucket="lib", Key="catalogue/catalog.json")["Body"].read())
+    assert [t["id"] for t in cat["tracks"]] == ["t001-01", "t001-02"]
+    for key, (etag, _) in first.items():
+        if key.startswith("tracks/"):
+            assert second[key][0] == etag, key  # the first track's files are as they were
 
 
 def test_identical_briefs_but_the_title_make_distinguishable_tracks_and_a_duplicate_is_caught(

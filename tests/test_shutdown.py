@@ -92,3 +92,44 @@ def test_sigterm_and_kill_9(tmp_path, video_25, cli_env):
     check = subprocess.run([sys.executable, "-m", "scoreflow", "verify", str(out)], env=cli_env,
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert check.returncode == 0, check.stdout
+
+
+LIBRARY = """[delivery]
+main_s = 20
+cutdowns_s = [6]
+sting_s = 0
+loops_bars = []
+alternates = []
+stems = false
+formats = ["wav"]
+[grid]
+genres = ["cinematic", "rock", "electronic"]
+moods = ["calm"]
+"""
+
+
+def test_a_library_run_killed_9_resumes_without_making_a_finished_track_again(tmp_path, cli_env):
+    brief = tmp_path / "grid.toml"
+    brief.write_text(LIBRARY)
+    out = tmp_path / "cat"
+    command = [sys.executable, "-m", "scoreflow", "library", str(brief), "--out", str(out)]
+    proc = subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    wait_for(proc, "tracks 1/3")  # the first track is finished and placed in the stage
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not (out / "catalog.json").exists()  # nothing claimed by the killed run
+    made = sorted((Path(cli_env["SCOREFLOW_CACHE_DIR"]) / "library").glob("*/tracks/*/*.wav"))
+    first = {p: p.stat().st_mtime_ns for p in made if "cinematic-calm-01" in p.name}
+    assert first
+
+    done = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=600,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert all(p.stat().st_mtime_ns == m for p, m in first.items())  # taken from the cache
+    cat = json.loads((out / "catalog.json").read_text())
+    assert [t["id"] for t in cat["tracks"]] == [
+        "cinematic-calm-01", "rock-calm-01", "electronic-calm-01"]  # fmt: skip
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the stage swept
+    for t in cat["tracks"]:
+        assert all((out / r["file"]).is_file() for r in t["rows"])

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from prefect.client.orchestration import get_client
 
 from scoreflow.flows.watch import score_new, score_uploads
@@ -25,30 +24,6 @@ from scoreflow.tasks.media import generate_video
 
 SHOTS = "scene,tc_in,tc_out,description\n1,0,2,calm piano\n2,2,4,tense rock\n"
 BROKEN = "scene,tc_in,tc_out,description\n1,0,3,calm\n2,2,4,overlapping\n"
-
-
-@pytest.fixture(scope="module")
-def aws():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    storage.aws_client.cache_clear()
-    yield env
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    storage.aws_client.cache_clear()
-    server.stop()
 
 
 @pytest.fixture(scope="module")
