@@ -1,30 +1,37 @@
 """Library throughput and memory: finished tracks (every version) per core-hour, and peak
 memory against the number of tracks.
 
-    python bench/bench_library.py [--tracks 4] [--main-s 150]
+    python bench/bench_library.py [--tracks 4] [--main-s 150] [--cutdowns-s 60 30 15 6]
+        [--loops-bars 4 8 16]
+
+(memory against many tracks: --tracks 30 --main-s 30 --cutdowns-s 15 6 --loops-bars 4)
 
 Tracks are made as `scoreflow library` makes them (`catalogue.TrackBuilder`: main,
 cutdowns 60/30/15/6 s, sting, loops of 4/8/16 bars, three alternate mixes, stems, WAV and
 MP3, measured tags, ffmpeg loudness), one after another in one process pinned to one core,
-without Prefect (its overhead is per run, not per track). The baseline is the same tracks'
-own audio: seconds of finished audio written per second of work. Peak RSS is read after
-each track, so growth with the number of tracks is visible in one run; the issue's target
-is >= 300 tracks per core-hour and memory flat in the number of tracks.
+without Prefect (its overhead is per run, not per track); CPU time counts ffmpeg's too
+(its finished children), and is broken down by stage. The baseline is the same tracks' own
+audio: seconds of finished audio written per second of work. Peak RSS is read after each
+track, so growth with the number of tracks is visible in one run; the issue's target is
+>= 300 tracks per core-hour and memory flat in the number of tracks.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import soundfile
 
 from scoreflow import config
+from scoreflow.tasks import catalogue, tagging
 from scoreflow.tasks.backends.composer import Composer
+from scoreflow.tasks.backends.composer.versions import TrackArranger
 from scoreflow.tasks.catalogue import TrackBuilder
 from scoreflow.tasks.library import delivery, read_brief
 
@@ -39,21 +46,63 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (ffmpeg)."""
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+STAGES: dict[str, float] = {}
+
+
+def timed(owner: Any, name: str, stage: str) -> None:
+    """Count the CPU seconds (ours and ffmpeg's) spent in ``owner.name`` under `stage`."""
+    inner = getattr(owner, name)
+
+    @functools.wraps(inner)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = cpu_s()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            STAGES[stage] = STAGES.get(stage, 0.0) + cpu_s() - t0
+
+    setattr(owner, name, wrapper)
+
+
+def instrument() -> None:
+    """Where a track's time goes: rendering (synthesis and production of every version's
+    stems), levelling (loudness and true-peak limiting), tag measurement (tempo and key by
+    librosa), the independent meter (ffmpeg ebur128 on every WAV and MP3), MP3 encoding."""
+    timed(TrackArranger, "stems", "render")
+    timed(catalogue, "level", "level")
+    timed(catalogue, "measured_tags", "measure tags")
+    timed(catalogue, "measure_loudness", "ffmpeg meter")
+    timed(tagging, "encode_mp3", "mp3 encode")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tracks", type=int, default=4)
     ap.add_argument("--main-s", type=float, default=150.0)
+    ap.add_argument("--cutdowns-s", type=float, nargs="*", help="default: the config's")
+    ap.add_argument("--loops-bars", type=int, nargs="*", help="default: the config's")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cfg = config.load_config()
     cfg["library"]["main_s"] = args.main_s
+    for key in ("cutdowns_s", "loops_bars"):
+        if getattr(args, key) is not None:
+            cfg["library"][key] = getattr(args, key)
     work = Path(tempfile.mkdtemp(prefix="bench-library-"))
     brief = work / "grid.toml"
     brief.write_text(GRID)
     plan = read_brief(brief, cfg=cfg, vocab=config.styles(), tracks=args.tracks)
     d = delivery(plan.delivery.to_dict(), source="bench")
     composer = Composer.from_config(cfg)
+    composer.self_check()  # the SoundFont loaded before the clock starts
+    instrument()
     print(
         f"{args.tracks} tracks, main {args.main_s:g} s, {len(plan.versions())} versions each, "
         f"SoundFont {composer.model}, one core"
@@ -61,12 +110,12 @@ def main() -> None:
     print("track                     genre        work s  audio s  files  x real time  peak RSS MB")
     total_work = total_audio = 0.0
     for spec in plan.tracks:
-        t0 = time.process_time()
+        t0 = cpu_s()
         folder = work / "tracks" / spec.id
         record = TrackBuilder(
             composer, spec, d, folder, seed=spec.seed, title=spec.id, versions=plan.versions()
         ).build()
-        took = time.process_time() - t0
+        took = cpu_s() - t0
         audio = sum(
             soundfile.info(work / r["file"]).duration
             for r in record["rows"]
@@ -88,6 +137,16 @@ def main() -> None:
         f"{total_audio / total_work:.1f} s of finished audio per CPU second; "
         f"peak RSS {peak_rss_mb():.0f} MB"
     )
+    print("CPU a track by stage (ours and ffmpeg's):")
+    for stage, seconds in STAGES.items():
+        share = seconds / total_work
+        print(f"  {stage:<14} {seconds / len(plan.tracks):7.1f} s  {share:5.1%}")
+    floor = STAGES.get("ffmpeg meter", 0) + STAGES.get("mp3 encode", 0)
+    if floor:
+        print(
+            f"  ffmpeg alone (meter + MP3) bounds the rate at "
+            f"{3600 * len(plan.tracks) / floor:.0f} tracks per core-hour"
+        )
 
 
 if __name__ == "__main__":

@@ -96,14 +96,14 @@ def test_sigterm_and_kill_9(tmp_path, video_25, cli_env):
 
 LIBRARY = """[delivery]
 main_s = 20
-cutdowns_s = [6]
+cutdowns_s = []
 sting_s = 0
 loops_bars = []
 alternates = []
 stems = false
 formats = ["wav"]
 [grid]
-genres = ["cinematic", "rock", "electronic"]
+genres = ["cinematic", "rock"]
 moods = ["calm"]
 """
 
@@ -115,7 +115,7 @@ def test_a_library_run_killed_9_resumes_without_making_a_finished_track_again(tm
     command = [sys.executable, "-m", "scoreflow", "library", str(brief), "--out", str(out)]
     proc = subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    wait_for(proc, "tracks 1/3")  # the first track is finished and placed in the stage
+    wait_for(proc, "tracks 1/2")  # the first track is finished and placed in the stage
     proc.kill()
     proc.wait(timeout=30)
     assert not (out / "catalog.json").exists()  # nothing claimed by the killed run
@@ -128,8 +128,7 @@ def test_a_library_run_killed_9_resumes_without_making_a_finished_track_again(tm
     assert done.returncode == 0, done.stderr[-3000:]
     assert all(p.stat().st_mtime_ns == m for p, m in first.items())  # taken from the cache
     cat = json.loads((out / "catalog.json").read_text())
-    assert [t["id"] for t in cat["tracks"]] == [
-        "cinematic-calm-01", "rock-calm-01", "electronic-calm-01"]  # fmt: skip
+    assert [t["id"] for t in cat["tracks"]] == ["cinematic-calm-01", "rock-calm-01"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the stage swept
     for t in cat["tracks"]:
         assert all((out / r["file"]).is_file() for r in t["rows"])

@@ -11,7 +11,7 @@ version, as a library composer cuts versions from one session:
   stops there and the ring (release and reverb) dies out inside the length;
 - **loops**: N bars cut from the main's body on bar lines, the notes that ring past the
   loop's end folded into its head (each part), then produced in steady state (the loop
-  mixed twice over, the second pass kept), so it repeats without a seam.
+  mixed three times over, the middle pass kept), so it repeats without a seam.
 
 Every version is rendered as stems (drums, bass, harmony, melody, fx) through
 `production.mix_stems`, which sum to its mix.
@@ -44,6 +44,7 @@ STAB_S = 0.32  # how long the button chord is held
 TAPER_S = 0.25  # the last of the ring-out tapers to digital silence
 MAIN_TAIL_S = RING_S + 0.5  # the main's final chord rings this long past its last bar
 LOOP_RENDER_TAIL_S = 3.0  # rendered past a loop's end, then folded into its head
+EARLY_S = 0.03  # a note struck this much before a bar line belongs to that bar
 
 
 def grid_bpm(bpm: float, sample_rate: int) -> float:
@@ -205,11 +206,17 @@ class TrackArranger:
     def stems(self, arr: Arrangement) -> dict[str, np.ndarray]:
         """The version's stems, each of shape (2, samples), float32; they sum to its mix.
 
-        A loop's parts are rendered past its end and folded, then produced twice over with
-        the second pass kept (compressors and reverb in the state the loop itself leaves).
+        A loop's parts are rendered past its end (each note's whole ring) and folded, then
+        produced three times over with the middle pass kept: compressors and reverb are in
+        the state the loop itself leaves, and the resampling filters of the reverb see
+        the loop on both sides of the kept pass, not the zeros past the buffer's ends.
         """
         composer = self.composer
-        render_len = arr.samples + (round(LOOP_RENDER_TAIL_S * self.sr) if arr.loop_bars else 0)
+        render_len = arr.samples
+        if arr.loop_bars:  # every note's whole ring, to fold: none is cut off
+            last = max((n.end for i in arr.pm.instruments for n in i.notes), default=0.0)
+            over_s = max(LOOP_RENDER_TAIL_S, last - arr.samples / self.sr + RING_S)
+            render_len += round(over_s * self.sr)
         parts = synthesize_parts(
             arr.pm,
             sample_rate=self.sr,
@@ -221,8 +228,7 @@ class TrackArranger:
         grouped: dict[str, list[tuple[str, np.ndarray]]] = {}
         for inst, (role, audio) in zip(arr.pm.instruments, parts, strict=True):
             if arr.loop_bars:
-                audio = _fold(audio, arr.samples)
-                audio = np.concatenate([audio, audio], axis=-1)
+                audio = np.tile(_fold(audio, arr.samples), (1, 3))
             grouped.setdefault(stem_of(inst, melody=self.melody, roles=self.roles), []).append(
                 (role, audio)
             )
@@ -237,7 +243,7 @@ class TrackArranger:
             if name not in stems:
                 continue
             audio = tone(stems[name], self.sr, brightness=self.brief.brightness)
-            audio = audio[:, arr.samples :] if arr.loop_bars else audio
+            audio = audio[:, arr.samples : 2 * arr.samples] if arr.loop_bars else audio
             out[name] = np.ascontiguousarray(audio, dtype=np.float32)
         if not arr.loop_bars:
             taper = np.ones(arr.samples, np.float32)
@@ -271,16 +277,24 @@ def _button(pm: pretty_midi.PrettyMIDI, at: float, *, end_s: float) -> None:
 
 
 def _excerpt(pm: pretty_midi.PrettyMIDI, t0: float, t1: float) -> pretty_midi.PrettyMIDI:
-    """The notes struck in ``[t0, t1)`` moved to start at 0 (those ringing past `t1` keep
-    their length), each instrument's controllers as they stand at `t0` and after it."""
+    """The notes meant for ``[t0, t1)`` moved to start at 0 (those ringing past `t1` keep
+    their length), each instrument's controllers as they stand at `t0` and after it.
+
+    A note is meant for the beat it is nearest: one struck up to `EARLY_S` before `t1`
+    (the next downbeat played early, or the main's final chord a tick early) is not the
+    loop's, and one struck up to `EARLY_S` before `t0` is: it is wrapped to the loop's end,
+    where it sounds before the downbeat of the next pass.
+    """
+    length = t1 - t0
     out = pretty_midi.PrettyMIDI(resolution=pm.resolution)
     for inst in pm.instruments:
         copy = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum, name=inst.name)
-        copy.notes = [
-            pretty_midi.Note(n.velocity, n.pitch, n.start - t0, n.end - t0)
-            for n in inst.notes
-            if t0 - 1e-6 <= n.start < t1 - 1e-6
-        ]
+        for n in inst.notes:
+            if t0 - EARLY_S <= n.start < t1 - EARLY_S:
+                shift = t0 - (length if n.start < t0 else 0.0)
+                copy.notes.append(
+                    pretty_midi.Note(n.velocity, n.pitch, n.start - shift, n.end - shift)
+                )
         numbers = sorted({c.number for c in inst.control_changes})
         for number in numbers:
             events = sorted(
