@@ -248,33 +248,19 @@ def _make(
             progress.advance(f"track {spec.id} (in the catalogue)")
             continue  # unchanged: kept as it is
         feats.pop(spec.id, None)
-        record: dict[str, Any] | None = None
-        figures: dict[str, float] = {}
-        nearest: str | None = None
-        tries = 0
-        for attempt in range(d.max_tries):
-            seed = spec.seed if attempt == 0 else (spec.seed + 7919 * attempt) % 2**32
-            key = (
-                first_key
-                if attempt == 0
-                else track_key(spec, seed=seed, title=title, spec_d=spec_d, settings=settings)
-            )
-            record = _run_track(
-                task_, spec, seed, title, key, spec_d, settings, plan.versions(), root
-            )
-            mine = json.loads((Path(record["folder"]) / "features.json").read_text())
-            nearest, figures = originality.nearest(mine, feats)
-            tries = attempt + 1
-            if figures["overall"] <= d.similarity_max:
-                break
-            log.warning(
-                "track %s (seed %d) is %.2f like %s: made again with a new seed",
-                spec.id,
-                seed,
-                figures["overall"],
-                nearest,
-            )
-        assert record is not None
+        made = _original(
+            task_,
+            spec,
+            title=title,
+            first_key=first_key,
+            spec_d=spec_d,
+            settings=settings,
+            versions=plan.versions(),
+            root=root,
+            feats=feats,
+            log=log,
+        )
+        record, mine, figures, nearest, tries = made
         entry = _place(
             record,
             spec,
@@ -292,30 +278,7 @@ def _make(
             replaced.append(spec.id)
         tracks[spec.id] = entry
         progress.advance(f"track {spec.id}")
-    ordered = [tracks[k] for k in tracks]
-    catalogue_doc = {
-        "name": d.name,
-        "delivery": spec_d,
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "tracks": ordered,
-    }
-    rows = [
-        {
-            **r,
-            "backend": t["backend"],
-            "model": t["model"],
-            "licence": t["licence"],
-            "similarity": t["similarity"]["overall"],
-            "nearest": t["nearest"] or "",
-            "tries": t["tries"],
-            "unavailable": t.get("unavailable", ""),
-        }
-        for t in ordered
-        for r in t["rows"]
-    ]
-    catalogue_index.write_csv(stage / "catalog.csv", rows)
-    catalogue_index.write_index(stage / "index.html", catalogue_doc)
-    catalogue_index.write_json(stage / "catalog.json", catalogue_doc)
+    catalogue_doc = _write_catalogue(stage, d.name, spec_d, [tracks[k] for k in tracks])
     return {
         **catalogue_doc,
         "location": out,
@@ -342,29 +305,83 @@ def _held_file(out: str, stage: Path, rel: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _run_track(
+def _original(
     task_: Any,
     spec: TrackSpec,
-    seed: int,
+    *,
     title: str,
-    key: str,
+    first_key: str,
     spec_d: dict[str, Any],
     settings: dict[str, Any],
     versions: list[str],
     root: Path,
+    feats: dict[str, dict[str, Any]],
+    log: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, float], str | None, int]:
+    """The track made until it is unlike every track in `feats` (a new seed each try, at
+    most ``max_tries``): its record, features, likeness figures, nearest track, tries."""
+    d_max, max_tries = float(spec_d["similarity_max"]), int(spec_d["max_tries"])
+    for attempt in range(max_tries):
+        seed = spec.seed if attempt == 0 else (spec.seed + 7919 * attempt) % 2**32
+        key = (
+            first_key
+            if attempt == 0
+            else track_key(spec, seed=seed, title=title, spec_d=spec_d, settings=settings)
+        )
+        args = {"spec": spec, "seed": seed, "title": title, "key": key, "spec_d": spec_d,
+                "settings": settings, "versions": versions, "root": str(root)}  # fmt: skip
+        record = _run_track(task_, args)
+        mine = json.loads((Path(record["folder"]) / "features.json").read_text())
+        nearest, figures = originality.nearest(mine, feats)
+        last = attempt == max_tries - 1
+        if figures["overall"] > d_max:
+            log.warning(
+                "track %s (seed %d) is %.2f like %s: %s",
+                spec.id,
+                seed,
+                figures["overall"],
+                nearest,
+                f"kept after {max_tries} tries" if last else "made again with a new seed",
+            )
+        if figures["overall"] <= d_max or last:
+            break
+    return record, mine, figures, nearest, attempt + 1
+
+
+def _write_catalogue(
+    stage: Path, name: str, spec_d: dict[str, Any], ordered: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The track task; a cached record whose files are gone from the cache folder is made
-    again."""
-    args = {
-        "spec": spec,
-        "seed": seed,
-        "title": title,
-        "key": key,
-        "spec_d": spec_d,
-        "settings": settings,
-        "versions": versions,
-        "root": str(root),
+    """catalog.csv (a row per file), index.html and catalog.json into `stage`; the
+    catalogue."""
+    catalogue_doc = {
+        "name": name,
+        "delivery": spec_d,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tracks": ordered,
     }
+    rows = [
+        {
+            **r,
+            "backend": t["backend"],
+            "model": t["model"],
+            "licence": t["licence"],
+            "similarity": t["similarity"]["overall"],
+            "nearest": t["nearest"] or "",
+            "tries": t["tries"],
+            "unavailable": t.get("unavailable", ""),
+        }
+        for t in ordered
+        for r in t["rows"]
+    ]
+    catalogue_index.write_csv(stage / "catalog.csv", rows)
+    catalogue_index.write_index(stage / "index.html", catalogue_doc)
+    catalogue_index.write_json(stage / "catalog.json", catalogue_doc)
+    return catalogue_doc
+
+
+def _run_track(task_: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The track task called with `args`; a cached record whose files are gone from the
+    cache folder is made again."""
     record: dict[str, Any] = task_(**args)
     folder = Path(record["folder"])
     if all((folder.parent.parent / r["file"]).is_file() for r in record["rows"]):

@@ -202,12 +202,13 @@ def temporary_server() -> Iterator[str]:
 
     sweep_orphans()
     server = SubprocessASGIServer(port=_free_port())  # its own instance, not a shared one
+    timeout_s = startup_timeout_s()
     try:
-        server.start(timeout=startup_timeout_s())
+        server.start(timeout=timeout_s)
     except RuntimeError as exc:
         server.stop()  # the process it started may still be coming up
         raise ScoreflowError(
-            f"the temporary Prefect server did not answer within {startup_timeout_s()} s "
+            f"the temporary Prefect server did not answer within {timeout_s} s "
             f"({str(exc)[:200]}); start one with `scoreflow server start`, or set "
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher on a loaded machine"
         ) from exc

@@ -44,7 +44,7 @@ def level(stems: dict[str, np.ndarray], d: Delivery, sample_rate: int, *, loop: 
     """Bring the sum of `stems` to the delivery loudness and true-peak ceiling with one
     gain curve applied to every stem too (so they still sum to the mix). A loop's gain is
     found on three repeats and the middle kept, so the limiter has no edge at the seam."""
-    mix = np.sum(list(stems.values()), axis=0)
+    mix = np.asarray(sum(stems.values()))  # one stem at a time, not a stack of them
     probe = np.tile(mix, (1, 3)) if loop else mix
     gain, report = normalize_gain(
         probe, sample_rate, target_lufs=d.target_lufs, true_peak_dbtp_max=d.true_peak_dbtp

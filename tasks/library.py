@@ -36,6 +36,7 @@ from scoreflow.tasks.shotlist import (
     _check_nesting,
     _decode,
     _rows_csv,
+    format_of,
 )
 from scoreflow.tasks.storage import regular_file
 
@@ -265,14 +266,7 @@ def read_brief(
     """
     path = Path(path)
     source = str(path)
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(
-            "unsupported library brief format",
-            source=source,
-            value=path.suffix,
-            fix="Use .toml, .yaml, .json or .csv",
-        )
+    kind = format_of(path, SUFFIXES, what="library brief")
     regular_file(path, what="library brief", max_bytes=MAX_SHOTLIST_BYTES)
     try:
         text = _decode(path.read_bytes(), source)

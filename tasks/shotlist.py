@@ -476,6 +476,19 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
     )
 
 
+def format_of(path: Path, suffixes: dict[str, str], *, what: str) -> str:
+    """The reader `path`'s suffix picks from `suffixes`; an unknown one is the user's error."""
+    kind = suffixes.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"unsupported {what} format",
+            source=str(path),
+            value=path.suffix,
+            fix=f"Use {', '.join(suffixes)}",
+        )
+    return kind
+
+
 def read_shotlist(
     path: str | Path,
     *,
@@ -505,14 +518,7 @@ def read_shotlist(
     """
     path = Path(path)
     source = str(path)
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(
-            "unsupported shot list format",
-            source=source,
-            value=path.suffix,
-            fix=f"Use {', '.join(SUFFIXES)}",
-        )
+    kind = format_of(path, SUFFIXES, what="shot list")
     file_start: int | str | None = None
     if kind == "cut":
         want = parse_rate(fps) if fps is not None else (media.rate if media else None)

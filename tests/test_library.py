@@ -103,6 +103,19 @@ def last_downbeat_and_chord(mid: Path) -> tuple[float, int, int]:
     return last, min(struck, key=lambda n: n.pitch).pitch % 12, tonic
 
 
+def test_the_main_has_a_form_and_resolves_on_the_tonic(grid):
+    """The main's final chord is the tonic (MIDI) and its measured energy curve has a
+    quiet opening, a climax inside the piece and a falling ending: not a flat loop."""
+    for t in json.loads((grid / "catalog.json").read_text())["tracks"]:
+        main_rows = {r["format"]: r for r in t["rows"] if r["version"] == "main"}
+        _, root, tonic = last_downbeat_and_chord(grid / main_rows["midi"]["file"])
+        assert root == tonic, t["id"]
+        energy = main_rows["wav"]["energy"]
+        peak = int(np.argmax(energy))
+        assert 0 < peak < len(energy) - 1, (t["id"], energy)  # the climax inside the piece
+        assert energy[peak] - energy[0] >= 6.0 and energy[peak] > energy[-1], (t["id"], energy)
+
+
 def test_cutdowns_and_sting_end_on_a_button_on_the_tonic(grid, rows):
     for r in rows:
         if r["kind"] not in ("cutdown", "sting") or r["format"] != "midi":
@@ -374,6 +387,30 @@ def test_a_catalogue_on_s3_is_written_last_and_appended_to(prefect_server, aws, 
     for key, (etag, _) in first.items():
         if key.startswith("tracks/"):
             assert second[key][0] == etag, key  # the first track's files are as they were
+
+
+def test_an_edited_brief_entry_remakes_only_its_own_track(prefect_server, tmp_path):
+    head = (
+        "[delivery]\nmain_s = 20\ncutdowns_s = []\nsting_s = 0\nloops_bars = []\n"
+        'alternates = []\nstems = false\nformats = ["wav"]\n'
+        '[[tracks]]\ndescription = "warm acoustic morning, hopeful"\n'
+    )
+    brief, out = tmp_path / "two.toml", tmp_path / "cat"
+    brief.write_text(head + '[[tracks]]\ndescription = "dark tense synth pulse"\n')
+    assert main(["library", str(brief), "--out", str(out)]) == 0
+
+    def files(track: str) -> dict[Path, int]:
+        return {p: p.stat().st_mtime_ns for p in (out / "tracks" / track).rglob("*.wav")}
+
+    kept, edited = files("t001-01"), files("t002-01")
+    brief.write_text(head + '[[tracks]]\ndescription = "bright happy ukulele, playful"\n')
+    assert main(["library", str(brief), "--out", str(out)]) == 0
+    assert files("t001-01") == kept  # untouched
+    now = files("t002-01")
+    assert now.keys() == edited.keys() and all(now[p] != m for p, m in edited.items())
+    cat = json.loads((out / "catalog.json").read_text())
+    assert [t["id"] for t in cat["tracks"]] == ["t001-01", "t002-01"]
+    assert "ukulele" in cat["tracks"][1]["rows"][0]["description"]
 
 
 def test_identical_briefs_but_the_title_make_distinguishable_tracks_and_a_duplicate_is_caught(
