@@ -54,8 +54,11 @@ lint: $(VENV)/.neural
 	MYPYPATH=build/typecheck $(VENV)/bin/mypy -m scoreflow -m scoreflow.__main__ \
 		-p scoreflow.flows -p scoreflow.tasks -p scoreflow.config
 
+# two worker processes, a test module each at a time (its fixtures built once), the
+# longest modules first (tests/conftest.py): CI's machine has two cores
+TEST_WORKERS ?= 2
 test: lint system
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed soundfont
 	$(PY) bench/bench_sound.py

@@ -31,7 +31,7 @@ import soundfile
 from scoreflow import config
 from scoreflow.tasks import catalogue, tagging
 from scoreflow.tasks.backends.composer import Composer
-from scoreflow.tasks.backends.composer.versions import TrackArranger
+from scoreflow.tasks.backends.composer.versions import TrackArranger, energy_index, seam_levels
 from scoreflow.tasks.catalogue import TrackBuilder
 from scoreflow.tasks.library import delivery, read_brief
 
@@ -109,6 +109,7 @@ def main() -> None:
     )
     print("track                     genre        work s  audio s  files  x real time  peak RSS MB")
     total_work = total_audio = 0.0
+    seams: list[tuple[str, float, float]] = []
     for spec in plan.tracks:
         t0 = cpu_s()
         folder = work / "tracks" / spec.id
@@ -128,6 +129,7 @@ def main() -> None:
             f"{spec.id:<25} {spec.brief.genre:<12} {took:7.1f} {audio:8.0f} {files:6d} "
             f"{audio / took:11.1f} {peak_rss_mb():12.0f}"
         )
+        seams += loop_seams(work, record["rows"])
         for path in folder.rglob("*"):  # keep the disk flat too
             if path.is_file():
                 path.unlink()
@@ -137,6 +139,13 @@ def main() -> None:
         f"{total_audio / total_work:.1f} s of finished audio per CPU second; "
         f"peak RSS {peak_rss_mb():.0f} MB"
     )
+    if seams:
+        worst = max(seams, key=lambda s: s[1] - s[2])
+        print(
+            f"loop seams ({len(seams)} loops): level change at the seam (last 0.25 s to first) "
+            f"{max(s[1] for s in seams):.2f} dB at most; worst against the loop's own largest "
+            f"step: {worst[0]} {worst[1]:.2f} dB vs {worst[2]:.2f} dB"
+        )
     print("CPU a track by stage (ours and ffmpeg's):")
     for stage, seconds in STAGES.items():
         share = seconds / total_work
@@ -147,6 +156,20 @@ def main() -> None:
             f"  ffmpeg alone (meter + MP3) bounds the rate at "
             f"{3600 * len(plan.tracks) / floor:.0f} tracks per core-hour"
         )
+
+
+def loop_seams(work: Path, rows: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    """(file, level change at its seam, largest change between quarter seconds inside) of
+    each loop WAV, in dB: measured on the file as written."""
+    out = []
+    for r in rows:
+        if r["kind"] == "loop" and r["format"] == "wav":
+            audio, sr = soundfile.read(work / r["file"], dtype="float32", always_2d=True)
+            jump, inner = seam_levels(
+                energy_index(audio.T, sr), 0.0, audio.shape[0] / sr, sample_rate=sr
+            )
+            out.append((Path(r["file"]).name, jump, inner))
+    return out
 
 
 if __name__ == "__main__":

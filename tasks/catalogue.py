@@ -19,7 +19,12 @@ import numpy as np
 
 from scoreflow.tasks import analysis, originality, tagging
 from scoreflow.tasks.backends.composer.theory import NAMES, pitch_class
-from scoreflow.tasks.backends.composer.versions import TAPER_S, Arrangement, TrackArranger
+from scoreflow.tasks.backends.composer.versions import (
+    TAPER_S,
+    Arrangement,
+    TrackArranger,
+    energy_index,
+)
 from scoreflow.tasks.deliver import write_wav
 from scoreflow.tasks.library import ALTERNATES, Delivery, TrackSpec
 from scoreflow.tasks.media import measure_loudness
@@ -207,6 +212,7 @@ class TrackBuilder:
             if parts:
                 alt = Arrangement(name, "alternate", main.plan, main.pm, main.samples, main.midi)
                 self.write_version(alt, level(parts, self.d, self.sr, loop=False), stems=False)
+        energy = energy_index(leveled.mix, self.sr)  # to choose the loops' bars by
         del stems, leveled
         cuts = [(f"{c:g}s", c, "cutdown") for c in self.d.cutdowns_s]
         cuts += [("sting", self.d.sting_s, "sting")] if self.d.sting_s else []
@@ -216,7 +222,7 @@ class TrackBuilder:
                 arr, level(self.arranger.stems(arr), self.d, self.sr, loop=False), stems=False
             )
         for bars in self.d.loops_bars:
-            arr = self.arranger.loop(main, bars)
+            arr = self.arranger.loop(main, bars, energy=energy)
             self.write_version(
                 arr, level(self.arranger.stems(arr), self.d, self.sr, loop=True), stems=self.d.stems
             )

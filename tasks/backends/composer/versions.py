@@ -45,6 +45,10 @@ TAPER_S = 0.25  # the last of the ring-out tapers to digital silence
 MAIN_TAIL_S = RING_S + 0.5  # the main's final chord rings this long past its last bar
 LOOP_RENDER_TAIL_S = 3.0  # rendered past a loop's end, then folded into its head
 EARLY_S = 0.03  # a note struck this much before a bar line belongs to that bar
+PHRASE_BARS = 4  # loops start on a phrase's downbeat: every 4th bar of a section
+ENERGY_HOP_S = 0.01  # resolution of `energy_index`
+SEAM_WINDOW_S = 0.25  # a loop's level is compared across its seam over this long
+SEAM_MARGIN_DB = 0.5  # the seam's level change is held this far under the loop's own
 
 
 def grid_bpm(bpm: float, sample_rate: int) -> float:
@@ -171,13 +175,24 @@ class TrackArranger:
         data, back = self._exported(plan, pm)
         return Arrangement(name, kind, plan, back, samples, data, button_s=at)
 
-    def loop(self, main: Arrangement, bars: int) -> Arrangement:
-        """`bars` bars of the main's body, from the downbeat of the loudest section that
-        holds them (never the intro or the ending)."""
+    def loop(
+        self, main: Arrangement, bars: int, *, energy: np.ndarray | None = None
+    ) -> Arrangement:
+        """`bars` bars of the main's body (not the intro, nor the ending where it can): of the spans
+        whose level at the seam (the last quarter second against the first) changes no
+        more than it does inside them, the loudest that starts on a phrase's downbeat
+        (every 4th bar of a section), else the loudest.
+
+        `energy` is the main mix's `energy_index`; without it the loudest span is taken
+        whatever its seam (a span ending in a drop or a build jumps at its seam).
+        """
         plan = main.plan
-        body = [s for s in plan.sections if s.name not in ("intro", "ending")]
         last = len(plan.bars) - 1  # the ending bar
-        starts = [s.first for s in body if s.first + bars <= last]
+        body = [s for s in plan.sections if s.name not in ("intro", "ending")]
+        phrase = {k for s in body for k in range(s.first, s.first + s.count, PHRASE_BARS)}
+        starts = [k for s in body for k in range(s.first, s.first + s.count) if k + bars <= last]
+        inside = [k for k in starts if plan.bars[k + bars - 1].section != "ending"]
+        starts = inside or starts  # a short main's loop may run into its ending
         if not starts:
             raise InputError(
                 f"the main has too few bars for a {bars}-bar loop",
@@ -185,7 +200,17 @@ class TrackArranger:
                 value=bars,
                 fix=f"Use loops of at most {max(1, last - 1)} bars or a longer main",
             )
-        first = max(starts, key=lambda k: sum(b.energy for b in plan.bars[k : k + bars]))
+
+        def rank(k: int) -> tuple[float, bool, float]:
+            loud = -sum(b.energy for b in plan.bars[k : k + bars])
+            excess = 0.0
+            if energy is not None:
+                end = plan.bars[k + bars].start_s
+                jump, inner = seam_levels(energy, plan.bars[k].start_s, end, sample_rate=self.sr)
+                excess = max(0.0, jump + SEAM_MARGIN_DB - inner)
+            return excess, k not in phrase, loud
+
+        first = min(starts, key=rank)
         t0 = plan.bars[first].start_s
         length_s = sum(b.beats * b.beat_s for b in plan.bars[first : first + bars])
         loop_plan = dataclasses.replace(
@@ -324,3 +349,29 @@ def _fold(audio: np.ndarray, samples: int) -> np.ndarray:
         head[:, :k] += tail[:, :k]
         tail = tail[:, k:]
     return head
+
+
+def energy_index(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Cumulative energy of (channels, samples) `audio` every `ENERGY_HOP_S`: the energy
+    of ``[a, b)`` hops is ``index[b] - index[a]``. Shape (samples // hop + 1,), float64."""
+    hop = round(ENERGY_HOP_S * sample_rate)
+    n = audio.shape[-1] // hop
+    e = np.square(audio[:, : n * hop], dtype=np.float64).reshape(audio.shape[0], n, hop)
+    return np.concatenate([[0.0], np.cumsum(e.sum(axis=(0, 2)))])
+
+
+def seam_levels(
+    index: np.ndarray, start_s: float, end_s: float, *, sample_rate: int
+) -> tuple[float, float]:
+    """(level change from the span's last `SEAM_WINDOW_S` to its first, largest change
+    between consecutive windows inside it), in dB, read from an `energy_index`: what
+    the span does at its seam when it loops, against what it does anyway."""
+    hop_s = round(ENERGY_HOP_S * sample_rate) / sample_rate
+    a, b = round(start_s / hop_s), min(round(end_s / hop_s), len(index) - 1)
+    w = round(SEAM_WINDOW_S / hop_s)
+    if b - a < 2 * w:
+        return 0.0, 0.0
+    edges = np.arange(a, b - w + 1, w)
+    db = 10 * np.log10(np.maximum(index[edges + w] - index[edges], 1e-12))
+    tail = 10 * np.log10(max(index[b] - index[b - w], 1e-12))
+    return float(abs(db[0] - tail)), float(np.abs(np.diff(db)).max(initial=0.0))
