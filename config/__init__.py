@@ -212,7 +212,22 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], *, source: str, prefix: 
 
 
 #: settings that name files or folders: relative ones are relative to the project file
-PATHS = (("composer", "styles"), ("composer", "soundfont"), ("cache", "dir"))
+PATHS = (
+    ("composer", "styles"),
+    ("composer", "soundfont"),
+    ("cache", "dir"),
+    ("quality", "reference"),
+)
+
+
+def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` settings with the tables of `over` merged into them key by key (None values
+    of `over` skipped): an earlier run's settings under new flags."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in over.items():
+        kept = {k: v for k, v in values.items() if v is not None}
+        out[section] = {**out.get(section, {}), **kept}
+    return out
 
 
 def load_config(
@@ -291,6 +306,14 @@ def _validate(config: dict[str, Any]) -> None:
         ("mix", "custom_target_lufs", -40.0, -5.0),
         ("mix", "custom_true_peak_dbtp", -9.0, 0.0),
         ("cache", "expire_days", 0.0, 36500.0),
+        ("pipeline", "takes", 1, 16),
+        ("quality", "tempo_tolerance_pct", 0.1, 50.0),
+        ("quality", "hit_tolerance_ms", 1.0, 1000.0),
+        ("quality", "out_of_key_max", 0.0, 1.0),
+        ("quality", "clashes_max", 0.0, 1.0),
+        ("quality", "likeness_max", 0.0, 1.0),
+        ("quality", "silence_s_max", 0.0, 60.0),
+        ("quality", "tail_s", 0.0, 30.0),
     ):
         if not lo <= config[section][key] <= hi:
             raise InputError(
@@ -298,6 +321,14 @@ def _validate(config: dict[str, Any]) -> None:
                 field=f"{section}.{key}",
                 value=config[section][key],
             )
+    weights = config["quality"]["weights"]
+    bad = next((k for k, v in weights.items() if v < 0), None)
+    if bad is not None or not any(weights.values()):
+        raise InputError(
+            "quality weights must be 0 or more, and not all 0",
+            field=f"quality.weights.{bad}" if bad else "quality.weights",
+            value=weights[bad] if bad else weights,
+        )
 
 
 def _check_finite(config: dict[str, Any], prefix: str = "") -> None:

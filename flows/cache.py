@@ -36,6 +36,18 @@ def code_digest(backend: str) -> str:
     return digest.hexdigest()[:16]
 
 
+@cache
+def quality_digest() -> str:
+    """A digest of the measuring code (`tasks.quality`, `analysis`, `originality`): edited
+    measures are computed again, not read from the cache."""
+    from scoreflow.tasks import analysis, originality, quality
+
+    digest = hashlib.sha256(__version__.encode())
+    for module in (quality, analysis, originality):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cue_key(payload: dict[str, Any], cfg: dict[str, Any]) -> str:
     """The cache key of a cue: what defines its music (`payload`), namespaced by the project
     (client and name) and by `code_digest`, so projects and checkouts never collide."""

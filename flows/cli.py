@@ -3,7 +3,9 @@
     scoreflow score VIDEO --shots FILE --out DIR [--config FILE] [--backend NAME]
                     [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--start-tc TC]
                     [--seed N] [--keep-original-audio] [--guide composer]
-                    [--allow-qc-fail]
+                    [--allow-qc-fail] [--takes N]
+    scoreflow pick OUT --scene ID --take K
+    scoreflow revise OUT --scene ID --note TEXT | revise OUT --undo
     scoreflow check --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
     scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
                       [--config FILE] [--seed N]
@@ -69,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     _music_options(s)
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
     s.add_argument(
+        "--takes", type=int, help="candidates per scene; the best by quality score is used"
+    )
+    s.add_argument(
         "--allow-qc-fail",
         action="store_true",
         help="exit 0 even when the deliverables fail QC (the manifest still says so)",
@@ -79,12 +84,25 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="keep the video's own audio as a second track",
     )
+    pk = command("pick", "use another take of a scene's cue, and mix again")
+    pk.add_argument("out", help="a scored run's folder (or its s3:// prefix)")
+    pk.add_argument("--scene", required=True, help="the scene's id")
+    pk.add_argument("--take", type=int, required=True, help="the take (report: Takes)")
+    rv = command("revise", "revise one cue by a note (or undo the last revision)")
+    rv.add_argument("out", help="a scored run's folder (or its s3:// prefix)")
+    rv.add_argument("--scene", help="the scene's id")
+    rv.add_argument("--note", help='what to change, e.g. "more tension, no drums, hit at 00:42"')
+    rv.add_argument("--undo", action="store_true", help="return to the previous revision")
+    for cmd in (pk, rv):
+        cmd.add_argument("--by", help="who gives the note (default: the user's name)")
+        cmd.add_argument("--allow-qc-fail", action="store_true", help="as for score")
     c = command("check", "validate a shot list (its fit to a video, the backend) and stop")
     _input_options(c, video=True)
     _music_options(c)
     e = command("explain", "show how each scene's words were read, and the composer's plan")
     _input_options(e, video=True)
     e.add_argument("--seed", type=int, help="base seed, as for score")
+    e.add_argument("--out", help="a scored run's folder: each cue's measured quality too")
     w = command("watch", "score uploads as they arrive (S3 events or polling)")
     src = w.add_mutually_exclusive_group(required=True)
     src.add_argument("--queue", help="SQS queue URL receiving the bucket's ObjectCreated events")
@@ -336,8 +354,10 @@ def explain(
     config_file: str | None,
     seed: int | None,
     start_tc: str | None = None,
+    run: str | None = None,
 ) -> list[str]:
-    """How each scene's words were read (its brief) and, for the composer, its plan."""
+    """How each scene's words were read (its brief) and, for the composer, its plan; with
+    `run` (a scored run's folder), each cue's measured quality."""
     from scoreflow.tasks.backends.composer import Composer
     from scoreflow.tasks.brief import explain as explain_brief
     from scoreflow.tasks.brief import link_briefs, make_brief
@@ -351,6 +371,13 @@ def explain(
         config_file=config_file,
         overrides={"seed": seed},
     )
+    measured: dict[str, Any] = {}
+    if run is not None:
+        from scoreflow.flows.revise import load_run
+
+        measured = {
+            x["id"]: x["cue"].get("quality") for x in load_run(run)["scenes"] if x.get("cue")
+        }
     music = [s for s in scenes if s.music]
     linked = link_briefs(music, [make_brief(s, vocab=vocab) for s in music])
     briefs = {s.id: b for s, b in zip(music, linked, strict=True)}
@@ -365,7 +392,25 @@ def explain(
                 brief, seconds=seconds, seed=scene_seed(cfg["pipeline"]["seed"], s)
             )
             lines += plan.summary()
+        lines += quality_lines(measured.get(s.id))
         lines.append("")
+    return lines
+
+
+def quality_lines(q: dict[str, Any] | None) -> list[str]:
+    """A cue's measured quality, for `explain`."""
+    if not q:
+        return []
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in q["scores"].items())
+    lines = [f"  quality {q['overall']:.2f} ({parts})"]
+    a = q.get("adherence", {})
+    if a:
+        lines.append(
+            f"    measured {a['tempo_bpm']} bpm ({a['tempo_error_pct']}% off), key {a['key']} "
+            f"({a['key_match']}), energy curve match {a['curve_match']}"
+        )
+    lines += [f"    failed: {f}" for f in q["failures"]]
+    lines += [f"    not measured: {u}" for u in q["unmeasured"]]
     return lines
 
 
@@ -511,8 +556,55 @@ def _score(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 keep_original_audio=args.keep_original_audio,
                 allow_qc_fail=args.allow_qc_fail,
+                takes=args.takes,
             )
     print(summary(manifest))
+    return 0
+
+
+def _revise(args: argparse.Namespace) -> int:
+    """`pick` and `revise`: checked, then the run scored again with the change."""
+    from scoreflow.flows import revise
+
+    if args.command == "revise" and args.undo == bool(args.note or args.scene):
+        raise InputError(
+            "give --scene and --note, or --undo alone",
+            field="--note" if not args.undo else "--undo",
+            value=args.note if not args.undo else True,
+            fix='e.g. scoreflow revise OUT --scene 4 --note "more tension, no drums"',
+        )
+    if args.command == "revise" and not args.undo and not (args.note or "").strip():
+        raise InputError("a note is needed", field="--note", value=args.note)
+    manifest = revise.load_run(args.out)
+    music = {s["id"] for s in manifest["scenes"] if s.get("cue")}
+    if args.scene is not None and args.scene not in music:
+        raise InputError(
+            "no music scene with this id in the run",
+            field="--scene",
+            value=args.scene,
+            fix=f"Use one of {', '.join(sorted(music))}",
+        )
+    state = revise.revised(
+        manifest,
+        scene=args.scene,
+        note=getattr(args, "note", None),
+        take=getattr(args, "take", None),
+        undo=getattr(args, "undo", False),
+        who=args.by,
+    )
+    with _prefect(args, quiet=True):
+        from scoreflow.flows import progress
+
+        with progress.report_to(progress.Terminal()):
+            result = revise.rerun(args.out, manifest, state, allow_qc_fail=args.allow_qc_fail)
+    entry = result["revision"]["history"][-1]
+    what = (
+        f"undid revision {entry['undo']}" if "undo" in entry
+        else f"scene {entry['scene']}: take {entry['take']}" if "take" in entry
+        else f"scene {entry['scene']}: " + ("; ".join(entry.get("changed", [])) or "no change")
+    )  # fmt: skip
+    print(f"revision {entry['number']}: {what}")
+    print(summary(result))
     return 0
 
 
@@ -540,6 +632,7 @@ def _explain(args: argparse.Namespace) -> int:
         config_file=args.config,
         seed=args.seed,
         start_tc=args.start_tc,
+        run=args.out,
     )
     print("\n".join(lines))
     return 0
@@ -751,6 +844,8 @@ def _cache(args: argparse.Namespace) -> int:
 COMMANDS = {
     "score": _score,
     "check": _check_command,
+    "pick": _revise,
+    "revise": _revise,
     "explain": _explain,
     "watch": _watch,
     "serve": _serve,

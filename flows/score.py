@@ -9,13 +9,16 @@ with one scene changed regenerates only that cue.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
@@ -23,10 +26,21 @@ from prefect.futures import as_completed
 
 from scoreflow import config
 from scoreflow.flows import cache, prefect_ui, progress
-from scoreflow.tasks import align, deliver, fcp, media, mix, mux, report, shotlist, speech
+from scoreflow.tasks import (
+    align,
+    deliver,
+    fcp,
+    media,
+    mix,
+    mux,
+    quality,
+    report,
+    shotlist,
+    speech,
+)
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
-from scoreflow.tasks.brief import link_briefs, make_brief
+from scoreflow.tasks.brief import apply_note, brief_changes, link_briefs, make_brief
 from scoreflow.tasks.errors import DeliveryError, InputError, StorageError
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
 from scoreflow.tasks.outdir import RunFolder, refuse_inputs_in_the_way
@@ -122,9 +136,16 @@ def read_shots_task(
 
 
 @task(name="brief", cache_policy=NO_CACHE)
-def brief_task(scenes: list[Scene], styles: str) -> list[Brief]:
+def brief_task(scenes: list[Scene], styles: str, notes: dict[str, list[str]]) -> list[Brief]:
+    """Each scene's brief, with the notes of its revisions merged in (in order)."""
     vocab = config.styles(styles)
-    return link_briefs(scenes, [make_brief(s, vocab=vocab) for s in scenes])
+    briefs = []
+    for s in scenes:
+        brief = make_brief(s, vocab=vocab)
+        for note in notes.get(s.id, []):
+            brief = apply_note(brief, s, note, vocab=vocab)
+        briefs.append(brief)
+    return link_briefs(scenes, briefs)
 
 
 @task(
@@ -145,6 +166,39 @@ def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str,
 @task(name="fit-cue", task_run_name="fit-cue-{cue.scene_id}", cache_policy=NO_CACHE)
 def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
     return align.fit_cue(cue, samples, **settings)
+
+
+def measure_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    """Cache key of a cue's measures: its audio and MIDI, its brief, the thresholds and
+    the measuring code."""
+    cue = params["cue"]
+    digest = hashlib.sha256(np.ascontiguousarray(cue.audio).tobytes())
+    digest.update(cue.midi or b"")
+    about = {"brief": params["brief"].to_dict(), "settings": params["settings"], "bpm": cue.bpm}
+    digest.update(json.dumps(about, sort_keys=True, default=str).encode())
+    return "scoreflow-quality-" + digest.hexdigest() + "-" + cache.quality_digest()
+
+
+@task(
+    name="measure-cue",
+    task_run_name="measure-cue-{cue.scene_id}",
+    cache_key_fn=measure_cache_key,
+    persist_result=True,
+    result_serializer="pickle",
+)
+def measure_cue_task(cue: Cue, brief: Brief, settings: dict[str, Any]) -> dict[str, Any]:
+    return quality.cue_report(
+        cue.audio, cue.sample_rate, brief=brief, midi=cue.midi, bpm=cue.bpm, settings=settings
+    )
+
+
+@task(name="programme-quality", cache_policy=NO_CACHE)
+def programme_quality_task(
+    reports: dict[str, dict[str, Any]],
+    settings: dict[str, Any],
+    reference: dict[str, dict[str, Any]] | None,
+) -> dict[str, dict[str, Any]]:
+    return quality.programme_quality(reports, settings, reference=reference)
 
 
 @task(name="dialogue", cache_policy=NO_CACHE)
@@ -254,8 +308,18 @@ def score_video(
     keep_original_audio: bool | None = None,
     guide: str | None = None,
     allow_qc_fail: bool = False,
+    takes: int | None = None,
+    revision: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score `video` from the shot list `shots` into the folder `out`.
+
+    With `takes`, each scene gets that many candidates (other seeds), ranked by their
+    quality score (`tasks.quality`); the best is used unless `revision` picks another.
+    `revision` (what `scoreflow pick` and `revise` pass) holds per-scene ``notes`` merged
+    into the briefs, ``picks`` (scene id -> take), and the ``history`` the manifest keeps;
+    `settings` are an earlier run's whole settings (its manifest's), used instead of the
+    defaults and `config_file`.
 
     A run whose deliverables fail QC (loudness off target, true peak over the ceiling,
     clipping, a silent music scene, audio and picture of different lengths) is written and
@@ -265,14 +329,16 @@ def score_video(
     a remote `out` receives the run under ``out/<run id>/``, its manifest uploaded last.
     Returns the manifest (also written as ``manifest.json``).
     """
-    cfg = config.load_config(
-        config_file,
-        {
-            "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
-            "output": {"keep_original_audio": keep_original_audio},
-            "ace-step": {"guide": guide},
-        },
-    )
+    flags: dict[str, dict[str, Any]] = {
+        "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
+        "output": {"keep_original_audio": keep_original_audio},
+        "ace-step": {"guide": guide},
+    }
+    flags["pipeline"]["takes"] = takes
+    if settings is None:
+        cfg = config.load_config(config_file, flags)
+    else:  # an earlier run's settings, whole, with the flags over them
+        cfg = config.load_config(None, config.layered(settings, flags))
     prefect_ui.tag_run(cfg)
     work = work_dir()
     video_p = fetch_task(video, work, "video")
@@ -282,6 +348,7 @@ def score_video(
         return _score(
             stack, video, shots, out, cfg=cfg, video_p=video_p, shots_p=shots_p,
             run_id=run_id, fps=fps, start_tc=start_tc, allow_qc_fail=allow_qc_fail,
+            revision=revision or {},
             inputs={"config": config_file or "", "styles": cfg["composer"]["styles"],
                     "SoundFont": cfg["composer"]["soundfont"]},
         )  # fmt: skip
@@ -315,6 +382,7 @@ def _score(
     start_tc: str | None,
     inputs: dict[str, str],
     allow_qc_fail: bool,
+    revision: dict[str, Any],
 ) -> dict[str, Any]:
     """The body of `score_video`, inside its claimed output folder."""
     log = get_run_logger()
@@ -338,14 +406,21 @@ def _score(
         raise exc.renamed(str(shots_p), shots).renamed(str(video_p), video) from None
     scored = [s for s in scenes if s.music]
     _detail(log, "%d scenes, %d with music", len(scenes), len(scored))
-    briefs = brief_task(scored, cfg["composer"]["styles"])
+    notes, picks = revision.get("notes", {}), revision.get("picks", {})
+    _check_revision(scored, notes, picks, takes=cfg["pipeline"]["takes"])
+    reference = quality.load_reference(cfg["quality"]["reference"]) or None
+    briefs = brief_task(scored, cfg["composer"]["styles"], notes)
+    history = _record_changes(revision.get("history", []), scored, briefs, notes, cfg)
 
     _stage(
         log, 3, "generating %d cues with %s, each fitted to its scene", len(scored),
         cfg["pipeline"]["backend"],
     )  # fmt: skip
     spans = {s.id: s.sample_span(sr) for s in scored}
-    cues, cached = _make_cues(scored, briefs, spans, cfg)
+    made = _make_cues(scored, briefs, spans, cfg, picks)
+    cues, cached = made.cues, made.cached
+    qualities = programme_quality_task(made.reports, cfg["quality"], reference)
+    _detail(log, "quality: %s", _quality_line(qualities))
     _stage(
         log, 4, "cues ready: %d generated, %d from cache",
         list(cached.values()).count(False), list(cached.values()).count(True),
@@ -390,6 +465,9 @@ def _score(
     subtype = cfg["output"]["wav_subtype"]
     audio_files = deliver.write_programme(out_p, programme, sr, subtype=subtype)
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
+    take_files = deliver.write_takes(
+        out_p, {k: [t.cue for t in ts] for k, ts in made.takes.items()}, subtype=subtype
+    )
     wavs = {sid: out_p / f["wav"] for sid, f in cue_files.items()}
     crossfade_s = cfg["mix"]["crossfade_s"]
     clips = {c.scene_id: c for c in fcp.cue_clips(scenes, wavs, crossfade_s=crossfade_s)}
@@ -460,6 +538,13 @@ def _score(
         },
         "dialogue": {"regions_s": [[round(a, 3), round(b, 3)] for a, b in regions_s]},
         "qc": qc,
+        "quality": quality.summary(qualities),
+        "revision": {
+            "number": revision.get("number", 0),
+            "notes": notes,
+            "picks": picks,
+            "history": history,
+        },
         "mux": {"command": command, "audio": main.name},
         "scenes": [
             _scene_entry(
@@ -474,6 +559,7 @@ def _score(
             for s in scenes
         ],
     }
+    _add_quality(manifest, qualities, made, take_files)
     failures = report.qc_failures(manifest)
     qc.update(passed=not failures, failures=failures)
     if failures:
@@ -481,6 +567,10 @@ def _score(
     report.write_report(out_p / "report.html", manifest, scored=scored_p.name)
     outputs = [scored_p, *audio_files.values(), out_p / "cuesheet.csv", out_p / "report.html"]
     outputs += [out_p / f for entry in cue_files.values() for f in entry.values()]
+    outputs += [out_p / f for ts in take_files.values() for t in ts for f in t.values()]
+    outputs += deliver.carry_revisions(
+        out_p, final if folder is not None else None, revising=bool(revision)
+    )
     outputs += edit_files
     result = deliver.write_manifest(out_p, manifest, outputs=outputs)
     if folder is not None:
@@ -500,14 +590,46 @@ def _score(
     return result
 
 
+@dataclass
+class Take:
+    """One candidate cue of a scene."""
+
+    number: int  # 1-based
+    seed: int
+    cue: Cue
+    report: dict[str, Any]  # `quality.cue_report`
+    cached: bool
+
+
+@dataclass
+class Made:
+    """The cues chosen for the scenes (fitted), and every take behind them."""
+
+    cues: list[Cue]
+    cached: dict[str, bool]
+    reports: dict[str, dict[str, Any]]
+    takes: dict[str, list[Take]] = field(default_factory=dict)
+    chosen: dict[str, int] = field(default_factory=dict)
+
+
+def take_seed(seed: int, take: int) -> int:
+    """Take 1 keeps the scene's seed (a run without takes makes the same cue); the
+    others derive theirs from it."""
+    if take == 1:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}:take{take}".encode()).digest()[:4], "big")
+
+
 def _make_cues(
     scored: list[Scene],
     briefs: list[Brief],
     spans: dict[str, tuple[int, int]],
     cfg: dict[str, Any],
-) -> tuple[list[Cue], dict[str, bool]]:
-    """Generate every cue (from the cache where it can) and fit it to its scene, counting
-    them on the terminal as they finish; returns the cues and which came from the cache."""
+    picks: dict[str, int],
+) -> Made:
+    """Generate every take of every cue (from the cache where it can), fit and measure
+    each, counting them on the terminal as they finish; then choose each scene's take:
+    the one picked, else the best by quality score (the first of equals)."""
     settings = music_settings(cfg)
     music = get_backend(settings)
     log = get_run_logger()
@@ -515,28 +637,139 @@ def _make_cues(
         log.warning("%s: not for commercial use", music.licence)
     for notice in getattr(music, "notices", []):
         log.warning("%s", notice)
+    n = cfg["pipeline"]["takes"]
     if music.batched:
-        batch_queue(music).expect(len(scored))
+        batch_queue(music).expect(len(scored) * n)
     cue_task = generate_cue_task.with_options(**cache.task_options(cfg))
-    lengths = {s.id: spans[s.id][1] - spans[s.id][0] for s in scored}
+    measure = measure_cue_task.with_options(**cache.task_options(cfg))
+    jobs = [(s, b, k) for s, b in zip(scored, briefs, strict=True) for k in range(1, n + 1)]
     seeds = {s.id: scene_seed(cfg["pipeline"]["seed"], s) for s in scored}
+    lengths = {s.id: spans[s.id][1] - spans[s.id][0] for s in scored}
     generated = [
-        cue_task.submit(b, samples=lengths[s.id], seed=seeds[s.id], settings=settings)
-        for s, b in zip(scored, briefs, strict=True)
+        cue_task.submit(b, samples=lengths[s.id], seed=take_seed(seeds[s.id], k), settings=settings)
+        for s, b, k in jobs
     ]
+    # a future as input: Prefect waits for it (its stubs only admit the plain type)
     fitted = [
-        # a future as input: Prefect waits for it (its stubs only admit the plain type)
         fit_task.submit(cast(Any, g), samples=lengths[s.id], settings=cfg["align"])
-        for s, g in zip(scored, generated, strict=True)
+        for (s, _, _), g in zip(jobs, generated, strict=True)
     ]
-    progress.count("cues", len(fitted))
-    scene_of = {f.task_run_id: s.id for s, f in zip(scored, fitted, strict=True)}
-    for done in as_completed(fitted):
+    measured = [
+        measure.submit(cast(Any, f), b, cfg["quality"])
+        for (_, b, _), f in zip(jobs, fitted, strict=True)
+    ]
+    _count(measured, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
+    takes: dict[str, list[Take]] = {s.id: [] for s in scored}
+    for (s, _, k), g, f, m in zip(jobs, generated, fitted, measured, strict=True):
+        takes[s.id].append(
+            Take(k, take_seed(seeds[s.id], k), f.result(), m.result(), g.state.name == "Cached")
+        )
+    chosen = {sid: picks.get(sid) or _best(ts) for sid, ts in takes.items()}
+    best = {sid: takes[sid][k - 1] for sid, k in chosen.items()}
+    return Made(
+        cues=[best[s.id].cue for s in scored],
+        cached={sid: t.cached for sid, t in best.items()},
+        reports={sid: t.report for sid, t in best.items()},
+        takes=takes if n > 1 else {},
+        chosen=chosen,
+    )
+
+
+def _best(takes: list[Take]) -> int:
+    """The take with the highest overall quality score (the first of equals)."""
+    return max(takes, key=lambda t: (t.report["quality"]["overall"], -t.number)).number
+
+
+def _count(futures: list[Any], names: list[str]) -> None:
+    """Show the futures on the terminal as they finish."""
+    progress.count("cues", len(futures))
+    name_of = {f.task_run_id: name for f, name in zip(futures, names, strict=True)}
+    for done in as_completed(futures):
         done.wait()
-        progress.advance(f"scene {scene_of[done.task_run_id]}")
-    cues = [f.result() for f in fitted]
-    states = [g.state for g in generated]
-    return cues, {s.id: st.name == "Cached" for s, st in zip(scored, states, strict=True)}
+        progress.advance(name_of[done.task_run_id])
+
+
+def _check_revision(
+    scored: list[Scene], notes: dict[str, list[str]], picks: dict[str, int], *, takes: int
+) -> None:
+    """Notes and picks must name music scenes, picks a take the run has."""
+    ids = {s.id for s in scored}
+    for sid in [*notes, *picks]:
+        if sid not in ids:
+            raise InputError(
+                "no music scene with this id",
+                field="--scene",
+                value=sid,
+                fix=f"Use one of {', '.join(sorted(ids))}",
+            )
+    for sid, k in picks.items():
+        if not 1 <= k <= takes:
+            raise InputError(
+                f"scene {sid} has takes 1 to {takes}",
+                field="--take",
+                value=k,
+                fix=f"Pick a take from 1 to {takes} (or score with --takes N)",
+            )
+
+
+def _record_changes(
+    history: list[dict[str, Any]],
+    scored: list[Scene],
+    briefs: list[Brief],
+    notes: dict[str, list[str]],
+    cfg: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The history with what its newest note changed in its scene's brief."""
+    if not history or not history[-1].get("note"):
+        return history
+    last = dict(history[-1])
+    sid = last["scene"]
+    earlier = {**notes, sid: notes.get(sid, [])[:-1]}
+    before = next(
+        b for b in brief_task.fn(scored, cfg["composer"]["styles"], earlier) if b.scene_id == sid
+    )
+    after = next(b for b in briefs if b.scene_id == sid)
+    last["changed"] = brief_changes(before, after)
+    return [*history[:-1], last]
+
+
+def _quality_line(qualities: dict[str, dict[str, Any]]) -> str:
+    summary = quality.summary(qualities)
+    if summary["mean_overall"] is None:
+        return "no cues"
+    low = summary["lowest"]
+    return (
+        f"mean score {summary['mean_overall']:.2f}, lowest {low['overall']:.2f} (scene "
+        f"{low['scene']}), {len(summary['failures'])} failed measure(s)"
+    )
+
+
+def _add_quality(
+    manifest: dict[str, Any],
+    qualities: dict[str, dict[str, Any]],
+    made: Made,
+    files: dict[str, list[dict[str, str]]],
+) -> None:
+    """Each scene's cue gets its quality, and with takes each take's score and files."""
+    for entry in manifest["scenes"]:
+        cue = entry.get("cue")
+        if cue is None:
+            continue
+        cue["quality"] = qualities[entry["id"]]
+        if entry["id"] in made.takes:
+            cue["takes"] = [
+                {
+                    "take": t.number,
+                    "seed": t.seed,
+                    "cached": t.cached,
+                    "overall": t.report["quality"]["overall"],
+                    "scores": t.report["quality"]["scores"],
+                    "failures": t.report["quality"]["failures"],
+                    "chosen": t.number == made.chosen[entry["id"]],
+                    "files": files[entry["id"]][t.number - 1],
+                }
+                for t in made.takes[entry["id"]]
+            ]
 
 
 def _scene_entry(

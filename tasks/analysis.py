@@ -57,6 +57,39 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *, start_bpm: float = 12
     return float(np.atleast_1d(tempo)[0])
 
 
+def beat_tempo(mono: np.ndarray, sample_rate: int, *, start_bpm: float) -> float:
+    """Tempo from librosa's beat tracker, read from the beats themselves: the slope of
+    beat time against beat number over the steady beats (the tracker's own tempo is
+    quantised to its tempogram's bins, about 2 % apart at 140 bpm).
+
+    Versions of 20 s and more are tracked at librosa's default hop (512 at 22.05 kHz):
+    the slope over their many beats is as exact as at a hop of 128 and the tempogram is
+    ten times cheaper (measured on the test grid's 48 files: the same 3 flags either way);
+    shorter ones keep the hop of 128, which their few beats need.
+    """
+    hop = 512 if mono.shape[-1] >= 20 * sample_rate else 128
+    tempo, beats = librosa.beat.beat_track(
+        y=mono, sr=sample_rate, start_bpm=start_bpm, hop_length=hop, units="time"
+    )
+    if len(beats) < 4:
+        return float(np.atleast_1d(tempo)[0])
+    gaps = np.diff(beats)
+    median = float(np.median(gaps))
+    steady = np.abs(gaps - median) < 0.15 * median
+    if steady.all():
+        return float(60.0 / np.polyfit(np.arange(len(beats)), beats, 1)[0])
+    return float(60.0 / np.mean(gaps[steady]))
+
+
+def folded_tempo(mono: np.ndarray, sample_rate: int, *, plan_bpm: float) -> float:
+    """`beat_tempo` with the tracker's octave and triple errors folded towards `plan_bpm`."""
+    bpm = beat_tempo(mono, sample_rate, start_bpm=plan_bpm)
+    for factor in (0.5, 2.0, 2 / 3, 1.5):
+        if abs(bpm * factor - plan_bpm) < abs(bpm - plan_bpm):
+            bpm *= factor
+    return bpm
+
+
 def spectral_centroid_hz(audio: np.ndarray, sample_rate: int) -> float:
     """Energy-weighted mean spectral centroid."""
     mono = _mono(audio)
@@ -72,14 +105,29 @@ def onset_rate(audio: np.ndarray, sample_rate: int) -> float:
     return len(onsets) / (len(mono) / sample_rate)
 
 
+ONSET_PAD_S = 0.1  # silence before the audio, so an attack on its first sample is seen
+ONSET_HOP = 64
+
+
+def onset_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Onset strength (mel spectral flux) on short frames (512-sample window, hop
+    `ONSET_HOP`, about 1.3 ms at 48 kHz) of the audio after `ONSET_PAD_S` of silence:
+    frame k is at ``k * ONSET_HOP / sample_rate - ONSET_PAD_S`` seconds."""
+    mono = _mono(audio)
+    pad = int(ONSET_PAD_S * sample_rate)
+    return librosa.onset.onset_strength(
+        y=np.concatenate([np.zeros(pad, np.float32), mono]),
+        sr=sample_rate,
+        hop_length=ONSET_HOP,
+        n_fft=512,
+        n_mels=64,
+    )
+
+
 def attacks_near(
     audio: np.ndarray, sample_rate: int, times_s: list[float], *, window_s: float = 0.03
 ) -> list[tuple[float, float]]:
-    """The strongest attack within `window_s` of each of `times_s`.
-
-    Onset strength (mel spectral flux) on short frames (512-sample window, hop 64, so
-    about 1.3 ms resolution at 48 kHz); the audio is padded with 0.1 s of silence so an
-    attack on the very first sample is seen.
+    """The strongest attack within `window_s` of each of `times_s` (`onset_envelope`).
 
     Returns
     -------
@@ -87,23 +135,15 @@ def attacks_near(
         Where the envelope peaks near each time, and that peak over the envelope's median
         (a real attack stands well above 1).
     """
-    mono = _mono(audio)
-    pad = int(0.1 * sample_rate)
-    hop = 64
-    env = librosa.onset.onset_strength(
-        y=np.concatenate([np.zeros(pad, np.float32), mono]),
-        sr=sample_rate,
-        hop_length=hop,
-        n_fft=512,
-        n_mels=64,
-    )
+    env = onset_envelope(audio, sample_rate)
     floor = max(float(np.median(env)), 1e-9)
+    hop, pad = ONSET_HOP, ONSET_PAD_S
     out = []
     for t in times_s:
-        lo = max(0, int((t + 0.1 - window_s) * sample_rate / hop))
-        hi = min(len(env), int((t + 0.1 + window_s) * sample_rate / hop) + 1)
+        lo = max(0, int((t + pad - window_s) * sample_rate / hop))
+        hi = min(len(env), int((t + pad + window_s) * sample_rate / hop) + 1)
         k = lo + int(np.argmax(env[lo:hi]))
-        out.append((k * hop / sample_rate - 0.1, float(env[k]) / floor))
+        out.append((k * hop / sample_rate - pad, float(env[k]) / floor))
     return out
 
 

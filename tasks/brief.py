@@ -335,3 +335,60 @@ def link_briefs(scenes: list[Scene], briefs: list[Brief]) -> list[Brief]:
         if prev.end_frame == scene.start_frame and scene.transition != "fade":
             out[k] = dataclasses.replace(out[k], entry="matched")
     return out
+
+
+def apply_note(brief: Brief, scene: Scene, note: str, *, vocab: dict[str, Any]) -> Brief:
+    """`brief` revised by a director's note ("more tension, no drums, hit at 00:42"): the
+    note is read like a description (`make_brief`) and what it says wins; what it does not
+    mention stays as it was. Instruments it names are added, those it negates dropped;
+    hit points it gives are added; the prompt carries the note."""
+    plain = dataclasses.replace(
+        scene, description=note, genre=None, mood=None, tempo_bpm=None, key=None,
+        instruments=(), intensity=None, curve=None, hits=(),
+    )  # fmt: skip
+    said = make_brief(plain, vocab=vocab)
+    kinds = {what.split(" ")[0] for _, what in said.reading}
+    changes: dict[str, Any] = {}
+    if "genre" in kinds:
+        changes["genre"] = said.genre
+    if "mood" in kinds:
+        changes |= {
+            "mood": said.mood, "valence": said.valence, "arousal": said.arousal,
+            "intensity": said.intensity,
+        }  # fmt: skip
+    if "tempo" in kinds:
+        changes |= {"tempo_bpm": said.tempo_bpm, "tempo_range": said.tempo_range}
+    if "key" in kinds:
+        changes |= {"key": said.key, "mode": said.mode}
+    if "energy" in kinds:
+        changes["curve"] = said.curve
+    if "brightness" in kinds:
+        changes["brightness"] = said.brightness
+    words = read_words(note, vocab)
+    dropped = {n for n, neg, _ in words["instruments"] if neg}
+    added = [n for n, neg, _ in words["instruments"] if not neg]
+    if dropped or added:
+        kept = [i for i in brief.instruments if i not in dropped]
+        changes["instruments"] = tuple(dict.fromkeys([*kept, *added]))
+    if "no" in kinds:  # "no drums"
+        changes["drums"] = False
+    if said.hits_s:
+        changes["hits_s"] = tuple(sorted({*brief.hits_s, *said.hits_s}))
+    reading = tuple((w, f"note: {what}") for w, what in said.reading)
+    return dataclasses.replace(
+        brief,
+        **changes,
+        prompt=f"{brief.prompt}; note: {note}" if brief.prompt else note,
+        reading=brief.reading + reading,
+    )
+
+
+def brief_changes(before: Brief, after: Brief) -> list[str]:
+    """What differs between two briefs of one scene, one "field: old -> new" each (the
+    prompt and the reading left out)."""
+    out = []
+    for name in Brief.__dataclass_fields__:
+        old, new = getattr(before, name), getattr(after, name)
+        if name not in ("prompt", "reading") and old != new:
+            out.append(f"{name}: {old} -> {new}")
+    return out

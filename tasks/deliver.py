@@ -110,6 +110,50 @@ def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[st
     return files
 
 
+def write_takes(
+    out: Path, takes: dict[str, list[Cue]], *, subtype: str
+) -> dict[str, list[dict[str, str]]]:
+    """takes/<scene>/take-<k>.wav (and .mid) for every take of every scene that has more
+    than one, the chosen one too; returns scene id -> each take's relative file paths."""
+    files: dict[str, list[dict[str, str]]] = {}
+    for scene_id, cues in takes.items():
+        if len(cues) < 2:
+            continue
+        folder = f"takes/{safe_name(scene_id)}"
+        files[scene_id] = []
+        for k, cue in enumerate(cues, start=1):
+            entry = {"wav": f"{folder}/take-{k}.wav"}
+            write_wav(out / entry["wav"], ring_out(cue), cue.sample_rate, subtype=subtype)
+            if cue.midi:
+                entry["mid"] = f"{folder}/take-{k}.mid"
+                write_bytes(out / entry["mid"], cue.midi)
+            files[scene_id].append(entry)
+    return files
+
+
+def carry_revisions(stage: Path, folder: Path | None, *, revising: bool) -> list[Path]:
+    """The earlier revisions' records (``revisions/<n>/manifest.json`` of the run folder
+    `folder`) copied into this run's `stage`, so the new run keeps them, and when
+    `revising`, the folder's current manifest as the record of its own revision; their
+    paths."""
+    if folder is None:
+        return []
+    kept = []
+    current = folder / "manifest.json"
+    if revising and current.is_file():
+        number = json.loads(current.read_text()).get("revision", {}).get("number", 0)
+        target = stage / "revisions" / str(number) / "manifest.json"
+        write_bytes(target, current.read_bytes())
+        kept.append(target)
+    for old in sorted((folder / "revisions").glob("*/manifest.json")):
+        if old.parent.name.isdigit():
+            target = stage / "revisions" / old.parent.name / "manifest.json"
+            if target not in kept:
+                write_bytes(target, old.read_bytes())
+                kept.append(target)
+    return kept
+
+
 def pro_duration(seconds: float) -> str:
     """Cue-sheet duration ``M:SS``, rounded to the second (at least 0:01)."""
     whole = max(1, int(seconds + 0.5)) if seconds > 0 else 0

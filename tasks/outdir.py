@@ -44,6 +44,10 @@ def is_ours(relative: Path) -> bool:
         return False
     if len(parts) == 1:
         return parts[0] in OWN_FILES or ".scored." in parts[0]
+    if len(parts) == 3 and parts[0] == "takes":  # takes/<scene>/take-<k>.wav|.mid
+        return parts[2].startswith("take-") and relative.suffix in (".wav", ".mid")
+    if len(parts) == 3 and parts[0] == "revisions":  # revisions/<n>/manifest.json
+        return parts[1].isdigit() and parts[2] == "manifest.json"
     return len(parts) == 2 and relative.suffix in OWN_DIRS.get(parts[0], ())
 
 

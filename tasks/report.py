@@ -287,6 +287,49 @@ def _scene_rows(manifest: dict[str, Any]) -> str:
     return "".join(rows)
 
 
+def _score_cells(q: dict[str, Any]) -> str:
+    groups = ("adherence", "coherence", "sync", "originality", "technical")
+    scores = q.get("scores", {})
+    return "".join(f"<td>{scores[g]:.2f}</td>" if g in scores else "<td>-</td>" for g in groups)
+
+
+def _quality_summary(manifest: dict[str, Any]) -> str:
+    q = manifest.get("quality") or {}
+    if q.get("mean_overall") is None:
+        return "No cues measured."
+    text = f"Mean score {q['mean_overall']:.2f}; lowest {q['lowest']['overall']:.2f}"
+    text += f" (scene {q['lowest']['scene']})."
+    history = (manifest.get("revision") or {}).get("history", [])
+    if history:
+        last = history[-1]
+        text += f" Revision {last['number']} by {last['who']} at {last['when']}"
+        text += f": {last.get('note') or last.get('take') or 'undo'}."
+    return text
+
+
+def _quality_rows(manifest: dict[str, Any]) -> str:
+    """A row a cue: its overall score, each group's, what failed; and its takes, each
+    with a player and its score (the chosen one marked)."""
+    e, rows = html.escape, []
+    for s in manifest["scenes"]:
+        q = s.get("cue", {}).get("quality")
+        if not q:
+            continue
+        failed = "; ".join(q["failures"]) or "none"
+        rows.append(
+            f"<tr><td>{e(s['id'])}</td><td><b>{q['overall']:.2f}</b></td>{_score_cells(q)}"
+            f"<td>{e(failed)}</td></tr>"
+        )
+        for t in s["cue"].get("takes", []):
+            mark = " (used)" if t["chosen"] else ""
+            player = _player(t["files"]["wav"], f"take {t['take']}{mark}")
+            rows.append(
+                f"<tr class='take'><td>take {t['take']}{mark}</td><td>{t['overall']:.2f}</td>"
+                f"{_score_cells(t)}<td>{player}</td></tr>"
+            )
+    return "".join(rows)
+
+
 def write_report(path: Path, manifest: dict[str, Any], *, scored: str) -> None:
     """The page; `scored` is the scored video's name in the run folder."""
     e, loud = html.escape, manifest["loudness"]
@@ -307,6 +350,10 @@ def write_report(path: Path, manifest: dict[str, Any], *, scored: str) -> None:
 {timeline_svg(manifest)}
 <h2>QC (measured by ffmpeg ebur128 and packet hashes)</h2>
 <table><tr><th>check</th><th>measured</th><th></th></tr>{qc}</table>
+<h2>Quality (tasks/quality.py: measured from each cue's audio and MIDI)</h2>
+<p>{e(_quality_summary(manifest))}</p>
+<table><tr><th>scene</th><th>overall</th><th>adherence</th><th>coherence</th><th>sync</th>
+<th>originality</th><th>technical</th><th>failed</th></tr>{_quality_rows(manifest)}</table>
 <h2>Scenes and cues</h2>
 <table><tr><th>scene</th><th>cue</th><th>in</th><th>out</th><th>transition</th><th>genre</th>
 <th>mood</th><th>bpm</th><th>key</th><th>fit</th><th>description</th><th>listen</th></tr>

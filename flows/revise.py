@@ -1,0 +1,122 @@
+"""Revisions of a scored run: a director's note on one cue, another take picked, or the
+last change undone.
+
+Each is a new run of `score.score_video` on the run's own inputs and settings (its
+manifest's), with the run's revision state (notes per scene, picked takes) changed: only
+the cue whose brief or take changed is generated, the others come from the cache, then the
+programme is mixed, muxed and delivered again. The manifest keeps the history (who, when,
+what, what changed in the brief); a local run folder also keeps each earlier manifest
+under ``revisions/<n>/``. An ``s3://`` run is revised into a new run folder beside it
+(earlier runs are never overwritten).
+"""
+
+from __future__ import annotations
+
+import copy
+import getpass
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.storage import S3Uri, fetch, is_remote, sha256_file, work_dir
+
+
+def load_run(out: str) -> dict[str, Any]:
+    """The manifest of the run in `out` (a run folder, or an ``s3://`` run prefix)."""
+    where = f"{out.rstrip('/')}/manifest.json"
+    if is_remote(out):
+        path = fetch(where, work_dir(), what="manifest")
+    else:
+        path = Path(where)
+        if not path.is_file():
+            raise InputError(
+                "not a scored run folder (no manifest.json)",
+                field="OUT",
+                value=out,
+                fix="Give the folder `scoreflow score --out` wrote",
+            )
+    return dict(json.loads(path.read_text()))
+
+
+def revised(
+    manifest: dict[str, Any],
+    *,
+    scene: str | None = None,
+    note: str | None = None,
+    take: int | None = None,
+    undo: bool = False,
+    who: str | None = None,
+) -> dict[str, Any]:
+    """The revision state after one change to the run of `manifest`: its notes and picks,
+    the next revision number and the history with this change recorded (the state after
+    each change is in its history entry, so undo needs no other record)."""
+    old = copy.deepcopy(manifest.get("revision") or {})
+    history = list(old.get("history", []))
+    state = {"notes": old.get("notes", {}), "picks": old.get("picks", {})}
+    entry: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "who": who or getpass.getuser(),
+        "from": old.get("number", 0),
+    }
+    if undo:
+        undone = [h for h in history if not h.get("undone") and "undo" not in h]
+        if not undone:
+            raise InputError(
+                "nothing to undo: the run has no revisions", field="--undo", value=True
+            )
+        last = undone[-1]
+        last["undone"] = True
+        state = last["before"]
+        entry |= {"undo": last["number"]}
+    elif note is not None:
+        notes = {**state["notes"], scene: [*state["notes"].get(scene, []), note]}
+        entry |= {"scene": scene, "note": note}
+        state = {**state, "notes": notes}
+    else:
+        entry |= {"scene": scene, "take": take}
+        state = {**state, "picks": {**state["picks"], scene: take}}
+    number = max([old.get("number", 0), *(h["number"] for h in history)]) + 1
+    entry |= {
+        "number": number,
+        "before": {"notes": old.get("notes", {}), "picks": old.get("picks", {})},
+    }
+    return {**state, "number": number, "history": [*history, entry]}
+
+
+def rerun(
+    out: str, manifest: dict[str, Any], revision: dict[str, Any], *, allow_qc_fail: bool = False
+) -> dict[str, Any]:
+    """Score the run of `manifest` again with `revision`, into `out` (a local folder) or
+    beside it (an ``s3://`` run prefix); the new manifest."""
+    from scoreflow.flows.score import score_video
+
+    inputs = manifest["inputs"]
+    for what in ("video", "shots"):
+        path = inputs[what]["path"]
+        if not is_remote(path) and (
+            not Path(path).is_file() or sha256_file(Path(path)) != inputs[what]["sha256"]
+        ):
+            raise InputError(
+                f"the run's {what} is gone or changed since it was scored",
+                field=what,
+                value=path,
+                fix="Put the original back, or score the new one with `scoreflow score`",
+            )
+    target = out
+    if is_remote(out):  # a new run folder beside the revised one
+        target = str(S3Uri.parse(out.rstrip("/").rsplit("/", 1)[0]))
+    programme = manifest["programme"]
+    return dict(
+        score_video(
+            video=inputs["video"]["path"],
+            shots=inputs["shots"]["path"],
+            out=target,
+            settings=manifest["settings"],
+            fps=programme["rate"],
+            start_tc=programme["start_tc"],
+            revision=revision,
+            allow_qc_fail=allow_qc_fail,
+        )
+    )
