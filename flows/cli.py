@@ -566,7 +566,9 @@ def _revise(args: argparse.Namespace) -> int:
     """`pick` and `revise`: checked, then the run scored again with the change."""
     from scoreflow.flows import revise
 
-    if args.command == "revise" and args.undo == bool(args.note or args.scene):
+    if args.command == "revise" and (
+        bool(args.note or args.scene) if args.undo else args.note is None or not args.scene
+    ):
         raise InputError(
             "give --scene and --note, or --undo alone",
             field="--note" if not args.undo else "--undo",
@@ -584,6 +586,17 @@ def _revise(args: argparse.Namespace) -> int:
             value=args.scene,
             fix=f"Use one of {', '.join(sorted(music))}",
         )
+    if args.command == "pick":
+        count = len(
+            next(s for s in manifest["scenes"] if s["id"] == args.scene)["cue"].get("takes", [None])
+        )
+        if not 1 <= args.take <= count:
+            raise InputError(
+                f"scene {args.scene} has takes 1 to {count}",
+                field="--take",
+                value=args.take,
+                fix=f"Pick a take from 1 to {count} (score with --takes N for more)",
+            )
     state = revise.revised(
         manifest,
         scene=args.scene,

@@ -60,6 +60,7 @@ from scoreflow.tasks.storage import (
 from scoreflow.tasks.timecode import frame_to_sample
 
 STAGES = 8
+PROGRAMME_THEME = "main"  # the theme of every scene without a theme column of its own
 
 
 def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -136,12 +137,17 @@ def read_shots_task(
 
 
 @task(name="brief", cache_policy=NO_CACHE)
-def brief_task(scenes: list[Scene], styles: str, notes: dict[str, list[str]]) -> list[Brief]:
-    """Each scene's brief, with the notes of its revisions merged in (in order)."""
+def brief_task(
+    scenes: list[Scene], styles: str, notes: dict[str, list[str]], seed: int
+) -> list[Brief]:
+    """Each scene's brief, stating its theme (its `theme` column, else the programme's,
+    drawn from the base `seed`), with the notes of its revisions merged in (in order)."""
     vocab = config.styles(styles)
     briefs = []
     for s in scenes:
-        brief = make_brief(s, vocab=vocab)
+        brief = replace(
+            make_brief(s, vocab=vocab), theme=s.theme or PROGRAMME_THEME, theme_seed=seed
+        )
         for note in notes.get(s.id, []):
             brief = apply_note(brief, s, note, vocab=vocab)
         briefs.append(brief)
@@ -188,8 +194,9 @@ def measure_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
 )
 def measure_cue_task(cue: Cue, brief: Brief, settings: dict[str, Any]) -> dict[str, Any]:
     return quality.cue_report(
-        cue.audio, cue.sample_rate, brief=brief, midi=cue.midi, bpm=cue.bpm, settings=settings
-    )
+        cue.audio, cue.sample_rate, brief=brief, midi=cue.midi, bpm=cue.bpm, settings=settings,
+        melody=str(cue.metrics.get("melody", "")),
+    )  # fmt: skip
 
 
 @task(name="programme-quality", cache_policy=NO_CACHE)
@@ -409,7 +416,7 @@ def _score(
     notes, picks = revision.get("notes", {}), revision.get("picks", {})
     _check_revision(scored, notes, picks, takes=cfg["pipeline"]["takes"])
     reference = quality.load_reference(cfg["quality"]["reference"]) or None
-    briefs = brief_task(scored, cfg["composer"]["styles"], notes)
+    briefs = brief_task(scored, cfg["composer"]["styles"], notes, cfg["pipeline"]["seed"])
     history = _record_changes(revision.get("history", []), scored, briefs, notes, cfg)
 
     _stage(
@@ -726,7 +733,9 @@ def _record_changes(
     sid = last["scene"]
     earlier = {**notes, sid: notes.get(sid, [])[:-1]}
     before = next(
-        b for b in brief_task.fn(scored, cfg["composer"]["styles"], earlier) if b.scene_id == sid
+        b
+        for b in brief_task.fn(scored, cfg["composer"]["styles"], earlier, cfg["pipeline"]["seed"])
+        if b.scene_id == sid
     )
     after = next(b for b in briefs if b.scene_id == sid)
     last["changed"] = brief_changes(before, after)

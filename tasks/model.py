@@ -44,6 +44,7 @@ class Scene:
     transition_s: float | None = None  # its length
     usage: str = "BI"  # cue-sheet usage: BI, BV, VI, VV, MT, ET ...
     dialogue: bool | None = None  # None: detect in the original audio; else forced on/off
+    theme: str | None = None  # a recurring theme of its own (leitmotif); None: the programme's
 
     @property
     def frames(self) -> int:
@@ -113,6 +114,8 @@ class Brief:
     entry: str = "soft"  # "matched": it follows another cue on a cut, so it opens at full
     # strength (no quiet intro, no hole at the cut); "soft": it may ease in
     reading: tuple[tuple[str, str], ...] = ()  # (words, what they set), for `explain`
+    theme: str = ""  # the recurring motif it states ("": its own, from its seed) ...
+    theme_seed: int = 0  # ... drawn from this seed (the programme's), so cues share it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -460,15 +460,80 @@ def cue_report(
     midi: bytes | None,
     bpm: float | None,
     settings: dict[str, Any],
+    melody: str = "",
 ) -> dict[str, Any]:
-    """What is measured of one cue on its own: ``quality`` (`measure_cue`) and the
-    ``features`` it is compared with the others by (`originality.features`)."""
+    """What is measured of one cue on its own: ``quality`` (`measure_cue`), the
+    ``features`` it is compared with the others by (`originality.features`), and its
+    ``motif`` n-grams (`motif_ngrams`; `melody` names the part with the tune)."""
     return {
         "quality": measure_cue(
             audio, sample_rate, brief=brief, midi=midi, bpm=bpm, settings=settings
         ),
         "features": originality.features(audio, sample_rate, midi=midi, melody=""),
+        "theme": brief.theme,
+        "motif": motif_ngrams(midi, melody=melody) if midi else None,
     }
+
+
+def motif_ngrams(midi: bytes, *, melody: str = "") -> dict[str, list[tuple[int, ...]]]:
+    """Interval 4-grams of each pitched part of a MIDI file with at least
+    `MOTIF_MIN_GRAMS` of them: its notes in order (the top note of a chord), each interval
+    as its diatonic size (semitones x 7/12, rounded: a major and a minor third are both a
+    third), so a motif restated in another key or mode gives the same n-grams. With
+    `melody` (the part carrying the tune, by name), that part alone where it plays:
+    accompaniment figures (arpeggios, bass walks) are shared by unrelated cues."""
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    parts: dict[str, list[tuple[int, ...]]] = {}
+    tune = [i for i in pm.instruments if i.name == melody and i.notes]
+    for k, inst in enumerate(pm.instruments):
+        if inst.is_drum or (tune and inst not in tune):
+            continue
+        tops: dict[float, int] = {}
+        for n in inst.notes:
+            at = round(n.start, 3)
+            tops[at] = max(tops.get(at, 0), n.pitch)
+        semis = np.diff([tops[t] for t in sorted(tops)])
+        steps = (np.sign(semis) * np.round(np.abs(semis) * 7 / 12)).astype(int).tolist()
+        grams = {tuple(steps[i : i + 4]) for i in range(len(steps) - 3)}
+        if len(grams) >= MOTIF_MIN_GRAMS:
+            parts[f"{k}:{inst.name}"] = sorted(grams)
+    return parts
+
+
+MOTIF_MIN_GRAMS = 8
+
+
+def motif_overlap(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> float:
+    """How much of a motif two cues share: the largest, over pairs of their parts, of
+    the shared interval 4-grams over the smaller part's (0 when either has none)."""
+    best = 0.0
+    for ga in a.values():
+        sa = {tuple(g) for g in ga}
+        for gb in b.values():
+            sb = {tuple(g) for g in gb}
+            best = max(best, len(sa & sb) / min(len(sa), len(sb)))
+    return best
+
+
+def motif_recurrence(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per cue: its `motif_overlap` with the other cues of the programme (the largest, and
+    with which), and with those of its own theme; None without MIDI."""
+    parts = {k: r["motif"] for k, r in reports.items() if r.get("motif")}
+    out: dict[str, dict[str, Any]] = {}
+    for sid, r in reports.items():
+        entry: dict[str, Any] = {"theme": r.get("theme", ""), "recurrence": None, "with": None}
+        others = (
+            {k: motif_overlap(parts[sid], p) for k, p in parts.items() if k != sid}
+            if sid in parts
+            else {}
+        )
+        if others:
+            best = max(others, key=lambda k: others[k])
+            entry |= {"recurrence": round(others[best], 3), "with": best}
+            same = [others[k] for k in others if reports[k].get("theme") == entry["theme"]]
+            entry["within_theme"] = round(max(same), 3) if same and entry["theme"] else None
+        out[sid] = entry
+    return out
 
 
 def programme_quality(
@@ -480,7 +545,11 @@ def programme_quality(
     """Every cue's quality with its originality against the programme's other cues (and
     the `reference` tracks), scored again; keyed by scene id."""
     found = programme_originality({k: r["features"] for k, r in reports.items()}, reference)
-    return {k: with_originality(r["quality"], found[k], settings) for k, r in reports.items()}
+    motifs = motif_recurrence(reports)
+    return {
+        k: {**with_originality(r["quality"], found[k], settings), "motif": motifs[k]}
+        for k, r in reports.items()
+    }
 
 
 def load_reference(folder: str) -> dict[str, dict[str, Any]]:

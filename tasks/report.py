@@ -316,16 +316,22 @@ def _quality_rows(manifest: dict[str, Any]) -> str:
         if not q:
             continue
         failed = "; ".join(q["failures"]) or "none"
+        motif = q.get("motif") or {}
+        theme = (
+            f"{motif.get('theme') or 'own'}: {motif['recurrence']:.2f} shared with {motif['with']}"
+            if motif.get("recurrence") is not None
+            else f"{motif.get('theme') or 'own'}: not measured"
+        )
         rows.append(
             f"<tr><td>{e(s['id'])}</td><td><b>{q['overall']:.2f}</b></td>{_score_cells(q)}"
-            f"<td>{e(failed)}</td></tr>"
+            f"<td>{e(theme)}</td><td>{e(failed)}</td></tr>"
         )
         for t in s["cue"].get("takes", []):
             mark = " (used)" if t["chosen"] else ""
             player = _player(t["files"]["wav"], f"take {t['take']}{mark}")
             rows.append(
                 f"<tr class='take'><td>take {t['take']}{mark}</td><td>{t['overall']:.2f}</td>"
-                f"{_score_cells(t)}<td>{player}</td></tr>"
+                f"{_score_cells(t)}<td></td><td>{player}</td></tr>"
             )
     return "".join(rows)
 
@@ -353,7 +359,8 @@ def write_report(path: Path, manifest: dict[str, Any], *, scored: str) -> None:
 <h2>Quality (tasks/quality.py: measured from each cue's audio and MIDI)</h2>
 <p>{e(_quality_summary(manifest))}</p>
 <table><tr><th>scene</th><th>overall</th><th>adherence</th><th>coherence</th><th>sync</th>
-<th>originality</th><th>technical</th><th>failed</th></tr>{_quality_rows(manifest)}</table>
+<th>originality</th><th>technical</th><th>theme (motif)</th><th>failed</th></tr>
+{_quality_rows(manifest)}</table>
 <h2>Scenes and cues</h2>
 <table><tr><th>scene</th><th>cue</th><th>in</th><th>out</th><th>transition</th><th>genre</th>
 <th>mood</th><th>bpm</th><th>key</th><th>fit</th><th>description</th><th>listen</th></tr>

@@ -43,6 +43,7 @@ ALIASES = {
     "energy": "intensity",
     "arc": "curve",
     "energy_curve": "curve",
+    "leitmotif": "theme",
     "xfade": "transition",
     "transition_length": "transition_s",
     "crossfade_s": "transition_s",
@@ -53,6 +54,7 @@ REQUIRED = ("scene", "tc_in", "description")
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".yaml": "yaml"}
 SUFFIXES[".yml"] = "yaml"
 SUFFIXES |= dict.fromkeys(interchange.ADAPTERS, "cut")
+_THEME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _TRUE = {"yes", "y", "true", "on", "1"}
 _FALSE = {"no", "n", "false", "off", "0"}
 _KEY = re.compile(
@@ -445,6 +447,17 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
             ),
             "usage",
         )
+    theme = _text(f.get("theme", ("", 0))[0]).strip().lower()
+    if theme and not _THEME.match(theme):
+        raise fail(
+            InputError(
+                "not a theme name",
+                value=theme,
+                fix="Name a recurring theme with letters, digits, - or _ (e.g. hero), "
+                "at most 40 characters",
+            ),
+            "theme",
+        )
     instruments = tuple(
         w.strip().lower()
         for w in re.split(r"[,;/+]", _text(f["instruments"][0]) if "instruments" in f else "")
@@ -473,6 +486,7 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
         transition_s=number("transition_s", 0.0, 10.0),
         usage=usage,
         dialogue=flag("dialogue"),
+        theme=theme or None,
     )
 
 

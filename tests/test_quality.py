@@ -227,3 +227,44 @@ def test_a_hit_with_nothing_near_it_is_a_sync_failure(with_hits):
     assert got["hit_distance_ms"][0] < 50 and got["hit_distance_ms"][1] is None
     failed = quality.score({"sync": got}, SETTINGS)["failures"]
     assert failed == ["hit at 12.00 s: no strong onset within 50.0 ms"]
+
+
+DESCRIPTIONS = [
+    "heroic triumphant orchestral", "sad piano, rain", "tense night chase",
+    "warm acoustic morning", "smoky jazz lounge", "upbeat corporate",
+]  # fmt: skip
+
+
+def motifs(composer, theme: str) -> dict[str, dict]:
+    """The melody n-grams of six cues of different genres and moods (their own seeds)."""
+    from scoreflow.tasks.backends.composer.parts import melody_instrument
+    from scoreflow.tasks.backends.composer.render import midi_bytes
+
+    vocab, out = config.styles(), {}
+    for i, text in enumerate(DESCRIPTIONS):
+        brief = make_brief(Scene(str(i), 0, 500, Fraction(25), text), vocab=vocab)
+        brief = dataclasses.replace(brief, theme=theme, theme_seed=0)
+        plan, pm = composer.compose(brief, seconds=20.0, seed=100 + i)
+        melody = melody_instrument(brief, vocab) or "melody"
+        out[str(i)] = {
+            "motif": quality.motif_ngrams(midi_bytes(pm, plan), melody=melody),
+            "theme": theme,
+        }
+    return out
+
+
+def test_a_theme_recurs_across_cues_and_unrelated_cues_share_nothing(composer):
+    themed, unrelated = motifs(composer, "hero"), motifs(composer, "")
+    found = quality.motif_recurrence(themed)
+    # the sad and the tense scene (both minor, other genres and tempi) share the motif
+    assert quality.motif_overlap(themed["1"]["motif"], themed["2"]["motif"]) > 0.5
+    assert found["1"]["with"] == "2" and found["1"]["within_theme"] > 0.5
+    pairs = [(a, b) for a in themed for b in themed if a < b]
+    shared = np.mean(
+        [quality.motif_overlap(themed[a]["motif"], themed[b]["motif"]) for a, b in pairs]
+    )
+    apart = np.mean(
+        [quality.motif_overlap(unrelated[a]["motif"], unrelated[b]["motif"]) for a, b in pairs]
+    )
+    assert shared > apart + 0.05, (shared, apart)
+    assert all(v["within_theme"] is None for v in quality.motif_recurrence(unrelated).values())

@@ -215,6 +215,12 @@ HEAD = "scene,tc_in,tc_out,description\n"
             ["usage.csv:2", "field 'usage'", "'XX'", "BI (background instrumental)"],
         ),
         (
+            "theme.csv",
+            "scene,tc_in,tc_out,description,theme\n1,0,5,a,the hero!\n",
+            "25",
+            ["theme.csv:2", "field 'theme'", "'the hero!'", "letters, digits"],
+        ),
+        (
             "start.yaml",
             "fps: 25\nstart_tc: '01:00:00:00'\nscenes:\n"
             "  - {scene: 1, tc_in: '00:59:59:00', tc_out: '01:00:01:00', description: x}\n",
@@ -241,6 +247,12 @@ def test_missing_file(tmp_path):
         read_shotlist(tmp_path / "nope.csv", fps="25")
 
 
+def test_a_theme_column_names_a_recurring_theme(tmp_path):
+    text = HEAD.replace("description", "description,leitmotif") + "1,0,2,a,Hero\n2,2,4,b,\n"
+    scenes = read_shotlist(write(tmp_path, "t.csv", text), fps="25")
+    assert [s.theme for s in scenes] == ["hero", None]
+
+
 def test_gaps_are_allowed(tmp_path):
     scenes = read_shotlist(write(tmp_path, "g.csv", HEAD + "1,0,2,a\n2,5,8,b\n"), fps="25")
     assert scenes[0].end_frame < scenes[1].start_frame
@@ -262,7 +274,7 @@ def test_transition_usage_and_programme_start(tmp_path):
         "VI",
     )
     assert scenes[0].transition is None and scenes[0].usage == "BI"
-    assert scenes[0].dialogue is None
+    assert scenes[0].dialogue is None and scenes[0].theme is None
     # --start-tc wins over the file's
     moved = read_shotlist(write(tmp_path, "s.yaml", text), start_tc="00:59:59:00")
     assert moved[0].start_frame == 25 and moved[0].tc_in == "01:00:00:00"

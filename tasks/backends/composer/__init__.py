@@ -28,7 +28,7 @@ import pretty_midi
 from scoreflow import config
 from scoreflow.tasks.backends import within_headroom
 from scoreflow.tasks.backends.composer import render as _render
-from scoreflow.tasks.backends.composer.parts import TAIL_S, Writer
+from scoreflow.tasks.backends.composer.parts import TAIL_S, Writer, melody_instrument
 from scoreflow.tasks.backends.composer.plan import (
     Plan,
     choose_beats,
@@ -336,6 +336,7 @@ class Composer:
                         "mood": brief.mood,
                         "curve": brief.curve,
                         "instruments": list(brief.instruments),
+                        "melody": melody_instrument(brief, self.vocab) or "melody",
                         "soundfont": self.model,
                         "soundfont_licence": self.soundfont_licence,
                     },

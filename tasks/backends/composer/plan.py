@@ -10,6 +10,7 @@ closing the last bar is the cut.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -493,6 +494,14 @@ def _motif(rng: np.random.Generator) -> list[tuple[float, float, int]]:
     return motif
 
 
+def theme_motif(theme: str, seed: int) -> list[tuple[float, float, int]]:
+    """The motif of a recurring theme: drawn from the theme's name and the programme's
+    seed, so every cue with that theme states it (in its own key, mode, harmony, tempo
+    and instruments, varied by section like any motif)."""
+    digest = hashlib.sha256(f"{theme}:{seed}".encode()).digest()
+    return _motif(np.random.default_rng(int.from_bytes(digest[:8], "big")))
+
+
 def _choose_variations(sections: list[Section], rng: np.random.Generator) -> None:
     """How each two-bar statement of the motif is varied, by section."""
     openings = {"A": ["statement", "sequence"], "B": ["inversion", "rhythm"]}
@@ -531,6 +540,8 @@ def make_plan(
         bars, sections, brief, genre, tonic=tonic, dark=mode in DARK_MODES, rng=rng
     )
     motif = _motif(rng)
+    if brief.theme:  # a recurring theme: the same motif in every cue that states it
+        motif = theme_motif(brief.theme, brief.theme_seed)
     _choose_variations(sections, rng)
     return Plan(
         seconds=seconds,
