@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -545,7 +546,10 @@ def _score(
         },
         "dialogue": {"regions_s": [[round(a, 3), round(b, 3)] for a, b in regions_s]},
         "qc": qc,
-        "quality": quality.summary(qualities),
+        "quality": {
+            **quality.summary(qualities),
+            "boundaries": quality.boundaries(qualities, _touching(scored)),
+        },
         "revision": {
             "number": revision.get("number", 0),
             "notes": notes,
@@ -740,6 +744,15 @@ def _record_changes(
     after = next(b for b in briefs if b.scene_id == sid)
     last["changed"] = brief_changes(before, after)
     return [*history[:-1], last]
+
+
+def _touching(scored: list[Scene]) -> list[tuple[str, str]]:
+    """The music scenes that run into the next (no gap, no fade between them)."""
+    return [
+        (a.id, b.id)
+        for a, b in itertools.pairwise(scored)
+        if a.end_frame == b.start_frame and b.transition != "fade"
+    ]
 
 
 def _quality_line(qualities: dict[str, dict[str, Any]]) -> str:

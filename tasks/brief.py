@@ -16,6 +16,8 @@ import hashlib
 import re
 from typing import Any
 
+import numpy as np
+
 from scoreflow import config
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Brief, Scene
@@ -327,14 +329,58 @@ def explain(scene: Scene, brief: Brief | None) -> list[str]:
 def link_briefs(scenes: list[Scene], briefs: list[Brief]) -> list[Brief]:
     """Briefs of scenes that start where another music scene ends (no fade between them)
     get ``entry="matched"``: the new cue opens at its full strength rather than with a quiet
-    intro, so a music-to-music cut has no hole. `scenes` and `briefs` are parallel lists of
-    the scenes with music, in programme order."""
+    intro, so a music-to-music cut has no hole. Such a cue also sits in a key related to
+    the one before (`related_key`) and at a compatible tempo (`compatible_tempo`), unless
+    its scene names its own key or tempo (a clash asked for). `scenes` and `briefs` are
+    parallel lists of the scenes with music, in programme order."""
     out = list(briefs)
     for k in range(1, len(scenes)):
         prev, scene = scenes[k - 1], scenes[k]
         if prev.end_frame == scene.start_frame and scene.transition != "fade":
-            out[k] = dataclasses.replace(out[k], entry="matched")
+            b, before = out[k], out[k - 1]
+            said = {what.split(" ")[0] for _, what in b.reading}
+            changes: dict[str, Any] = {"entry": "matched"}
+            if not scene.key and "key" not in said:
+                changes["key"] = related_key(before, b)
+            if not scene.tempo_bpm and "tempo" not in said:
+                changes["tempo_bpm"] = compatible_tempo(before.tempo_bpm, b.tempo_range)
+            out[k] = dataclasses.replace(b, **changes)
     return out
+
+
+def _scale(tonic: int, mode: str) -> set[int]:
+    from scoreflow.tasks.backends.composer.theory import DARK_MODES, SCALES
+
+    return {(tonic + x) % 12 for x in SCALES["minor" if mode in DARK_MODES else "major"]}
+
+
+def related_key(before: Brief, brief: Brief) -> str:
+    """The tonic for `brief` (in its own mode) whose scale shares the most notes with the
+    cue before's: its own where that is already closest, else the nearest on the circle
+    of fifths (for a mode change, the relative or a neighbour of it)."""
+    from scoreflow.tasks.backends.composer.theory import NAMES, pitch_class
+
+    prev = _scale(pitch_class(before.key), before.mode)
+    own = pitch_class(brief.key)
+    best = max(range(12), key=lambda t: (len(_scale(t, brief.mode) & prev), t == own))
+    return (
+        brief.key
+        if len(_scale(own, brief.mode) & prev) >= len(_scale(best, brief.mode) & prev)
+        else NAMES[best]
+    )
+
+
+def compatible_tempo(before_bpm: float, tempo_range: tuple[float, float]) -> float:
+    """The tempo in `tempo_range` nearest to the cue before's, its half or its double (a
+    crossfade between them keeps one pulse)."""
+    lo, hi = tempo_range
+    options = [float(np.clip(before_bpm * f, lo, hi)) for f in (1.0, 0.5, 2.0)]
+
+    def off(bpm: float) -> float:
+        return min(abs(bpm / (before_bpm * f) - 1) for f in (1.0, 0.5, 2.0))
+
+    best: float = min(options, key=off)
+    return round(best, 1)
 
 
 def apply_note(brief: Brief, scene: Scene, note: str, *, vocab: dict[str, Any]) -> Brief:

@@ -575,6 +575,41 @@ def load_reference(folder: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def boundaries(
+    qualities: dict[str, dict[str, Any]], pairs: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """At each boundary where one cue runs into the next (`pairs` of scene ids): the keys
+    and tempi measured either side, how the keys relate (`key_relation`) and the tempo
+    ratio folded to the nearest of 1:2, 1:1, 2:1 (1.0: one pulse)."""
+    out = []
+    for a, b in pairs:
+        qa, qb = qualities[a]["adherence"], qualities[b]["adherence"]
+        ratio = qb["tempo_bpm"] / qa["tempo_bpm"]
+        folded = min((ratio * f for f in (0.5, 1.0, 2.0)), key=lambda r: abs(r - 1))
+        out.append(
+            {
+                "from": a,
+                "to": b,
+                "keys": f"{qa['key']} -> {qb['key']}",
+                "relation": key_relation(qa["key"], qb["key"]),
+                "tempo_ratio": round(folded, 3),
+            }
+        )
+    return out
+
+
+def key_relation(a: str, b: str) -> str:
+    """``same``, ``relative``, ``related`` (scales sharing six of seven notes) or
+    ``other``, of two key names ("C major", "A minor")."""
+    (ta, ma), (tb, mb) = (k.split(" ") for k in (a, b))
+    sa = {(pitch_class(ta) + x) % 12 for x in SCALES[ma]}
+    sb = {(pitch_class(tb) + x) % 12 for x in SCALES[mb]}
+    if (ta, ma) == (tb, mb):
+        return "same"
+    shared = len(sa & sb)
+    return "relative" if shared == 7 else "related" if shared == 6 else "other"
+
+
 def summary(qualities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The programme's figures: mean and lowest overall score, and every failure by scene."""
     if not qualities:

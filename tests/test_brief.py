@@ -154,3 +154,33 @@ def test_a_cue_that_follows_another_on_a_cut_is_matched():
               scene("d", 300, 400, transition="fade")]  # fmt: skip
     linked = link_briefs(scenes, [make_brief(s) for s in scenes])
     assert [b.entry for b in linked] == ["soft", "matched", "soft", "soft"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "column", "relation"),
+    [
+        ("warm acoustic morning", "tense night chase", {}, ("same", "relative", "related")),
+        ("tense night chase, F# minor", "happy upbeat rock", {}, ("same", "relative", "related")),
+        ("warm acoustic morning", "happy upbeat rock", {"key": "F# major"}, ("other",)),
+    ],
+)
+def test_touching_cues_sit_in_related_keys_and_one_pulse(first, second, column, relation):
+    """Unless the scene names its own key (a clash asked for): F# major after the C or G
+    of a warm morning shares at most five notes."""
+    from scoreflow.tasks.quality import key_relation
+
+    scenes = [
+        Scene("a", 0, 100, Fraction(25), first),
+        Scene("b", 100, 200, Fraction(25), second, **column),
+    ]
+    a, b = link_briefs(scenes, [make_brief(s) for s in scenes])
+    minor = {"minor", "dorian", "phrygian"}
+    name = [f"{x.key} {'minor' if x.mode in minor else 'major'}" for x in (a, b)]
+    assert key_relation(*name) in relation, name
+    if not column:  # one pulse: at least as near the tempo before (or its half, double)
+
+        def off(bpm):
+            return min(abs(bpm / (a.tempo_bpm * f) - 1) for f in (0.5, 1, 2))
+
+        assert off(b.tempo_bpm) <= off(make_brief(scenes[1]).tempo_bpm)
+        assert b.tempo_range[0] <= b.tempo_bpm <= b.tempo_range[1]
