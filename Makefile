@@ -32,12 +32,12 @@ system: soundfont
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install -y python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	touch $@
 
 # torch 2.13.0 (CPU build) and transformers, for the neural backends and their tests
 $(VENV)/.neural: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[neural]"
+	$(PY) -m pip install -q --no-compile -e ".[neural]"
 	touch $@
 
 demo: $(VENV)/.installed soundfont

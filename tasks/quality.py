@@ -55,16 +55,20 @@ def measure_cue(
     midi: bytes | None,
     bpm: float | None,
     settings: dict[str, Any],
+    chroma: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every per-cue measure of (channels, samples) `audio`, its group scores and the
-    overall score (originality is added by `programme_originality`, across cues)."""
+    overall score (originality is added by `programme_originality`, across cues).
+    `chroma` is the cue's `originality.audio_features`, where already computed."""
+    if chroma is None:
+        chroma = originality.audio_features(audio, sample_rate)
     mono = librosa.resample(
         np.asarray(audio, np.float32).mean(axis=0), orig_sr=sample_rate, target_sr=ANALYSIS_SR
     )
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi)) if midi else None
     figures = {
         "adherence": adherence(mono, ANALYSIS_SR, brief=brief, pm=pm),
-        "coherence": coherence(mono, ANALYSIS_SR, brief=brief, pm=pm, bpm=bpm),
+        "coherence": coherence(chroma, brief=brief, pm=pm, bpm=bpm),
         "sync": sync(audio, sample_rate, hits_s=list(brief.hits_s)),
         "technical": technical(audio, sample_rate, settings=settings),
     }
@@ -153,8 +157,7 @@ def instruments_found(pm: pretty_midi.PrettyMIDI | None, brief: Brief) -> float 
 
 # -- coherence ---------------------------------------------------------------------------------
 def coherence(
-    mono: np.ndarray,
-    sample_rate: int,
+    chroma: np.ndarray,
     *,
     brief: Brief,
     pm: pretty_midi.PrettyMIDI | None,
@@ -162,7 +165,7 @@ def coherence(
 ) -> dict[str, Any]:
     """Structure (audio), and from the MIDI: pitch-class entropy, out-of-key share,
     semitone clashes on strong beats, exact bar copies."""
-    out: dict[str, Any] = structure(mono, sample_rate)
+    out: dict[str, Any] = structure(chroma)
     notes = _pitched(pm) if pm is not None else []
     beat_s = 60.0 / (bpm or brief.tempo_bpm)
     out |= {
@@ -174,12 +177,12 @@ def coherence(
     return out
 
 
-def structure(mono: np.ndarray, sample_rate: int) -> dict[str, Any]:
-    """Contrast (1 less the mean cosine similarity of beat-chroma 4-beat blocks to each
+def structure(chroma: np.ndarray) -> dict[str, Any]:
+    """From beat-synchronous chroma (`originality.audio_features`, shape (12, beats)):
+    contrast (1 less the mean cosine similarity of beat-chroma 4-beat blocks to each
     other) and return (the mean, over blocks after the first two, of the best similarity
     to an earlier block at least two back): a cue that is one block has no contrast;
     noise has contrast and nothing returns."""
-    chroma = originality.audio_features(mono[None, :], sample_rate)
     k = chroma.shape[1] // 4
     if k < 4:
         return {"contrast": None, "returns": None}
@@ -465,11 +468,16 @@ def cue_report(
     """What is measured of one cue on its own: ``quality`` (`measure_cue`), the
     ``features`` it is compared with the others by (`originality.features`), and its
     ``motif`` n-grams (`motif_ngrams`; `melody` names the part with the tune)."""
+    chroma = originality.audio_features(audio, sample_rate)  # once, for both
+    features = {
+        "chroma": np.round(chroma, 4).tolist(),
+        "ngrams": sorted(originality.melody_ngrams(midi, melody=melody)) if midi else [],
+    }
     return {
         "quality": measure_cue(
-            audio, sample_rate, brief=brief, midi=midi, bpm=bpm, settings=settings
+            audio, sample_rate, brief=brief, midi=midi, bpm=bpm, settings=settings, chroma=chroma
         ),
-        "features": originality.features(audio, sample_rate, midi=midi, melody=""),
+        "features": features,
         "theme": brief.theme,
         "motif": motif_ngrams(midi, melody=melody) if midi else None,
     }

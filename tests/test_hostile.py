@@ -2,6 +2,7 @@
 line or field) and saying what is wrong; nothing is a traceback, nothing runs away.
 Files in tests/data/hostile; larger or stranger ones are made here."""
 
+import math
 import os
 import subprocess
 import sys
@@ -158,9 +159,12 @@ def test_validation_is_linear_on_a_100k_row_shot_list(tmp_path):
     timings = []
     for n in (10_000, 100_000):
         path = rows(n)
-        t = time.perf_counter()
-        scenes = read_shotlist(path, fps="25")
-        timings.append((time.perf_counter() - t) / n)
+        best = math.inf
+        for _ in range(2):  # CPU time, best of two: the test suite runs beside other work
+            t = time.process_time()
+            scenes = read_shotlist(path, fps="25")
+            best = min(best, time.process_time() - t)
+        timings.append(best / n)
         assert len(scenes) == n
     assert timings[1] < 3 * timings[0], timings  # per row: flat, not growing with n
 
