@@ -146,3 +146,37 @@ def test_bad_revisions_exit_2_and_change_nothing(run, tmp_path, capsys, args, ex
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err, err
     assert {p: sha256_file(p) for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_a_run_on_s3_is_revised_into_a_new_run_beside_it(prefect_server, aws, tmp_path, video_25):
+    """Inputs local, output on a real S3 server (moto): the revision is a new run folder
+    under the same prefix, its manifest with the history; the revised run is untouched."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="studio")
+    shots = tmp_path / "shots.csv"
+    shots.write_text(SHOTS.split("3,")[0])  # scenes 1 and 2
+    assert main(["score", str(video_25), "--shots", str(shots), "--out", "s3://studio/runs"]) == 0
+
+    def runs() -> dict[str, dict[str, str]]:
+        got: dict[str, dict[str, str]] = {}
+        for o in s3.list_objects_v2(Bucket="studio", Prefix="runs/")["Contents"]:
+            run_id, _, name = o["Key"].removeprefix("runs/").partition("/")
+            got.setdefault(run_id, {})[name] = o["ETag"]
+        return got
+
+    (first,) = runs()
+    before = runs()[first]
+    note = ["--scene", "2", "--note", "no drums", "--by", "director"]
+    assert main(["revise", f"s3://studio/runs/{first}/", *note]) == 0
+    after = runs()
+    assert after[first] == before  # nothing of the first run rewritten
+    (second,) = set(after) - {first}
+    body = s3.get_object(Bucket="studio", Key=f"runs/{second}/manifest.json")["Body"].read()
+    m = json.loads(body)
+    assert m["revision"]["history"][-1]["note"] == "no drums"
+    assert "drums: True -> False" in m["revision"]["history"][-1]["changed"]
+    same = f"runs/{second}/cues/1.wav"
+    assert after[second]["cues/1.wav"] == before["cues/1.wav"], same  # scene 1 untouched
+    assert after[second]["cues/2.wav"] != before["cues/2.wav"]
