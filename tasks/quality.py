@@ -94,6 +94,8 @@ def adherence(
         "curve": brief.curve,
         "curve_match": round(curve_match(curve, brief.curve), 3),
         "energy_db": [round(v, 1) for v in curve],
+        "intensity": brief.intensity,
+        "onsets_per_s": round(analysis.onset_rate(mono, sample_rate), 2),
         "instruments_found": instruments_found(pm, brief),
     }
 
@@ -618,13 +620,31 @@ def key_relation(a: str, b: str) -> str:
     return "relative" if shared == 7 else "related" if shared == 6 else "other"
 
 
+def intensity_vs_onsets(qualities: dict[str, dict[str, Any]]) -> float | None:
+    """Across the cues, the rank correlation (Spearman) of the briefs' intensity with the
+    measured onset density: near 1 when the busier music is where the briefs ask for
+    more; None with fewer than three cues or one intensity throughout."""
+    from scipy.stats import spearmanr
+
+    pairs = [
+        (q["adherence"]["intensity"], q["adherence"]["onsets_per_s"])
+        for q in qualities.values()
+        if "intensity" in q.get("adherence", {})
+    ]
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
+        return None
+    rho = spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic
+    return round(float(rho), 3)
+
+
 def summary(qualities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The programme's figures: mean and lowest overall score, and every failure by scene."""
     if not qualities:
-        return {"mean_overall": None, "lowest": None, "failures": []}
+        return {"mean_overall": None, "lowest": None, "intensity_vs_onsets": None, "failures": []}
     lowest = min(qualities, key=lambda k: qualities[k]["overall"])
     return {
         "mean_overall": round(float(np.mean([q["overall"] for q in qualities.values()])), 3),
         "lowest": {"scene": lowest, "overall": qualities[lowest]["overall"]},
+        "intensity_vs_onsets": intensity_vs_onsets(qualities),
         "failures": [f"scene {k}: {f}" for k, q in qualities.items() for f in q["failures"]],
     }

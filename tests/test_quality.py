@@ -268,3 +268,19 @@ def test_a_theme_recurs_across_cues_and_unrelated_cues_share_nothing(composer):
     )
     assert shared > apart + 0.05, (shared, apart)
     assert all(v["within_theme"] is None for v in quality.motif_recurrence(unrelated).values())
+
+
+def test_busier_music_where_the_briefs_ask_for_more(composer):
+    """Across cues, the briefs' intensity against the measured onset density."""
+    cues = {}
+    for i, (text, level) in enumerate(
+        [("calm ambient pad", 0.1), ("warm acoustic morning", 0.4),
+         ("upbeat corporate", 0.7), ("tense night chase, fast", 1.0)]
+    ):  # fmt: skip
+        brief = make_brief(Scene(str(i), 0, 300, Fraction(25), text), vocab=config.styles())
+        brief = dataclasses.replace(brief, intensity=level)
+        cue = composer.generate([brief], seconds=[12.0], seed=5)[0]
+        cues[str(i)] = measure(cue.audio, brief, cue.midi, cue.bpm)
+    assert quality.intensity_vs_onsets(cues) > 0.7
+    flat = {k: {"adherence": {**q["adherence"], "intensity": 0.5}} for k, q in cues.items()}
+    assert quality.intensity_vs_onsets(flat) is None  # one intensity: nothing to correlate
