@@ -180,3 +180,14 @@ def test_a_run_on_s3_is_revised_into_a_new_run_beside_it(prefect_server, aws, tm
     same = f"runs/{second}/cues/1.wav"
     assert after[second]["cues/1.wav"] == before["cues/1.wav"], same  # scene 1 untouched
     assert after[second]["cues/2.wav"] != before["cues/2.wav"]
+
+
+def test_explain_shows_each_cue_s_measured_quality(scored, capsys):
+    shots = scored.parent / "shots.csv"
+    assert main(["explain", "--shots", str(shots), "--fps", "25", "--out", str(scored)]) == 0
+    out = capsys.readouterr().out
+    m = manifest(scored)
+    for s in m["scenes"]:
+        q = s["cue"]["quality"]
+        assert f"quality {q['overall']:.2f}" in out
+        assert f"measured {q['adherence']['tempo_bpm']} bpm" in out
