@@ -16,25 +16,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_cli import scoreflow  # a `scoreflow` command in a new process, timed
 
 HERE = Path(__file__).resolve().parent.parent
 TARGET_S = 10.0
-
-
-def scoreflow(*args: str, env: dict[str, str], cwd: Path) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "scoreflow", *args], env=env, cwd=cwd,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
-    return time.perf_counter() - t
 
 
 def main() -> None:
