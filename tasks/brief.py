@@ -349,9 +349,9 @@ def link_briefs(scenes: list[Scene], briefs: list[Brief]) -> list[Brief]:
 
 
 def _scale(tonic: int, mode: str) -> set[int]:
-    from scoreflow.tasks.backends.composer.theory import DARK_MODES, SCALES
+    from scoreflow.tasks.backends.composer.theory import DARK_MODES, scale_pcs
 
-    return {(tonic + x) % 12 for x in SCALES["minor" if mode in DARK_MODES else "major"]}
+    return scale_pcs(tonic, "minor" if mode in DARK_MODES else "major")
 
 
 def related_key(before: Brief, brief: Brief) -> str:

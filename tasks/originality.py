@@ -88,11 +88,19 @@ def ngram_overlap(a: set[tuple[int, ...]], b: set[tuple[int, ...]]) -> float:
 
 
 def features(
-    audio: np.ndarray, sample_rate: int, *, midi: bytes | None, melody: str
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    midi: bytes | None,
+    melody: str,
+    chroma: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """What a track is compared by, in a JSON-ready form."""
+    """What a track is compared by, in a JSON-ready form (`chroma`: its
+    `audio_features`, where already computed)."""
+    if chroma is None:
+        chroma = audio_features(audio, sample_rate)
     return {
-        "chroma": np.round(audio_features(audio, sample_rate), 4).tolist(),
+        "chroma": np.round(chroma, 4).tolist(),
         "ngrams": sorted(melody_ngrams(midi, melody=melody)) if midi else [],
     }
 

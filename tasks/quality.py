@@ -35,7 +35,14 @@ import numpy as np
 import pretty_midi
 
 from scoreflow.tasks import analysis, originality
-from scoreflow.tasks.backends.composer.theory import DARK_MODES, NAMES, SCALES, pitch_class
+from scoreflow.tasks.backends.composer import theory
+from scoreflow.tasks.backends.composer.theory import (
+    DARK_MODES,
+    NAMES,
+    SCALES,
+    pitch_class,
+    scale_pcs,
+)
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.mix import true_peak_dbtp
 from scoreflow.tasks.model import Brief
@@ -104,14 +111,8 @@ def key_match(found: tuple[int, str], brief: Brief) -> str:
     """``same`` key as the brief's, its ``relative``, ``related`` (their scales share six
     of seven notes: the neighbours on the circle of fifths and their relatives), or
     ``other``."""
-    tonic = pitch_class(brief.key)
-    minor = brief.mode in DARK_MODES
-    if found == (tonic, "minor" if minor else "major"):
-        return "same"
-    want = {(tonic + s) % 12 for s in SCALES["minor" if minor else "major"]}
-    got = {(found[0] + s) % 12 for s in SCALES[found[1]]}
-    shared = len(want & got)
-    return "relative" if shared == 7 else "related" if shared == 6 else "other"
+    wanted = (pitch_class(brief.key), "minor" if brief.mode in DARK_MODES else "major")
+    return theory.key_relation(wanted, found)
 
 
 KEY_SCORES = {"same": 1.0, "relative": 0.7, "related": 0.4}
@@ -212,8 +213,7 @@ def pc_entropy(notes: list[pretty_midi.Note]) -> float:
 
 def out_of_key(notes: list[pretty_midi.Note], brief: Brief) -> float:
     """Duration-weighted share of notes outside the brief's scale."""
-    tonic = pitch_class(brief.key)
-    scale = {(tonic + s) % 12 for s in SCALES.get(brief.mode, SCALES["major"])}
+    scale = scale_pcs(pitch_class(brief.key), brief.mode if brief.mode in SCALES else "major")
     total = sum(n.end - n.start for n in notes)
     outside = sum(n.end - n.start for n in notes if n.pitch % 12 not in scale)
     return round(float(outside / total), 3) if total else 0.0
@@ -471,10 +471,7 @@ def cue_report(
     ``features`` it is compared with the others by (`originality.features`), and its
     ``motif`` n-grams (`motif_ngrams`; `melody` names the part with the tune)."""
     chroma = originality.audio_features(audio, sample_rate)  # once, for both
-    features = {
-        "chroma": np.round(chroma, 4).tolist(),
-        "ngrams": sorted(originality.melody_ngrams(midi, melody=melody)) if midi else [],
-    }
+    features = originality.features(audio, sample_rate, midi=midi, melody=melody, chroma=chroma)
     return {
         "quality": measure_cue(
             audio, sample_rate, brief=brief, midi=midi, bpm=bpm, settings=settings, chroma=chroma
@@ -609,15 +606,9 @@ def boundaries(
 
 
 def key_relation(a: str, b: str) -> str:
-    """``same``, ``relative``, ``related`` (scales sharing six of seven notes) or
-    ``other``, of two key names ("C major", "A minor")."""
+    """`theory.key_relation` of two key names ("C major", "A minor")."""
     (ta, ma), (tb, mb) = (k.split(" ") for k in (a, b))
-    sa = {(pitch_class(ta) + x) % 12 for x in SCALES[ma]}
-    sb = {(pitch_class(tb) + x) % 12 for x in SCALES[mb]}
-    if (ta, ma) == (tb, mb):
-        return "same"
-    shared = len(sa & sb)
-    return "relative" if shared == 7 else "related" if shared == 6 else "other"
+    return theory.key_relation((pitch_class(ta), ma), (pitch_class(tb), mb))
 
 
 def intensity_vs_onsets(qualities: dict[str, dict[str, Any]]) -> float | None:

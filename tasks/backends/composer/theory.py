@@ -24,6 +24,21 @@ _ROMAN = re.compile(r"^([b#]?)(vii|iii|vi|iv|ii|v|i)(o|maj7|7)?$", re.I)
 _DEGREE = {"i": 0, "ii": 2, "iii": 4, "iv": 5, "v": 7, "vi": 9, "vii": 11}
 
 
+def scale_pcs(tonic: int, mode: str) -> set[int]:
+    """The pitch classes of `mode`'s scale on `tonic`."""
+    return {(tonic + step) % 12 for step in SCALES[mode]}
+
+
+def key_relation(a: tuple[int, str], b: tuple[int, str]) -> str:
+    """How key `b` (tonic pitch class, mode) stands to key `a`: ``same``, ``relative``
+    (the same scale), ``related`` (scales sharing six of seven notes: the neighbours on
+    the circle of fifths and their relatives) or ``other``."""
+    if a == b:
+        return "same"
+    shared = len(scale_pcs(*a) & scale_pcs(*b))
+    return "relative" if shared == 7 else "related" if shared == 6 else "other"
+
+
 def pitch_class(name: str) -> int:
     """``"F#"`` -> 6, ``"Bb"`` -> 10."""
     if not name or name[0].upper() not in _LETTER:
