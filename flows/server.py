@@ -116,9 +116,22 @@ def use_running_server() -> str | None:
         return os.environ["PREFECT_API_URL"]
     running = status()
     if running:
-        os.environ["PREFECT_API_URL"] = str(running["api_url"])
+        _point_prefect_at(str(running["api_url"]))
         return str(running["api_url"])
     return None
+
+
+def _point_prefect_at(api_url: str | None) -> None:
+    """Set ``PREFECT_API_URL`` (unset it for None) where Prefect reads it: the environment,
+    and Prefect's process-wide settings, which it reads once at import. Without the refresh a
+    process that imported Prefect first would see no API and start a second, untracked
+    ephemeral server of its own (with Prefect's 20 s startup limit)."""
+    if api_url is None:
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ["PREFECT_API_URL"] = api_url
+    if "prefect.context" in sys.modules:
+        sys.modules["prefect.context"].refresh_global_settings_context()
 
 
 def temporary_dir() -> Path:
@@ -219,14 +232,11 @@ def temporary_server() -> Iterator[str]:
     entry = {"server_pid": process.pid if process else 0, "owner_pid": os.getpid()}
     record.write_text(json.dumps({**entry, "api_url": server.api_url}))
     previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = server.api_url
+    _point_prefect_at(server.api_url)
     try:
         yield server.api_url
     finally:
         _drain_prefect_workers()  # logs and events still queued for the server: send them
         server.stop()
         record.unlink(missing_ok=True)
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
+        _point_prefect_at(previous)

@@ -29,6 +29,20 @@ def _alive(pid: int) -> bool:
     )
 
 
+def _prefect_servers_started_by(pid: int) -> list[int]:
+    """The Prefect API servers (uvicorn) whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and b"uvicorn" in cmdline and b"prefect" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.fixture
 def cli_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
@@ -68,6 +82,7 @@ def test_sigterm_and_kill_9(tmp_path, video_25, cli_env):
     proc = start(video_25, shots, out, cli_env)
     wait_for(proc, "[5/8]")
     (server,) = servers(cli_env)
+    assert _prefect_servers_started_by(proc.pid) == [server["server_pid"]]  # Prefect's own: none
     proc.send_signal(signal.SIGTERM)
     rest = proc.communicate(timeout=60)[0]
     assert proc.returncode == 143 and "stopped (terminated)" in rest, rest
