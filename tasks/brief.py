@@ -173,6 +173,11 @@ def _curve(text: str, vocab: dict[str, Any]) -> tuple[str | None, str]:
     return (best[2], best[3]) if best else (None, "")
 
 
+def curve_words(text: str, vocab: dict[str, Any]) -> str | None:
+    """The energy curve a description's words ask for, or None."""
+    return _curve(text.lower(), vocab)[0]
+
+
 def _brightness(text: str, valence: float, vocab: dict[str, Any]) -> tuple[float, list[str]]:
     found = {
         side: [w for w in vocab["brightness"][side] if w in text and _word_pattern(w).search(text)]

@@ -137,9 +137,14 @@ def _header(values: list[str], source: str, line: int) -> list[str]:
     return header
 
 
+def _comment(text: str) -> bool:
+    """A CSV line starting with ``#`` is a comment."""
+    return text.lstrip().startswith("#")
+
+
 def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, tuple[Any, int]]]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line endings too
-    first = next((ln for ln in text.split("\n", 50) if ln.strip()), "")
+    first = next((ln for ln in text.split("\n", 50) if ln.strip() and not _comment(ln)), "")
     delim = _delimiter(first, source)
     reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"', strict=True)
     header: list[str] | None = None
@@ -148,8 +153,8 @@ def _rows_csv(text: str, source: str) -> tuple[list[_Row], set[str], dict[str, t
     try:
         for values in reader:
             start, line = line + 1, reader.line_num
-            if not any(v.strip() for v in values):
-                continue
+            if not any(v.strip() for v in values) or _comment(values[0]):
+                continue  # blank, or a comment: `scoreflow cuts` writes a "# why" per row
             if header is None:
                 header = _header(values, source, line)
                 continue

@@ -96,15 +96,23 @@ def speech_regions(
         Shorter bursts are not speech.
     """
     frames = speech_frames(audio, sample_rate, margin_db=margin_db)
+    n = np.asarray(audio).shape[-1]
+    hop = round(HOP_S * sample_rate)
+    runs = smooth_speech(frames, bridge_s=bridge_s, min_speech_s=min_speech_s)
+    return [(a * hop, min(n, b * hop)) for a, b in runs]
+
+
+def smooth_speech(
+    frames: np.ndarray, *, bridge_s: float = 0.4, min_speech_s: float = 0.3
+) -> list[tuple[int, int]]:
+    """Frame decisions (`speech_frames`) to regions, ``[start, end)`` in 10 ms frames:
+    pauses shorter than `bridge_s` bridged, bursts shorter than `min_speech_s` dropped."""
     if not frames.any():
         return []
     bridge = max(1, round(bridge_s / HOP_S))
     shortest = max(1, round(min_speech_s / HOP_S))
     mask = binary_closing(np.pad(frames, bridge), structure=np.ones(bridge))[bridge:-bridge]
-    mask = binary_opening(mask, structure=np.ones(shortest))
-    n = np.asarray(audio).shape[-1]
-    hop = round(HOP_S * sample_rate)
-    return [(a * hop, min(n, b * hop)) for a, b in _runs(mask)]
+    return _runs(binary_opening(mask, structure=np.ones(shortest)))
 
 
 def override_regions(
