@@ -1,14 +1,15 @@
 """The `scoreflow` command.
 
-    scoreflow score VIDEO --shots FILE --out DIR [--config FILE] [--backend NAME]
+    scoreflow score VIDEO [--shots FILE] --out DIR [--config FILE] [--backend NAME]
                     [--model ID_OR_PATH] [--preset NAME] [--fps RATE] [--start-tc TC]
                     [--seed N] [--keep-original-audio] [--guide composer]
                     [--allow-qc-fail] [--takes N]
     scoreflow pick OUT --scene ID --take K
     scoreflow revise OUT --scene ID --note TEXT | revise OUT --undo
-    scoreflow check --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
-    scoreflow explain --shots FILE [--video VIDEO] [--fps RATE] [--start-tc TC]
-                      [--config FILE] [--seed N]
+    scoreflow check (--shots FILE [--video VIDEO] | --video VIDEO) [--fps RATE] [--start-tc TC]
+    scoreflow explain (--shots FILE [--video VIDEO] | --video VIDEO) [--fps RATE]
+                      [--start-tc TC] [--config FILE] [--seed N]
+    scoreflow cuts VIDEO [--out shots.csv|.otio|.edl ...] [--config FILE] [--start-tc TC]
     scoreflow render MIDI --out WAV [--seconds S] [--config FILE]
     scoreflow library BRIEF --out DIR [--config FILE] [--backend NAME] [--tracks N]
                       [--add N] [--seed N] [--check]
@@ -18,7 +19,8 @@
     scoreflow serve --folder FOLDER_OR_PREFIX [--queue SQS_URL] [--out URI]
                     [--cron "0 2 * * *" | --interval S]
 
-Paths may be s3://bucket/key URIs.
+Paths may be s3://bucket/key URIs. Without --shots, the scenes, their energy and hit points
+are read from the picture (and the video's own sound); `cuts` writes them for the editor.
 
 Bad input is reported as one message without a traceback (exit 2); other failures exit 1.
 Inputs are validated before the Prefect engine starts, so a typo fails in a second.
@@ -38,6 +40,7 @@ from typing import Any
 from scoreflow.tasks.errors import InputError, ScoreflowError
 
 SHOTS_HELP = "shot list (.csv .tsv .json .yaml) or cut (.edl .xml .fcpxml .otio)"
+PICTURE_HELP = SHOTS_HELP + "; without it, the scenes are read from the picture"
 START_HELP = "timecode of the video's first frame, e.g. 01:00:00:00 (default: the video's own)"
 FPS_HELP = "frame rate of the shot list, e.g. 23.976 or 30000/1001 (default: the video's)"
 CONFIG_HELP = "project config (TOML) over config/defaults.toml; a path or s3:// URI"
@@ -66,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = command("score", "score a video end to end")
     s.add_argument("video", help="the video (mp4, mov, mkv ...), a path or s3:// URI")
-    _input_options(s)
+    _input_options(s, shots=False)
     s.add_argument("--out", required=True, help="output folder, or s3:// prefix")
     _music_options(s)
     s.add_argument("--seed", type=int, help="base seed (each scene derives its own)")
@@ -97,10 +100,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--by", help="who gives the note (default: the user's name)")
         cmd.add_argument("--allow-qc-fail", action="store_true", help="as for score")
     c = command("check", "validate a shot list (its fit to a video, the backend) and stop")
-    _input_options(c, video=True)
+    _input_options(c, video=True, shots=False)
     _music_options(c)
     e = command("explain", "show how each scene's words were read, and the composer's plan")
-    _input_options(e, video=True)
+    _input_options(e, video=True, shots=False)
     e.add_argument("--seed", type=int, help="base seed, as for score")
     e.add_argument("--out", help="a scored run's folder: each cue's measured quality too")
     w = command("watch", "score uploads as they arrive (S3 events or polling)")
@@ -132,6 +135,14 @@ def _parser() -> argparse.ArgumentParser:
     lib.add_argument(
         "--check", action="store_true", help="validate and print the plan, make nothing"
     )
+    cu = command("cuts", "read a video's cuts, scenes and hit points into a shot list")
+    cu.add_argument("video", help="the video, a path or s3:// URI")
+    cu.add_argument("--out", action="append", default=[],
+                    help="file to write: .csv (a shot list), .otio or .edl (repeatable); "
+                    "default: the CSV on standard output")  # fmt: skip
+    cu.add_argument("--force", action="store_true", help="replace --out files that exist")
+    cu.add_argument("--start-tc", help=START_HELP)
+    cu.add_argument("--config", help=CONFIG_HELP)
     r = command("render", "render a (cue) MIDI file with the composer's SoundFont")
     r.add_argument("midi", help="a Standard MIDI File, e.g. cues/4.mid after editing")
     r.add_argument("--out", required=True, help="WAV file to write (48 kHz, 24-bit)")
@@ -150,8 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _input_options(p: argparse.ArgumentParser, *, video: bool = False) -> None:
-    p.add_argument("--shots", required=True, help=SHOTS_HELP)
+def _input_options(p: argparse.ArgumentParser, *, video: bool = False, shots: bool = True) -> None:
+    p.add_argument("--shots", required=shots, help=SHOTS_HELP if shots else PICTURE_HELP)
     if video:
         p.add_argument("--video", help="the video, to check the cut against it")
     p.add_argument("--fps", help=FPS_HELP)
@@ -263,15 +274,17 @@ def render(midi: str, *, out: str, seconds: float | None, config_file: str | Non
 
 
 def _read_inputs(
-    shots: str,
+    shots: str | None,
     *,
     video: str | None,
     fps: str | None,
     start_tc: str | None,
     config_file: str | None,
     overrides: dict[str, Any],
-) -> tuple[dict[str, Any], Any, dict[str, Any], Any, list[Any]]:
-    """What `check` and `explain` both read: config, backend, vocabulary, video, scenes."""
+    picture: bool = True,
+) -> tuple[dict[str, Any], Any, dict[str, Any], Any, list[Any], Any]:
+    """What `check` and `explain` both read: config, backend, vocabulary, video, scenes,
+    and with no shot list the picture's reading (its scenes; none if not `picture`)."""
     from scoreflow import config
     from scoreflow.tasks.backends import get_backend
     from scoreflow.tasks.media import probe
@@ -282,15 +295,31 @@ def _read_inputs(
     cfg = config.load_config(config_file, {"pipeline": overrides, "ace-step": {"guide": guide}})
     engine = get_backend(cfg)
     vocab = config.styles(cfg["composer"]["styles"])
-    info = probe(fetch(video, work_dir(), what="video")) if video else None
-    scenes = read_shotlist(
-        fetch(shots, work_dir(), what="shot list"), fps=fps, media=info, start_tc=start_tc
-    )
-    return cfg, engine, vocab, info, scenes
+    if shots is None and not video:
+        raise InputError(
+            "no shot list and no video",
+            field="--shots",
+            fix="Give --shots FILE, or --video VIDEO to read the scenes from the picture",
+        )
+    video_p = fetch(video, work_dir(), what="video") if video else None
+    info = probe(video_p) if video_p else None
+    if shots is not None:
+        scenes = read_shotlist(
+            fetch(shots, work_dir(), what="shot list"), fps=fps, media=info, start_tc=start_tc
+        )
+        return cfg, engine, vocab, info, scenes, None
+    if not picture or video_p is None or info is None:
+        return cfg, engine, vocab, info, [], None
+    from scoreflow.tasks import picture as pic
+
+    reading = pic.read_picture(video_p, settings=cfg["picture"], mapping=vocab["picture"],
+                               speech_margin_db=cfg["mix"]["speech_margin_db"])  # fmt: skip
+    scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
+    return cfg, engine, vocab, info, scenes, reading
 
 
 def check(
-    shots: str,
+    shots: str | None,
     *,
     video: str | None,
     fps: str | None,
@@ -300,18 +329,22 @@ def check(
     model: str | None = None,
     preset: str | None = None,
     guide: str | None = None,
+    picture: bool = True,
 ) -> list[str]:
-    """Validate everything a run needs without running it; return lines to print."""
+    """Validate everything a run needs without running it; return lines to print. With
+    no shot list, the scenes are read from the picture (unless not `picture`: `score`
+    leaves that to the run)."""
     from scoreflow.tasks.brief import make_brief
     from scoreflow.tasks.media import describe
 
-    cfg, engine, vocab, info, scenes = _read_inputs(
+    cfg, engine, vocab, info, scenes, reading = _read_inputs(
         shots,
         video=video,
         fps=fps,
         start_tc=start_tc,
         config_file=config_file,
         overrides={"backend": backend, "model": model, "preset": preset, "guide": guide},
+        picture=picture,
     )
     warn_about(engine)
     if info is not None:
@@ -321,6 +354,12 @@ def check(
         check_audio_options(info.container, out["audio_codec"], out["audio_bitrate"])
     lines = [f"backend: {_ready(engine)}"]
     lines += [f"video: {describe(info)}"] if info else []
+    if reading is not None:
+        from scoreflow.tasks.picture import summary as picture_summary
+
+        lines.append(f"picture: {picture_summary(reading)}")
+    elif shots is None:
+        lines.append("scenes: read from the picture by the run")
     for s in scenes:
         b = make_brief(s, vocab=vocab) if s.music else None
         music = f"{b.genre}/{b.mood} {b.tempo_bpm:g} bpm {b.key} {b.mode}" if b else "no music"
@@ -347,7 +386,7 @@ def _ready(engine: Any) -> str:
 
 
 def explain(
-    shots: str,
+    shots: str | None,
     *,
     video: str | None,
     fps: str | None,
@@ -363,7 +402,7 @@ def explain(
     from scoreflow.tasks.brief import link_briefs, make_brief
     from scoreflow.tasks.model import scene_seed
 
-    cfg, engine, vocab, _, scenes = _read_inputs(
+    cfg, engine, vocab, _, scenes, reading = _read_inputs(
         shots,
         video=video,
         fps=fps,
@@ -382,9 +421,22 @@ def explain(
     linked = link_briefs(music, [make_brief(s, vocab=vocab) for s in music])
     briefs = {s.id: b for s, b in zip(music, linked, strict=True)}
     lines: list[str] = []
+    spots = dict(zip((s.id for s in scenes), reading.spots, strict=True)) if reading else {}
+    if reading is not None:
+        from scoreflow.tasks.picture import summary as picture_summary
+
+        lines.append(f"picture: {picture_summary(reading)}")
+        lines.append("")
     for s in scenes:
         brief = briefs.get(s.id)
         lines += explain_brief(s, brief)
+        if s.id in spots:
+            lines += [f"  picture: {why}" for why in spots[s.id].why]
+            figures = spots[s.id].figures
+            lines.append(
+                "  picture figures: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+            )
+            lines += [f"  picture hit: {why}" for why in spots[s.id].hit_why]
         if brief is not None and isinstance(engine, Composer):
             start, end = s.sample_span(engine.sample_rate)
             seconds = (end - start) / engine.sample_rate
@@ -535,7 +587,7 @@ def _prefect(args: argparse.Namespace, *, quiet: bool) -> Iterator[None]:
 
 
 def _score(args: argparse.Namespace) -> int:
-    _check_command(args)  # everything validated before the Prefect engine starts
+    _check_command(args, picture=False)  # everything validated before the Prefect engine starts
     _check_output(args)
     with _prefect(args, quiet=True):
         from scoreflow.flows import progress
@@ -621,9 +673,10 @@ def _revise(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_command(args: argparse.Namespace) -> int:
+def _check_command(args: argparse.Namespace, *, picture: bool = True) -> int:
     lines = check(
         args.shots,
+        picture=picture,
         video=args.video,
         fps=args.fps,
         config_file=args.config,
@@ -816,6 +869,38 @@ def _check_output(args: argparse.Namespace) -> None:
     refuse_inputs_in_the_way(Path(args.out), local)
 
 
+def _cuts(args: argparse.Namespace) -> int:
+    """Read the picture; write the proposed shot list (and .otio/.edl) atomically, never
+    over the video or, without --force, over a file that is there."""
+    from pathlib import Path
+
+    from scoreflow import config
+    from scoreflow.tasks import cutlist
+    from scoreflow.tasks import picture as pic
+    from scoreflow.tasks.storage import atomic_path, fetch, work_dir
+
+    kinds = [(Path(o), cutlist.format_for(o)) for o in args.out]
+    cfg = config.load_config(args.config)
+    video = fetch(args.video, work_dir(), what="video")
+    for path, _ in kinds:
+        if path.exists() and (path.resolve() == Path(video).resolve() or not args.force):
+            raise InputError("the file is there already", field="--out", value=str(path),
+                             fix="Give another name, or --force to replace it")  # fmt: skip
+    vocab = config.styles(cfg["composer"]["styles"])
+    reading = pic.read_picture(video, settings=cfg["picture"], mapping=vocab["picture"],
+                               speech_margin_db=cfg["mix"]["speech_margin_db"])  # fmt: skip
+    info = reading.source.media_info()
+    scenes = pic.scenes_for(reading, info, start_tc=args.start_tc, genre=cfg["picture"]["genre"])
+    print(f"scoreflow: {pic.summary(reading)}", file=sys.stderr)
+    if not kinds:
+        sys.stdout.write(cutlist.render("csv", scenes, reading))
+    for path, kind in kinds:
+        with atomic_path(path, inputs=[Path(video)]) as tmp:
+            tmp.write_text(cutlist.render(kind, scenes, reading))
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     """0 when the folder holds what its manifest says; else the differences, and 1."""
     from pathlib import Path
@@ -867,6 +952,7 @@ COMMANDS = {
     "server": _server,
     "cache": _cache,
     "verify": _verify,
+    "cuts": _cuts,
 }
 
 

@@ -94,6 +94,8 @@ def rerun(
 
     inputs = manifest["inputs"]
     for what in ("video", "shots"):
+        if inputs.get(what) is None:  # scenes read from the picture: no shot list
+            continue
         path = inputs[what]["path"]
         if not is_remote(path) and (
             not Path(path).is_file() or sha256_file(Path(path)) != inputs[what]["sha256"]
@@ -111,7 +113,7 @@ def rerun(
     return dict(
         score_video(
             video=inputs["video"]["path"],
-            shots=inputs["shots"]["path"],
+            shots=(inputs.get("shots") or {}).get("path"),
             out=target,
             settings=manifest["settings"],
             fps=programme["rate"],

@@ -34,6 +34,7 @@ from scoreflow.tasks import (
     media,
     mix,
     mux,
+    picture,
     quality,
     report,
     shotlist,
@@ -135,6 +136,16 @@ def read_shots_task(
     shots: Path, fps: str | None, start_tc: str | None, info: MediaInfo
 ) -> list[Scene]:
     return shotlist.read_shotlist(shots, fps=fps, media=info, start_tc=start_tc)
+
+
+@task(name="read-picture", cache_policy=NO_CACHE)
+def read_picture_task(video: Path, cfg: dict[str, Any]) -> picture.Reading:
+    return picture.read_picture(
+        video,
+        settings=cfg["picture"],
+        mapping=config.styles(cfg["composer"]["styles"])["picture"],
+        speech_margin_db=cfg["mix"]["speech_margin_db"],
+    )
 
 
 @task(name="brief", cache_policy=NO_CACHE)
@@ -304,7 +315,7 @@ def qc_task(
 @flow(name="score-video", flow_run_name=prefect_ui.run_name)
 def score_video(
     video: str,
-    shots: str,
+    shots: str | None,
     out: str,
     config_file: str | None = None,
     backend: str | None = None,
@@ -320,7 +331,8 @@ def score_video(
     revision: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score `video` from the shot list `shots` into the folder `out`.
+    """Score `video` from the shot list `shots` into the folder `out`; with no `shots`,
+    from the scenes, energy and hit points read from the picture (`tasks.picture`).
 
     With `takes`, each scene gets that many candidates (other seeds), ranked by their
     quality score (`tasks.quality`); the best is used unless `revision` picks another.
@@ -350,7 +362,7 @@ def score_video(
     prefect_ui.tag_run(cfg)
     work = work_dir()
     video_p = fetch_task(video, work, "video")
-    shots_p = fetch_task(shots, work, "shot list")
+    shots_p = fetch_task(shots, work, "shot list") if shots else None
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + _run_suffix()
     with contextlib.ExitStack() as stack:
         return _score(
@@ -379,12 +391,12 @@ def _output_folder(
 def _score(
     stack: contextlib.ExitStack,
     video: str,
-    shots: str,
+    shots: str | None,
     out: str,
     *,
     cfg: dict[str, Any],
     video_p: Path,
-    shots_p: Path,
+    shots_p: Path | None,
     run_id: str,
     fps: str | None,
     start_tc: str | None,
@@ -396,7 +408,7 @@ def _score(
     log = get_run_logger()
     sr = cfg["pipeline"]["sample_rate"]
     local = {k: Path(v) for k, v in inputs.items() if v and not is_remote(v)}
-    local |= {"video": video_p, "shot list": shots_p}
+    local |= {"video": video_p, **({"shot list": shots_p} if shots_p else {})}
     out_p, final, folder = _output_folder(stack, out, run_id, local)
     location = str(S3Uri.parse(out).join(run_id)) + "/" if folder is None else str(final)
 
@@ -406,12 +418,11 @@ def _score(
         _detail(log, "%s", media.describe(info))
         o = cfg["output"]
         mux.check_audio_options(info.container, o["audio_codec"], o["audio_bitrate"])
-        _stage(log, 2, "reading shot list %s", shots_p.name)
-        scenes = read_shots_task(shots_p, fps, start_tc, info)
-        if str(shots_p) != shots:  # a fetched copy: scenes point at what the user gave
-            scenes = [replace(x, origin=x.origin.replace(str(shots_p), shots)) for x in scenes]
+        scenes, reading, suggested = _scenes(log, video_p, shots_p, shots, info, cfg, fps, start_tc)
     except InputError as exc:  # name what the user gave, not our fetched copy
-        raise exc.renamed(str(shots_p), shots).renamed(str(video_p), video) from None
+        if shots_p is not None and shots:
+            exc = exc.renamed(str(shots_p), shots)
+        raise exc.renamed(str(video_p), video) from None
     scored = [s for s in scenes if s.music]
     _detail(log, "%d scenes, %d with music", len(scenes), len(scored))
     notes, picks = revision.get("notes", {}), revision.get("picks", {})
@@ -528,8 +539,11 @@ def _score(
                 "sha256": sha256_file(video_p),
                 "probe": {**info.__dict__, "rate": str(info.rate), "path": str(video)},
             },
-            "shots": {"path": str(shots), "etag": etag(shots), "sha256": sha256_file(shots_p)},
+            "shots": None
+            if shots_p is None or not shots
+            else {"path": str(shots), "etag": etag(shots), "sha256": sha256_file(shots_p)},
         },
+        "picture": None if reading is None else {**reading.to_dict(), "suggested": suggested},
         "settings": cfg,
         "programme": {
             "rate": str(info.rate),
@@ -599,6 +613,35 @@ def _score(
         )
     log.info("done: %s", location)
     return result
+
+
+def _scenes(
+    log: Any, video_p: Path, shots_p: Path | None, shots: str | None, info: MediaInfo,
+    cfg: dict[str, Any], fps: str | None, start_tc: str | None,
+) -> tuple[list[Scene], picture.Reading | None, dict[str, list[str]]]:  # fmt: skip
+    """The run's scenes: the shot list's (what it leaves empty filled from the picture
+    with ``picture.suggest``), or with no shot list the picture's own."""
+    if shots_p is None or not shots:
+        _stage(log, 2, "reading the picture of %s (no shot list)", video_p.name)
+        reading = read_picture_task(video_p, cfg)
+        _detail(log, "%s", picture.summary(reading))
+        scenes = picture.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
+        return scenes, reading, {}
+    _stage(log, 2, "reading shot list %s", shots_p.name)
+    scenes = read_shots_task(shots_p, fps, start_tc, info)
+    if str(shots_p) != shots:  # a fetched copy: scenes point at what the user gave
+        scenes = [replace(x, origin=x.origin.replace(str(shots_p), shots)) for x in scenes]
+    if not cfg["picture"]["suggest"] or not any(s.music for s in scenes):
+        return scenes, None, {}
+    reading = read_picture_task(video_p, cfg)
+    vocab = config.styles(cfg["composer"]["styles"])
+    scenes, suggested = picture.suggest(
+        scenes, reading, settings=cfg["picture"], mapping=vocab["picture"], vocab=vocab
+    )
+    if suggested:
+        _detail(log, "from the picture: %s", "; ".join(f"scene {k}: {len(v)} suggestion(s)"
+                                                        for k, v in suggested.items()))  # fmt: skip
+    return scenes, reading, suggested
 
 
 @dataclass

@@ -25,6 +25,7 @@ import numpy as np
 
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.media import ffmpeg_exe
+from scoreflow.tasks.model import MediaInfo
 from scoreflow.tasks.storage import regular_file
 from scoreflow.tasks.timecode import RATES, snap_rate
 
@@ -59,6 +60,17 @@ class Source:
     vfr: bool
     average_fps: float
     has_audio: bool
+    start_tc: str | None = None  # the video's own start timecode, when it has one
+
+    def media_info(self) -> MediaInfo:
+        """As `media.probe` would say it, at the conformed rate (`scoreflow cuts` reads
+        variable-rate videos, which a scored run refuses)."""
+        return MediaInfo(
+            path=self.path, duration_s=self.duration_s, rate=self.rate, frames=self.frames,
+            width=self.width, height=self.height, video_codec="",
+            container=Path(self.path).suffix.lower().lstrip("."),
+            audio_streams=int(self.has_audio), start_tc=self.start_tc,
+        )  # fmt: skip
 
     @property
     def duration_s(self) -> float:
@@ -105,7 +117,9 @@ def open_source(path: str | Path) -> Source:
             duration = float(container.duration or 0) / av.time_base
         vfr = uneven or abs(average - float(rate)) > 0.01 * float(rate)
         frames = round(duration * rate) if vfr or not v.frames else int(v.frames)
+        tags = [v.metadata, *(s.metadata for s in container.streams), container.metadata]
         return Source(
+            start_tc=next((t["timecode"] for t in tags if t.get("timecode")), None),
             path=str(p), rate=rate, frames=int(frames), width=v.codec_context.width,
             height=v.codec_context.height, vfr=vfr, average_fps=average,
             has_audio=bool(container.streams.audio),

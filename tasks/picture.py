@@ -18,7 +18,8 @@ from scoreflow.tasks import frames as fr
 from scoreflow.tasks import shots as sh
 from scoreflow.tasks import spotting as sp
 from scoreflow.tasks.errors import InputError
-from scoreflow.tasks.model import Scene
+from scoreflow.tasks.model import MediaInfo, Scene
+from scoreflow.tasks.timecode import parse_timecode
 
 
 @dataclass
@@ -52,6 +53,21 @@ class Reading:
             ],
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
+
+
+def summary(reading: Reading) -> str:
+    """One line for the log: shots, transitions by kind, scenes, hits, speed."""
+    kinds: dict[str, int] = {}
+    for t in reading.transitions:
+        kinds[t.kind] = kinds.get(t.kind, 0) + 1
+    made = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items()))
+    hits = sum(len(s.hits) for s in reading.spots)
+    speed = reading.source.duration_s / max(reading.seconds.get("total", 0.0), 1e-9)
+    note = f"; {reading.source.note()}" if reading.source.note() else ""
+    return (
+        f"{len(reading.shots)} shots ({reading.detector}: {made or 'no transitions'}), "
+        f"{len(reading.spots)} scenes, {hits} hit points; read at {speed:.1f}x real time{note}"
+    )
 
 
 def choose_detector(name: str) -> str:
@@ -145,6 +161,27 @@ def scenes_from(
         )
         for k, s in enumerate(reading.spots, start=1)
     ]
+
+
+def scenes_for(
+    reading: Reading, info: MediaInfo, *, start_tc: str | None = None, genre: str = ""
+) -> list[Scene]:
+    """`scenes_from` with the programme's timecode: `start_tc`, else the video's own
+    (drop-frame where it is written with ``;``), else zero; each scene at least one frame."""
+    given = start_tc or info.start_tc
+    drop = bool(given and ";" in given)
+    tc0 = parse_timecode(given, info.rate, drop_frame=drop or None) if given else 0
+    if reading.source.rate != info.rate:
+        raise InputError(
+            f"the picture was read at {reading.source.rate} fps, the video runs at {info.rate}",
+            source=info.path,
+        )
+    scenes = scenes_from(reading, origin=Path(info.path).name, tc_start=tc0, drop_frame=drop,
+                         genre=genre)  # fmt: skip
+    last = min(info.frames, reading.features.frames) if scenes else 0
+    if scenes and scenes[-1].end_frame != last:
+        scenes[-1] = replace(scenes[-1], end_frame=max(scenes[-1].start_frame + 1, last))
+    return scenes
 
 
 def suggest(
