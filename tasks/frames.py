@@ -343,13 +343,15 @@ def read_sound(source: Source, *, speech_margin_db: float = 6.0) -> Sound | None
             x = x[: n * hop]
             rms = np.sqrt((x.reshape(n, hop).astype(np.float64) ** 2).mean(axis=1))
             levels.append(20 * np.log10(rms + 1e-9) + 3.0)  # dB re a full-scale sine
-            mel = librosa.feature.melspectrogram(
-                y=x, sr=SOUND_RATE, n_fft=2 * hop, hop_length=hop, n_mels=24, center=False
-            )
-            m = librosa.power_to_db(mel, ref=1.0, amin=1e-10).T[:n]
-            bands.append(np.pad(m, ((0, n - len(m)), (0, 0)), mode="edge"))
+            mel = librosa.feature.melspectrogram(  # a hop of padding: n frames of 2 hops
+                y=np.pad(x, (0, hop)), sr=SOUND_RATE, n_fft=2 * hop, hop_length=hop,
+                n_mels=24, center=False,
+            )  # fmt: skip
+            bands.append(librosa.power_to_db(mel, ref=1.0, amin=1e-10).T[:n])
             per_hop = round(SOUND_HOP_S / speech.HOP_S)
-            f = speech.speech_frames(x, SOUND_RATE, margin_db=speech_margin_db)[: n * per_hop]
+            f = np.zeros(0, bool)  # a tail under a second is too short to judge
+            if len(x) >= SOUND_RATE:
+                f = speech.speech_frames(x, SOUND_RATE, margin_db=speech_margin_db)[: n * per_hop]
             frames.append(np.pad(f, (0, n * per_hop - len(f))))
     finally:
         proc.kill()

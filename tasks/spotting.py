@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import median_filter, uniform_filter1d
 
 from scoreflow.tasks.frames import Features, Sound, hist_distance
 from scoreflow.tasks.shots import Transition
@@ -106,32 +106,35 @@ def _join_or_split(
     rate: float, settings: dict[str, Any],
 ) -> str | None:  # fmt: skip
     """Why `shot` joins `spot` (a line), or None: it starts a new scene (its reason is
-    added to the new spot by the caller)."""
-    recent = spot.shots[-RECENT_SHOTS:]
-    looks = [float(hist_distance(shot.look, shots[m].look)) for m in recent]
-    nearest = recent[int(np.argmin(looks))]
-    look = min(looks)
-    at = shot.start / rate
+    added to the new spot by the caller). Dialogue running across the cut, a look like one
+    of the scene's recent shots, or a sound that carries on join; so does a shot the
+    cutting comes back from within two shots (a reverse shot), if it came in on a cut and
+    its sound does not change."""
     if (shot.end - spot.start) / rate > settings["max_cue_s"]:
         return None
-    if look <= settings["look_threshold"]:
-        return f"shot {index + 1} looks like shot {nearest + 1} ({look:.2f})"
-    for ahead in range(index + 1, min(index + 3, len(shots))):  # A B A: B belongs (reverse shot)
+    at = shot.start / rate
+    if sound is not None and sound.speech_across(at, margin_s=settings["dialogue_across_s"]):
+        return f"shot {index + 1}: the dialogue runs across the cut at {_tc(shot.start, rate)}"
+    recent = spot.shots[-RECENT_SHOTS:]
+    looks = [float(hist_distance(shot.look, shots[m].look)) for m in recent]
+    if min(looks) <= settings["look_threshold"]:
+        nearest = recent[int(np.argmin(looks))]
+        return f"shot {index + 1} looks like shot {nearest + 1} ({min(looks):.2f})"
+    change = _sound_change(shots[index - 1], shot, silent_db=settings["silent_db"])
+    if change is not None and change <= settings["sound_threshold_db"]:
+        return f"shot {index + 1}: the sound carries on ({change:.1f} dB apart)"
+    if shot.into != "cut" or change is not None:
+        return None  # a fade or dissolve, or a new sound: the scene changes
+    for ahead in range(index + 1, min(index + 3, len(shots))):  # A B A: B belongs
         back = min(float(hist_distance(shots[ahead].look, shots[m].look)) for m in recent)
         if (
             back <= settings["look_threshold"]
-            and (shots[ahead].start - spot.start) / rate <= settings["max_cue_s"]
+            and (shots[ahead].end - spot.start) / rate <= settings["max_cue_s"]
         ):
             return (
                 f"shot {index + 1}: the cutting returns to the scene's look at shot "
                 f"{ahead + 1} (shot/reverse shot)"
             )
-    if sound is not None and sound.speech_across(at, margin_s=settings["dialogue_across_s"]):
-        return f"shot {index + 1}: the dialogue runs across the cut at {_tc(shot.start, rate)}"
-    before = shots[index - 1]
-    change = _sound_change(before, shot, silent_db=settings["silent_db"])
-    if change is not None and change <= settings["sound_threshold_db"]:
-        return f"shot {index + 1}: the sound carries on ({change:.1f} dB apart)"
     return None
 
 
@@ -340,24 +343,22 @@ def _cut_hits(spot: Spot, shots: list[ShotInfo], *, rate: float, long_shot_s: fl
         before = shots[k - 1]
         held = (before.end - before.start) / rate
         if shots[k].into == "cut" and held >= long_shot_s:
-            out.append(
-                (
-                    shots[k].start,
-                    min(1.0, held / (2 * long_shot_s)),
-                    f"hard cut after a {held:.1f} s shot",
-                )
-            )
+            strength = 0.6 + 0.4 * min(1.0, held / long_shot_s - 1.0)  # 0.6 .. 1 at twice
+            out.append((shots[k].start, strength, f"hard cut after a {held:.1f} s shot"))
     return out
 
 
 def _flash_hits(f: Features, spot: Spot, *, flash_luma: float) -> list[Any]:
-    """Frames much brighter than the frames before, the picture returning after."""
+    """Frames much brighter than the frames before, the picture returning after to what
+    it was (within 3 frames: a bright first frame of a new shot is no flash)."""
     y = f.luma
     out = []
     for i in range(max(spot.start, 6), min(spot.end, y.size - 4)):
         base = float(np.median(y[i - 6 : i - 1]))
         jump = float(y[i]) - base
-        if jump >= flash_luma and float(y[i + 3 : i + 4].min()) - base < 0.5 * jump:
+        if jump < flash_luma or float(y[i + 3]) - base >= 0.5 * jump:
+            continue
+        if float(hist_distance(f.hist[i + 3], f.hist[i - 1])) < 0.3:
             out.append((i, min(1.0, jump / 128.0), f"flash (+{jump:.0f} brightness)"))
     return out
 
@@ -365,23 +366,19 @@ def _flash_hits(f: Features, spot: Spot, *, flash_luma: float) -> list[Any]:
 def _motion_hits(
     f: Features, spot: Spot, transitions: list[Transition], *, rate: float, ratio: float
 ) -> list[Any]:
-    """Local maxima of motion (over half a second either side) that stand `ratio` times
-    above the scene's median motion; transition frames are left out."""
+    """Sudden motion: local maxima (over half a second either side) standing `ratio` times
+    above the median motion of the 2 s around them; transition frames are left out."""
     a, b = spot.start, spot.end
     m = uniform_filter1d(f.motion[a:b].astype(np.float64), 3)
     for t in transitions:
         m[max(0, t.start - a - 2) : max(0, min(b, t.end + 2) - a)] = 0.0
-    base = max(float(np.median(m)), 0.5)
+    around = np.maximum(median_filter(m, size=2 * round(rate) + 1, mode="nearest"), 0.5)
     half = max(1, round(rate / 2))
     out = []
-    for i in np.flatnonzero(m >= ratio * base):
+    for i in np.flatnonzero(m >= ratio * around):
         lo, hi = max(0, i - half), min(m.size, i + half + 1)
         if m[i] == m[lo:hi].max():
-            out.append(
-                (
-                    a + int(i),
-                    min(1.0, m[i] / base / (2 * ratio)),
-                    f"motion peak (x{m[i] / base:.1f} the scene's median)",
-                )
-            )
+            x = m[i] / around[i]
+            strength = min(0.7, 0.35 * x / ratio)  # weaker evidence than a flash or a cut
+            out.append((a + int(i), strength, f"motion peak (x{x:.1f} the 2 s around)"))
     return out

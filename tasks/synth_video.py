@@ -32,6 +32,7 @@ class Shot:
     into_frames: int = 0  # its length (a dissolve overlaps the shots; a fade dips to black)
     sound: str = ""  # a lavfi audio source for it, e.g. "anoisesrc=a=0.05:c=pink"; "" silence
     flash: tuple[int, ...] = ()  # frames of the shot turned white (a flash)
+    filters: str = ""  # lavfi filters after the source, e.g. "geq=..." (a moving grating)
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,12 @@ class Truth:
     end: int
 
 
-def _frames(source: str, n: int, size: tuple[int, int], rate: Fraction) -> np.ndarray:
+def _frames(
+    source: str, n: int, size: tuple[int, int], rate: Fraction, filters: str = ""
+) -> np.ndarray:
     w, h = size
     spec = f"{source}{':' if '=' in source else '='}size={w}x{h}:rate={rate}"
+    spec += f",{filters}" if filters else ""
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", spec,
          "-frames:v", str(n), "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"],
@@ -65,7 +69,7 @@ def compose(
     out: list[np.ndarray] = []
     truth: list[Truth] = []
     for i, shot in enumerate(shots):
-        frames = _frames(shot.source, shot.frames, size, rate)
+        frames = _frames(shot.source, shot.frames, size, rate, shot.filters)
         for k in shot.flash:
             frames[k] = 255.0
         d = shot.into_frames
