@@ -4,8 +4,8 @@
         [--detector content] [--work DIR]
 
 Makes (once, kept in --work) a video of lavfi sources cut together every 2-9 s, with a
-sound that changes with them, at 1080p25 h264 8 Mbit/s like an editor's review copy; then reads it as
-`scoreflow score` without a shot list does (`picture.read_picture`: 48x27 decoding,
+sound that changes with them, at 1080p25 h264 8 Mbit/s like an editor's review copy; then
+reads it as `scoreflow score` without a shot list does (`picture.read_picture`: 48x27 decoding,
 frame figures, shot boundaries, the sound, spotting), each in a fresh process so its peak
 memory is its own. The baseline, measured in the same run, is ffmpeg decoding the same
 video to nothing (``-f null``): what any reader of every frame pays. The same is done for

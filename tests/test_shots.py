@@ -88,7 +88,7 @@ def test_transnetv2_streams_as_its_own_whole_array_prediction(cut_video):
     over the whole video at once."""
     import torch
 
-    _, source, _, f, (single, many) = cut_video
+    _, source, _, _, (single, many) = cut_video
     video = np.concatenate(list(fr.decode_frames(source)))
     with torch.inference_mode():
         whole, whole_many = sh.load_transnetv2().predict_frames(torch.from_numpy(video), quiet=True)
