@@ -5,7 +5,6 @@ static shot; none inside dialogue)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from scoreflow import config
