@@ -20,11 +20,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from scoreflow.tasks.errors import InputError
-from scoreflow.tasks.media import ffmpeg_exe
+from scoreflow.tasks.media import ffmpeg_exe, stream_facts, video_stream
 from scoreflow.tasks.model import MediaInfo
 from scoreflow.tasks.storage import regular_file
 from scoreflow.tasks.timecode import RATES, snap_rate
@@ -95,31 +94,18 @@ def open_source(path: str | Path) -> Source:
         If the file cannot be read or has no video stream.
     """
     p = regular_file(Path(path), what="video")
-    try:
-        container = av.open(str(p))
-    except av.FFmpegError as exc:
-        raise InputError(f"cannot read the video: {exc}", source=str(p)) from None
-    with container:
-        if not container.streams.video:
-            raise InputError("no video stream", source=str(p), fix="Give a video file")
-        v = container.streams.video[0]
+    with video_stream(p) as (container, v):
         nominal = v.guessed_rate or v.base_rate or v.average_rate
-        if not nominal:
-            raise InputError("the video has no frame rate", source=str(p))
         average = float(v.average_rate or nominal)
         rate = snap_rate(Fraction(nominal))
         if rate not in RATES.values() and rate.denominator not in (1, 1001):
             rate = snap_rate(round(float(rate)))
         uneven = _uneven_timestamps(container, v)
-        if v.duration is not None and v.time_base is not None:
-            duration = float(v.duration * v.time_base)
-        else:
-            duration = float(container.duration or 0) / av.time_base
+        duration, start_tc = stream_facts(container, v)
         vfr = uneven or abs(average - float(rate)) > 0.01 * float(rate)
         frames = round(duration * rate) if vfr or not v.frames else int(v.frames)
-        tags = [v.metadata, *(s.metadata for s in container.streams), container.metadata]
         return Source(
-            start_tc=next((t["timecode"] for t in tags if t.get("timecode")), None),
+            start_tc=start_tc,
             path=str(p), rate=rate, frames=int(frames), width=v.codec_context.width,
             height=v.codec_context.height, vfr=vfr, average_fps=average,
             has_audio=bool(container.streams.audio),

@@ -6,10 +6,12 @@ binary that imageio-ffmpeg ships (which has no ffprobe, so probing uses PyAV).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -71,10 +73,15 @@ def probe(path: str | Path) -> MediaInfo:
     return _probe(str(path), st.st_size, st.st_mtime_ns)
 
 
-@cache
-def _probe(name: str, size: int, mtime_ns: int) -> MediaInfo:
-    """`probe`, cached per file version (`size`, `mtime_ns`)."""
-    path = Path(name)
+@contextlib.contextmanager
+def video_stream(path: Path) -> Iterator[tuple[Any, Any]]:
+    """``(container, first video stream)`` of a file opened with PyAV, closed after.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, or has no video stream or no frame rate.
+    """
     try:
         container = av.open(str(path))
     except av.FFmpegError as exc:
@@ -83,20 +90,32 @@ def _probe(name: str, size: int, mtime_ns: int) -> MediaInfo:
         if not container.streams.video:
             raise InputError("no video stream", source=str(path), fix="Give a video file")
         v = container.streams.video[0]
-        raw_rate = v.average_rate or v.guessed_rate or v.base_rate
-        if not raw_rate:
+        if not (v.average_rate or v.guessed_rate or v.base_rate):
             raise InputError("the video has no frame rate", source=str(path))
-        rate = snap_rate(Fraction(raw_rate))
+        yield container, v
+
+
+def stream_facts(container: Any, v: Any) -> tuple[float, str | None]:
+    """(duration in seconds, the start timecode a stream or the file carries, or None)."""
+    if v.duration is not None and v.time_base is not None:
+        duration = float(v.duration * v.time_base)
+    else:
+        duration = float(container.duration or 0) / av.time_base
+    tags = [v.metadata, *(s.metadata for s in container.streams), container.metadata]
+    return duration, next((t["timecode"] for t in tags if t.get("timecode")), None)
+
+
+@cache
+def _probe(name: str, size: int, mtime_ns: int) -> MediaInfo:
+    """`probe`, cached per file version (`size`, `mtime_ns`)."""
+    path = Path(name)
+    with video_stream(path) as (container, v):
+        rate = snap_rate(Fraction(v.average_rate or v.guessed_rate or v.base_rate))
         _check_constant_rate(path, rate, v)
-        if v.duration is not None and v.time_base is not None:
-            duration = float(v.duration * v.time_base)
-        else:
-            duration = float(container.duration or 0) / av.time_base
+        duration, start_tc = stream_facts(container, v)
         frames = v.frames or round(Fraction(duration).limit_denominator(10**6) * rate)
         _check_complete(path, container, v, int(frames))
         a = container.streams.audio
-        tags = [v.metadata, *(s.metadata for s in container.streams), container.metadata]
-        start_tc = next((t["timecode"] for t in tags if t.get("timecode")), None)
         return MediaInfo(
             path=str(path),
             duration_s=float(Fraction(frames) / rate),
