@@ -48,6 +48,18 @@ def quality_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+@cache
+def picture_digest() -> str:
+    """A digest of the picture reader's code (`tasks.frames`, `shots`, `spotting`,
+    `picture`): an edited reader reads the video again."""
+    from scoreflow.tasks import frames, picture, shots, spotting
+
+    digest = hashlib.sha256(__version__.encode())
+    for module in (frames, shots, spotting, picture):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cue_key(payload: dict[str, Any], cfg: dict[str, Any]) -> str:
     """The cache key of a cue: what defines its music (`payload`), namespaced by the project
     (client and name) and by `code_digest`, so projects and checkouts never collide."""

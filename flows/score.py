@@ -138,7 +138,22 @@ def read_shots_task(
     return shotlist.read_shotlist(shots, fps=fps, media=info, start_tc=start_tc)
 
 
-@task(name="read-picture", cache_policy=NO_CACHE)
+def picture_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    """Cache key of a video's reading: its content, the picture settings and vocabulary,
+    the dialogue margin and the reader's code (a revision does not read the picture again)."""
+    cfg = params["cfg"]
+    about = {
+        "video": sha256_file(Path(params["video"])),
+        "picture": cfg["picture"],
+        "styles": config.styles_digest(cfg["composer"]["styles"]),
+        "speech_margin_db": cfg["mix"]["speech_margin_db"],
+    }
+    blob = json.dumps(about, sort_keys=True, default=str).encode()
+    return "scoreflow-picture-" + hashlib.sha256(blob).hexdigest() + "-" + cache.picture_digest()
+
+
+@task(name="read-picture", cache_key_fn=picture_cache_key, persist_result=True,
+      result_serializer="pickle")  # fmt: skip
 def read_picture_task(video: Path, cfg: dict[str, Any]) -> picture.Reading:
     return picture.read_picture(
         video,

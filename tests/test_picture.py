@@ -168,7 +168,7 @@ def test_suggest_fills_only_what_the_shot_list_leaves_empty(df_video):
             650,
             description="tense and dark, builds, hit at 00:00:15;00",
             intensity=0.2,
-        ),  # fmt: skip
+        ),
         scene("hits", cut, 650, description="the bars", hits=(cut + 10,), curve="falls"),
     ]
     filled, notes = picture.suggest(scenes, reading, settings=cfg["picture"],
@@ -180,3 +180,25 @@ def test_suggest_fills_only_what_the_shot_list_leaves_empty(df_video):
     assert hits.intensity is not None  # the one thing it left empty
     assert truth[1].frame + 120 not in empty.hits
     assert json.dumps(notes)
+
+
+def test_a_second_run_takes_the_reading_from_the_cache(scored):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from scoreflow.flows.score import score_video
+
+    d, video, _, first = scored
+    state = score_video(video=str(video), shots=None, out=str(d / "again"), return_state=True)
+    again = state.result()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))  # fmt: skip
+    states = {
+        r.name.rsplit("-", 1)[0]: r.state.name for r in runs if r.name.startswith("read-picture")
+    }
+    assert states == {"read-picture": "Cached"}
+    assert again["picture"]["transitions"] == first["picture"]["transitions"]
+    assert [s["start_frame"] for s in again["scenes"]] == [
+        s["start_frame"] for s in first["scenes"]
+    ]
