@@ -295,16 +295,19 @@ def transnetv2_transitions(
     min_shot_s: float = 0.4,
 ) -> list[Transition]:
     """Transitions from TransNetV2's predictions: each run of frames over `threshold` in
-    its single-frame head is one; a run of one or two frames is a cut (the next shot starts
+    its single-frame head is one (runs inside one span of its many-hot head, or closer than
+    `min_shot_s`, are one); a run of one or two frames is a cut (the next shot starts
     after it), a longer one a dissolve, or a fade where the picture goes black in it; the
     span comes from the many-hot head around it."""
     n = single.size
     over = single > threshold
     edges = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(np.int8), [0]])))
     runs: list[list[int]] = []
+    inside = many > threshold
     for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if runs and a - runs[-1][1] < round(min_shot_s * rate):
-            runs[-1][1] = int(b)  # no shot so short between them: the halves of a fade
+        joined = bool(runs) and bool(inside[runs[-1][1] : a].all())  # one many-hot span
+        if runs and (joined or a - runs[-1][1] < round(min_shot_s * rate)):
+            runs[-1][1] = int(b)  # one transition: a dissolve's peaks, a fade's halves
         else:
             runs.append([int(a), int(b)])
     found = []

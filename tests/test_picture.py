@@ -182,23 +182,21 @@ def test_suggest_fills_only_what_the_shot_list_leaves_empty(df_video):
     assert json.dumps(notes)
 
 
-def test_a_second_run_takes_the_reading_from_the_cache(scored):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+def test_the_reading_is_cached_on_the_video_and_its_settings(prefect_server, df_video):
+    """Read by the flow's task twice: the second comes from the cache; another setting is
+    read again."""
+    from prefect import flow
 
-    from scoreflow.flows.score import score_video
+    from scoreflow.flows.score import read_picture_task
 
-    d, video, _, first = scored
-    state = score_video(video=str(video), shots=None, out=str(d / "again"), return_state=True)
-    again = state.result()
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))  # fmt: skip
-    states = {
-        r.name.rsplit("-", 1)[0]: r.state.name for r in runs if r.name.startswith("read-picture")
-    }
-    assert states == {"read-picture": "Cached"}
-    assert again["picture"]["transitions"] == first["picture"]["transitions"]
-    assert [s["start_frame"] for s in again["scenes"]] == [
-        s["start_frame"] for s in first["scenes"]
-    ]
+    video, _ = df_video
+    cfg = config.load_config()
+
+    @flow
+    def twice(other: dict) -> list:
+        return [read_picture_task(video, c, return_state=True) for c in (cfg, cfg, other)]
+
+    other = config.load_config(None, {"picture": {"hits_per_minute": 1.0}})
+    first, second, third = twice(other)
+    assert (first.name, second.name, third.name) == ("Completed", "Cached", "Completed")
+    assert second.result().to_dict() == first.result().to_dict()
