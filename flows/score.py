@@ -558,7 +558,9 @@ def _score(
             if shots_p is None or not shots
             else {"path": str(shots), "etag": etag(shots), "sha256": sha256_file(shots_p)},
         },
-        "picture": None if reading is None else {**reading.to_dict(), "suggested": suggested},
+        "picture": None  # the video as the user gave it, not the fetched copy
+        if reading is None
+        else {**reading.to_dict(), "video": str(video), "suggested": suggested},
         "settings": cfg,
         "programme": {
             "rate": str(info.rate),

@@ -21,7 +21,13 @@ from scoreflow.tasks.media import generate_video  # noqa: E402
 
 # The longest modules, longest first (minutes each on a 2-core machine). They run first, so
 # that with `--dist loadfile` (`make test`) the two workers end together.
-LONGEST = ("test_library.py", "test_watch.py", "test_shutdown.py", "test_install.py")
+LONGEST = (
+    "test_library.py",
+    "test_watch.py",
+    "test_shutdown.py",
+    "test_install.py",
+    "test_picture.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):
