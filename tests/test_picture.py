@@ -200,3 +200,21 @@ def test_the_reading_is_cached_on_the_video_and_its_settings(prefect_server, df_
     first, second, third = twice(other)
     assert (first.name, second.name, third.name) == ("Completed", "Cached", "Completed")
     assert second.result().to_dict() == first.result().to_dict()
+
+
+def test_a_run_read_from_the_picture_is_revised_on_the_same_scenes(scored, tmp_path):
+    import shutil
+
+    from scoreflow.flows.cli import main
+
+    d, _, _, first = scored
+    run = tmp_path / "run"
+    shutil.copytree(d / "out", run)
+    assert main(["revise", str(run), "--scene", "3", "--note", "no drums, calmer"]) == 0
+    after = json.loads((run / "manifest.json").read_text())
+    assert after["inputs"]["shots"] is None and after["revision"]["number"] == 1
+    spans = [(s["start_frame"], s["end_frame"]) for s in after["scenes"]]
+    assert spans == [(s["start_frame"], s["end_frame"]) for s in first["scenes"]]
+    brief = next(s["brief"] for s in after["scenes"] if s["id"] == "3")
+    assert brief["drums"] is False
+    assert main(["verify", str(run)]) == 0
