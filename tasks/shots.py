@@ -125,13 +125,15 @@ def dissolves(
     total: float = 0.35,
     longest_s: float = 3.0,
     shortest: int = 4,
+    bridge_s: float = 0.4,
 ) -> list[Transition]:
     """Gradual transitions by twin comparison on the colour histograms.
 
     A run of frames whose histogram changes from the frame before (smoothed over 3
     frames) by at least `low` and three times the median change of the 2 s around (a
     moving shot's own change), not one frame making most of the change (a cut), at least
-    `shortest` frames and at most `longest_s` long, is a dissolve when its last frame's
+    `shortest` frames and at most `longest_s` long (runs less than `bridge_s` apart are
+    one), is a dissolve when its last frame's
     colours lie at least `total` from the frame before it began; the boundary is its middle
     frame."""
     n = f.frames
@@ -148,8 +150,8 @@ def dissolves(
     edges = np.flatnonzero(np.diff(np.concatenate([[0], moving.astype(np.int8), [0]])))
     runs: list[list[int]] = []
     for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if runs and a - runs[-1][1] < shortest:
-            runs[-1][1] = int(b)  # a dip of a frame or two inside one dissolve
+        if runs and a - runs[-1][1] < max(shortest, round(bridge_s * rate)):
+            runs[-1][1] = int(b)  # a dip inside one dissolve: no shot is that short
         else:
             runs.append([int(a), int(b)])
     for a, b in runs:

@@ -24,6 +24,9 @@ VOICE = (
 )  # a speech-like voice: a gliding voiced tone at syllable rate, pausing 0.4 s in 3
 
 
+SEEDED = ("life", "cellauto")
+
+
 @dataclass(frozen=True)
 class Shot:
     source: str  # a lavfi video source with its options, e.g. "testsrc2", "mandelbrot"
@@ -50,6 +53,8 @@ def _frames(
 ) -> np.ndarray:
     w, h = size
     spec = f"{source}{':' if '=' in source else '='}size={w}x{h}:rate={rate}"
+    if source.split("=")[0] in SEEDED and "seed=" not in source:
+        spec += ":seed=1"  # these sources start from random cells: the same ones each time
     spec += f",{filters}" if filters else ""
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", spec,
