@@ -33,8 +33,26 @@ from scipy.ndimage import median_filter, uniform_filter1d
 
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.frames import Features, hist_distance
+from scoreflow.tasks.speech import mask_runs
 
 DETECTORS = ("auto", "content", "transnetv2")
+BLACK_LUMA = 16.0  # a frame darker than this (0-255, and flat) is black: a fade's dip
+
+
+def _bridged(
+    mask: np.ndarray, *, gap: int, inside: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """`speech.mask_runs` of `mask`, with runs less than `gap` frames apart (or, given
+    `inside`, with only `inside` frames between them) joined into one."""
+    runs: list[tuple[int, int]] = []
+    for a, b in mask_runs(mask):
+        if runs and (
+            a - runs[-1][1] < gap or (inside is not None and inside[runs[-1][1] : a].all())
+        ):
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -96,23 +114,23 @@ def _flash(f: Features, i: int, *, frames: int = 3, alike: float = 0.15) -> bool
 
 
 def fades(
-    f: Features, *, black_luma: float = 16.0, black_contrast: float = 10.0, longest: int = 150
-) -> list[Transition]:
+    f: Features, *, black_luma: float = BLACK_LUMA, black_contrast: float = 10.0,
+    longest: int = 150,
+) -> list[Transition]:  # fmt: skip
     """Dips to black inside the video (not at its head or tail): the boundary is the middle
     of the black frames; the span reaches back and on while the brightness falls and rises."""
     dark = (f.luma < black_luma) & (f.contrast < black_contrast)
     n = dark.size
     out = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], dark.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
+    for a, b in mask_runs(dark):
         if a == 0 or b >= n:
             continue  # fade-in from black at the head, or out at the tail
-        start, end = int(a), int(b)
+        start, end = a, b
         while start > 0 and a - start < longest and f.luma[start - 1] > f.luma[start] + 0.5:
             start -= 1
         while end < n - 1 and end - b < longest and f.luma[end + 1] > f.luma[end] + 0.5:
             end += 1
-        out.append(Transition((int(a) + int(b)) // 2, "fade", start, min(end + 1, n), 1.0))
+        out.append(Transition((a + b) // 2, "fade", start, min(end + 1, n), 1.0))
     return out
 
 
@@ -133,9 +151,8 @@ def dissolves(
     frames) by at least `low` and three times the median change of the 2 s around (a
     moving shot's own change), not one frame making most of the change (a cut), at least
     `shortest` frames and at most `longest_s` long (runs less than `bridge_s` apart are
-    one), is a dissolve when its last frame's
-    colours lie at least `total` from the frame before it began; the boundary is its middle
-    frame."""
+    one), is a dissolve when its last frame's colours lie at least `total` from the frame
+    before it began; the boundary is its middle frame."""
     n = f.frames
     if n < shortest + 2:
         return []
@@ -147,14 +164,8 @@ def dissolves(
     moving = smooth >= np.maximum(low, 3.0 * local)
     cut_set = set(cuts)
     out: list[Transition] = []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], moving.astype(np.int8), [0]])))
-    runs: list[list[int]] = []
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if runs and a - runs[-1][1] < max(shortest, round(bridge_s * rate)):
-            runs[-1][1] = int(b)  # a dip inside one dissolve: no shot is that short
-        else:
-            runs.append([int(a), int(b)])
-    for a, b in runs:
+    # a dip inside one dissolve: no shot is that short
+    for a, b in _bridged(moving, gap=max(shortest, round(bridge_s * rate))):
         if b - a < shortest or b - a > longest_s * rate or a == 0:
             continue
         change = float(hist_distance(f.hist[min(b, n - 1)], f.hist[a - 1]))
@@ -302,18 +313,10 @@ def transnetv2_transitions(
     after it), a longer one a dissolve, or a fade where the picture goes black in it; the
     span comes from the many-hot head around it."""
     n = single.size
-    over = single > threshold
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(np.int8), [0]])))
-    runs: list[list[int]] = []
     inside = many > threshold
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        joined = bool(runs) and bool(inside[runs[-1][1] : a].all())  # one many-hot span
-        if runs and (joined or a - runs[-1][1] < round(min_shot_s * rate)):
-            runs[-1][1] = int(b)  # one transition: a dissolve's peaks, a fade's halves
-        else:
-            runs.append([int(a), int(b)])
     found = []
-    for a, b in runs:
+    # one transition: a dissolve's peaks inside one many-hot span, a fade's halves
+    for a, b in _bridged(single > threshold, gap=round(min_shot_s * rate), inside=inside):
         if a == 0 and b >= n:
             continue
         start, end = a, b
@@ -325,7 +328,7 @@ def transnetv2_transitions(
         if end - start <= 2:
             found.append(Transition(min(b, n - 1), "cut", start, end, score))
             continue
-        dark = bool((f.luma[start:end] < 16.0).any()) if f.frames >= end else False
+        dark = bool((f.luma[start:end] < BLACK_LUMA).any()) if f.frames >= end else False
         found.append(
             Transition((start + end) // 2, "fade" if dark else "dissolve", start, end, score)
         )

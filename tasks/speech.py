@@ -27,7 +27,7 @@ from scoreflow.tasks.media import read_audio
 HOP_S = 0.01
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def mask_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """``[start, end)`` index runs where `mask` is true."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
@@ -112,7 +112,7 @@ def smooth_speech(
     bridge = max(1, round(bridge_s / HOP_S))
     shortest = max(1, round(min_speech_s / HOP_S))
     mask = binary_closing(np.pad(frames, bridge), structure=np.ones(bridge))[bridge:-bridge]
-    return _runs(binary_opening(mask, structure=np.ones(shortest)))
+    return mask_runs(binary_opening(mask, structure=np.ones(shortest)))
 
 
 def override_regions(
@@ -136,7 +136,7 @@ def override_regions(
         mask[a:b] = True
     for a, b in excluded:
         mask[a:b] = False
-    return _runs(mask)
+    return mask_runs(mask)
 
 
 def dialogue_track(
