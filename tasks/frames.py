@@ -289,6 +289,11 @@ class Sound:
         a = int(start_s / SOUND_HOP_S)
         return slice(a, max(a + 1, int(end_s / SOUND_HOP_S)))
 
+    def level_over(self, start_s: float, end_s: float) -> float:
+        """The mean power of ``[start_s, end_s)`` as a level, dBFS."""
+        part = self.level_db[self.span(start_s, end_s)]
+        return float(10 * np.log10(np.mean(10 ** (part / 10)) + 1e-12))
+
     def speech_share(self, start_s: float, end_s: float) -> float:
         """How much of ``[start_s, end_s)`` has dialogue, 0..1."""
         inside = sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in self.speech)

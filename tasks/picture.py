@@ -38,16 +38,15 @@ class Reading:
 
     def to_dict(self) -> dict[str, Any]:
         """For the manifest and `explain`: everything but the per-frame figures."""
-        rate = self.source.rate
         return {
             "video": self.source.path,
-            "rate": str(rate),
+            "rate": str(self.source.rate),
             "frames": self.source.frames,
             "note": self.source.note(),
             "detector": self.detector,
             "transitions": [t.to_dict() for t in self.transitions],
             "shots": [[s.start, s.end] for s in self.shots],
-            "scenes": [s.to_dict(rate) for s in self.spots],
+            "scenes": [s.to_dict() for s in self.spots],
             "dialogue_s": [
                 [round(a, 2), round(b, 2)] for a, b in (self.sound.speech if self.sound else [])
             ],

@@ -69,7 +69,7 @@ class Spot:
         words = " ".join([*self.words, self.mood])
         return f"{words} scene: {cutting}, {moving}{curve}"
 
-    def to_dict(self, rate: Any) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "start_frame": self.start, "end_frame": self.end, "shots": self.shots,
             "why": self.why, "figures": {k: round(v, 3) for k, v in self.figures.items()},
@@ -91,7 +91,7 @@ def describe_shots(
             part = sound.span(a / rate, b / rate)
             if sound.bands_db[part].size:
                 snd = sound.bands_db[part].mean(axis=0)
-                level = float(10 * np.log10(np.mean(10 ** (sound.level_db[part] / 10)) + 1e-12))
+                level = sound.level_over(a / rate, b / rate)
         out.append(ShotInfo(a, b, into.get(a, ""), f.hist[a:b].mean(axis=0), snd, level))
     return out
 
@@ -101,41 +101,46 @@ def _tc(frame: int, rate: float) -> str:
     return f"{int(s // 60):02d}:{s % 60:05.2f}"
 
 
-def _join_or_split(
+def _joins(
     spot: Spot, shot: ShotInfo, index: int, shots: list[ShotInfo], sound: Sound | None, *,
     rate: float, settings: dict[str, Any],
-) -> str | None:  # fmt: skip
-    """Why `shot` joins `spot` (a line), or None: it starts a new scene (its reason is
-    added to the new spot by the caller). Dialogue running across the cut, a look like one
-    of the scene's recent shots, or a sound that carries on join; so does a shot the
-    cutting comes back from within two shots (a reverse shot), if it came in on a cut and
-    its sound does not change."""
+) -> tuple[bool, str]:  # fmt: skip
+    """Whether `shot` joins `spot`, and why (a new scene's first reason when not).
+    Dialogue running across the cut, a look like one of the scene's recent shots, or a
+    sound that carries on join; so does a shot the cutting comes back from within two
+    shots (a reverse shot), if it came in on a cut and its sound does not change."""
+    at = _tc(shot.start, rate)
     if (shot.end - spot.start) / rate > settings["max_cue_s"]:
-        return None
-    at = shot.start / rate
-    if sound is not None and sound.speech_across(at, margin_s=settings["dialogue_across_s"]):
-        return f"shot {index + 1}: the dialogue runs across the cut at {_tc(shot.start, rate)}"
+        return False, f"starts at {at} (shot {index + 1}): the scene before reached max_cue_s"
+    if sound is not None and sound.speech_across(
+        shot.start / rate, margin_s=settings["dialogue_across_s"]
+    ):
+        return True, f"shot {index + 1}: the dialogue runs across the cut at {at}"
     recent = spot.shots[-RECENT_SHOTS:]
     looks = [float(hist_distance(shot.look, shots[m].look)) for m in recent]
     if min(looks) <= settings["look_threshold"]:
         nearest = recent[int(np.argmin(looks))]
-        return f"shot {index + 1} looks like shot {nearest + 1} ({min(looks):.2f})"
-    change = _sound_change(shots[index - 1], shot, silent_db=settings["silent_db"])
+        return True, f"shot {index + 1} looks like shot {nearest + 1} ({min(looks):.2f})"
+    before = shots[index - 1]
+    change = _sound_change(before, shot, silent_db=settings["silent_db"])
     if change is not None and change <= settings["sound_threshold_db"]:
-        return f"shot {index + 1}: the sound carries on ({change:.1f} dB apart)"
-    if shot.into != "cut" or change is not None:
-        return None  # a fade or dissolve, or a new sound: the scene changes
-    for ahead in range(index + 1, min(index + 3, len(shots))):  # A B A: B belongs
-        back = min(float(hist_distance(shots[ahead].look, shots[m].look)) for m in recent)
-        if (
-            back <= settings["look_threshold"]
-            and (shots[ahead].end - spot.start) / rate <= settings["max_cue_s"]
-        ):
-            return (
-                f"shot {index + 1}: the cutting returns to the scene's look at shot "
-                f"{ahead + 1} (shot/reverse shot)"
-            )
-    return None
+        return True, f"shot {index + 1}: the sound carries on ({change:.1f} dB apart)"
+    if shot.into == "cut" and change is None:  # no fade or dissolve, no new sound
+        for ahead in range(index + 1, min(index + 3, len(shots))):  # A B A: B belongs
+            back = min(float(hist_distance(shots[ahead].look, shots[m].look)) for m in recent)
+            if (
+                back <= settings["look_threshold"]
+                and (shots[ahead].end - spot.start) / rate <= settings["max_cue_s"]
+            ):
+                return True, (
+                    f"shot {index + 1}: the cutting returns to the scene's look at shot "
+                    f"{ahead + 1} (shot/reverse shot)"
+                )
+    look = float(hist_distance(shot.look, before.look))
+    heard = "no sound to go by" if change is None else f"new sound ({change:.1f} dB apart)"
+    return False, (
+        f"starts at {at} (shot {index + 1}, after a {shot.into}): new look ({look:.2f}), {heard}"
+    )
 
 
 def _sound_change(a: ShotInfo, b: ShotInfo, *, silent_db: float) -> float | None:
@@ -158,27 +163,13 @@ def group_shots(
     spots = [Spot(shots[0].start, shots[0].end, [0], ["starts the programme"])]
     for i, shot in enumerate(shots[1:], start=1):
         spot = spots[-1]
-        joined = _join_or_split(spot, shot, i, shots, sound, rate=rate, settings=settings)
-        if joined is not None:
-            spot.end, spot.why = shot.end, [*spot.why, joined]
+        joins, why = _joins(spot, shot, i, shots, sound, rate=rate, settings=settings)
+        if joins:
+            spot.end, spot.why = shot.end, [*spot.why, why]
             spot.shots.append(i)
-            continue
-        why = _split_reason(spot, shot, shots[i - 1], i, rate=rate, settings=settings)
-        spots.append(Spot(shot.start, shot.end, [i], [why]))
+        else:
+            spots.append(Spot(shot.start, shot.end, [i], [why]))
     return _merge_short(spots, shots, rate=rate, min_cue_s=settings["min_cue_s"])
-
-
-def _split_reason(
-    spot: Spot, shot: ShotInfo, before: ShotInfo, index: int, *, rate: float,
-    settings: dict[str, Any],
-) -> str:  # fmt: skip
-    at = _tc(shot.start, rate)
-    if (shot.end - spot.start) / rate > settings["max_cue_s"]:
-        return f"starts at {at} (shot {index + 1}): the scene before reached max_cue_s"
-    look = min(float(hist_distance(shot.look, s)) for s in [before.look])
-    change = _sound_change(before, shot, silent_db=settings["silent_db"])
-    sound = "no sound to go by" if change is None else f"new sound ({change:.1f} dB apart)"
-    return f"starts at {at} (shot {index + 1}, after a {shot.into}): new look ({look:.2f}), {sound}"
 
 
 def _merge_short(
@@ -238,8 +229,7 @@ def read_energy(
         "warmth": float(f.warmth[sl].mean()),
     }
     if sound is not None:
-        part = sound.level_db[sound.span(a / rate, b / rate)]
-        figures["loudness_db"] = float(10 * np.log10(np.mean(10 ** (part / 10)) + 1e-12))
+        figures["loudness_db"] = sound.level_over(a / rate, b / rate)
         figures["dialogue"] = sound.speech_share(a / rate, b / rate)
     spot.figures = figures
     w = mapping["weights"]
