@@ -312,8 +312,7 @@ def _read_inputs(
         return cfg, engine, vocab, info, [], None
     from scoreflow.tasks import picture as pic
 
-    reading = pic.read_picture(video_p, settings=cfg["picture"], mapping=vocab["picture"],
-                               speech_margin_db=cfg["mix"]["speech_margin_db"])  # fmt: skip
+    reading = pic.read_with(video_p, cfg)
     scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
     return cfg, engine, vocab, info, scenes, reading
 
@@ -886,9 +885,7 @@ def _cuts(args: argparse.Namespace) -> int:
         if path.exists() and (path.resolve() == Path(video).resolve() or not args.force):
             raise InputError("the file is there already", field="--out", value=str(path),
                              fix="Give another name, or --force to replace it")  # fmt: skip
-    vocab = config.styles(cfg["composer"]["styles"])
-    reading = pic.read_picture(video, settings=cfg["picture"], mapping=vocab["picture"],
-                               speech_margin_db=cfg["mix"]["speech_margin_db"])  # fmt: skip
+    reading = pic.read_with(video, cfg)
     info = reading.source.media_info()
     scenes = pic.scenes_for(reading, info, start_tc=args.start_tc, genre=cfg["picture"]["genre"])
     print(f"scoreflow: {pic.summary(reading)}", file=sys.stderr)

@@ -143,7 +143,7 @@ def picture_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
     the dialogue margin and the reader's code (a revision does not read the picture again)."""
     cfg = params["cfg"]
     about = {
-        "video": sha256_file(Path(params["video"])),
+        "video": params["video_sha256"],
         "picture": cfg["picture"],
         "styles": config.styles_digest(cfg["composer"]["styles"]),
         "speech_margin_db": cfg["mix"]["speech_margin_db"],
@@ -154,13 +154,8 @@ def picture_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
 
 @task(name="read-picture", cache_key_fn=picture_cache_key, persist_result=True,
       result_serializer="pickle")  # fmt: skip
-def read_picture_task(video: Path, cfg: dict[str, Any]) -> picture.Reading:
-    return picture.read_picture(
-        video,
-        settings=cfg["picture"],
-        mapping=config.styles(cfg["composer"]["styles"])["picture"],
-        speech_margin_db=cfg["mix"]["speech_margin_db"],
-    )
+def read_picture_task(video: Path, cfg: dict[str, Any], video_sha256: str) -> picture.Reading:
+    return picture.read_with(video, cfg)
 
 
 @task(name="brief", cache_policy=NO_CACHE)
@@ -433,7 +428,10 @@ def _score(
         _detail(log, "%s", media.describe(info))
         o = cfg["output"]
         mux.check_audio_options(info.container, o["audio_codec"], o["audio_bitrate"])
-        scenes, reading, suggested = _scenes(log, video_p, shots_p, shots, info, cfg, fps, start_tc)
+        video_sha256 = sha256_file(video_p)
+        scenes, reading, suggested = _scenes(
+            log, video_p, video_sha256, shots_p, shots, info, cfg, fps, start_tc
+        )
     except InputError as exc:  # name what the user gave, not our fetched copy
         if shots_p is not None and shots:
             exc = exc.renamed(str(shots_p), shots)
@@ -551,7 +549,7 @@ def _score(
             "video": {
                 "path": str(video),
                 "etag": etag(video),
-                "sha256": sha256_file(video_p),
+                "sha256": video_sha256,
                 "probe": {**info.__dict__, "rate": str(info.rate), "path": str(video)},
             },
             "shots": None
@@ -633,14 +631,14 @@ def _score(
 
 
 def _scenes(
-    log: Any, video_p: Path, shots_p: Path | None, shots: str | None, info: MediaInfo,
-    cfg: dict[str, Any], fps: str | None, start_tc: str | None,
+    log: Any, video_p: Path, video_sha256: str, shots_p: Path | None, shots: str | None,
+    info: MediaInfo, cfg: dict[str, Any], fps: str | None, start_tc: str | None,
 ) -> tuple[list[Scene], picture.Reading | None, dict[str, list[str]]]:  # fmt: skip
     """The run's scenes: the shot list's (what it leaves empty filled from the picture
     with ``picture.suggest``), or with no shot list the picture's own."""
     if shots_p is None or not shots:
         _stage(log, 2, "reading the picture of %s (no shot list)", video_p.name)
-        reading = read_picture_task(video_p, cfg)
+        reading = read_picture_task(video_p, cfg, video_sha256)
         _detail(log, "%s", picture.summary(reading))
         scenes = picture.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
         return scenes, reading, {}
@@ -650,7 +648,7 @@ def _scenes(
         scenes = [replace(x, origin=x.origin.replace(str(shots_p), shots)) for x in scenes]
     if not cfg["picture"]["suggest"] or not any(s.music for s in scenes):
         return scenes, None, {}
-    reading = read_picture_task(video_p, cfg)
+    reading = read_picture_task(video_p, cfg, video_sha256)
     vocab = config.styles(cfg["composer"]["styles"])
     scenes, suggested = picture.suggest(
         scenes, reading, settings=cfg["picture"], mapping=vocab["picture"], vocab=vocab

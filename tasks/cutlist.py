@@ -36,6 +36,11 @@ def _tc(scene: Scene, frame: int) -> str:
     return format_timecode(frame + scene.tc_start, scene.rate, drop_frame=scene.drop_frame)
 
 
+def _fields(scene: Scene) -> str:
+    """The scene's fields as the cut readers take them from clip names and comments."""
+    return f"mood={scene.mood} intensity={scene.intensity:.2f} curve={scene.curve}"
+
+
 def to_csv(scenes: list[Scene], reading: Reading) -> str:
     """The CSV shot list, a ``# why`` comment line before each scene."""
     buf = io.StringIO()
@@ -73,9 +78,8 @@ def to_otio(scenes: list[Scene], reading: Reading) -> otio.schema.Timeline:
                 otio.opentime.RationalTime(0, rate),
                 otio.opentime.RationalTime(reading.source.frames, rate)),
         )  # fmt: skip
-        fields = f"mood={scene.mood} intensity={scene.intensity:.2f} curve={scene.curve}"
         clip = otio.schema.Clip(
-            name=f"{scene.description} {fields}", media_reference=reference,
+            name=f"{scene.description} {_fields(scene)}", media_reference=reference,
             source_range=otio.opentime.TimeRange(
                 otio.opentime.RationalTime(scene.start_frame, rate),
                 otio.opentime.RationalTime(scene.frames, rate)),
@@ -101,11 +105,10 @@ def to_edl(scenes: list[Scene], reading: Reading) -> str:
              f"FCM: {'DROP FRAME' if drop else 'NON-DROP FRAME'}", ""]  # fmt: skip
     for n, scene in enumerate(scenes, start=1):
         src_in, src_out = _tc(scene, scene.start_frame), _tc(scene, scene.end_frame)
-        fields = f"mood={scene.mood} intensity={scene.intensity:.2f} curve={scene.curve}"
         lines += [
             f"{n:03d}  AX       V     C        {src_in} {src_out} {scene.tc_in} {scene.tc_out}",
             f"* FROM CLIP NAME: {video.name}",
-            f"* COMMENT: {scene.description} {fields}",
+            f"* COMMENT: {scene.description} {_fields(scene)}",
             *(f"* LOC: {_tc(scene, h)} YELLOW" for h in scene.hits),
             "",
         ]

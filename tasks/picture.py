@@ -138,6 +138,19 @@ def read_picture(
     return Reading(source, detector, transitions, shots, spots, f, sound, seconds)
 
 
+def read_with(video: str | Path, cfg: dict[str, Any]) -> Reading:
+    """`read_picture` with a run's whole config: its ``[picture]``, its styles' mapping and
+    its dialogue margin."""
+    from scoreflow import config
+
+    return read_picture(
+        video,
+        settings=cfg["picture"],
+        mapping=config.styles(cfg["composer"]["styles"])["picture"],
+        speech_margin_db=cfg["mix"]["speech_margin_db"],
+    )
+
+
 def scenes_from(
     reading: Reading, *, origin: str, tc_start: int = 0, drop_frame: bool = False, genre: str = ""
 ) -> list[Scene]:

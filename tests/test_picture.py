@@ -18,6 +18,7 @@ from scoreflow.tasks import picture, shotlist
 from scoreflow.tasks import synth_video as sv
 from scoreflow.tasks.media import probe, stream_hash
 from scoreflow.tasks.model import Scene
+from scoreflow.tasks.storage import sha256_file
 
 S = sv.Shot
 LOOKS = [("testsrc2", "smptebars"), ("mandelbrot", "rgbtestsrc"), ("cellauto", "testsrc"),
@@ -194,7 +195,8 @@ def test_the_reading_is_cached_on_the_video_and_its_settings(prefect_server, df_
 
     @flow
     def twice(other: dict) -> list:
-        return [read_picture_task(video, c, return_state=True) for c in (cfg, cfg, other)]
+        digest = sha256_file(video)
+        return [read_picture_task(video, c, digest, return_state=True) for c in (cfg, cfg, other)]
 
     other = config.load_config(None, {"picture": {"hits_per_minute": 1.0}})
     first, second, third = twice(other)
