@@ -176,7 +176,7 @@ def decode_frames(source: Source, *, chunk_frames: int = CHUNK_FRAMES) -> Iterat
 def _hsv(rgb: np.ndarray) -> np.ndarray:
     """RGB (0-255) to HSV on OpenCV's scale (hue 0-180, saturation and value 0-255), as
     PySceneDetect's content detector reads frames."""
-    f = rgb.astype(np.float32)
+    f = rgb.astype(np.float32, copy=False)
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     v = f.max(axis=-1)
     c = v - f.min(axis=-1)
@@ -230,7 +230,7 @@ class FeatureReader:
         """Add consecutive frames, shape (n, h, w, 3) uint8."""
         rgb = chunk.astype(np.float32)
         y = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-        hsv = _hsv(chunk)
+        hsv = _hsv(rgb)  # the float copy made once
         prev_y = y[:1] if self._last is None else self._last[0][None]
         prev_hsv = hsv[:1] if self._last is None else self._last[1][None]
         dy = np.abs(np.diff(np.concatenate([prev_y, y]), axis=0)).mean(axis=(1, 2))
