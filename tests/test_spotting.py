@@ -5,12 +5,14 @@ static shot; none inside dialogue)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from scoreflow import config
 from scoreflow.tasks import picture
 from scoreflow.tasks import spotting as sp
 from scoreflow.tasks import synth_video as sv
+from scoreflow.tasks.frames import Sound
 
 S = sv.Shot
 PINK, BROWN = "anoisesrc=a=0.05:c=pink", "anoisesrc=a=0.2:c=brown"
@@ -115,3 +117,21 @@ def test_the_scenes_become_shot_list_scenes_with_their_words(read):
         assert (scene.start_frame, scene.end_frame) == (spot.start, spot.end)
         assert scene.intensity == spot.intensity and scene.curve == spot.curve
         assert spot.mood in scene.description and scene.mood == spot.mood
+
+
+def test_talk_lowers_the_intensity_the_picture_reads(read):
+    """The same span, the same picture and levels: with dialogue all through it, the music
+    is asked to sit lower (``dialogue_drop``)."""
+    _, truth, r = read
+    rate = float(r.source.rate)
+    hops = int(r.source.duration_s / 0.1) + 1
+    level, bands = np.full(hops, -30.0, np.float32), np.full((hops, 24), -40.0, np.float32)
+    quiet = Sound(level, bands, speech=[])
+    talk = Sound(level, bands, speech=[(0.0, r.source.duration_s)])
+    spans = [sp.Spot(truth[6].frame, truth[-1].frame, [7]) for _ in range(2)]
+    for spot, sound in zip(spans, (quiet, talk), strict=True):
+        sp.read_energy(spot, r.features, sound, r.transitions, rate=rate, mapping=MAPPING)
+    without, with_talk = spans
+    assert with_talk.figures["dialogue"] == 1.0 and without.figures["dialogue"] == 0.0
+    drop = 1.0 - float(MAPPING["dialogue_drop"])
+    assert with_talk.intensity == pytest.approx(without.intensity * drop, abs=0.01)
