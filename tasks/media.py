@@ -170,6 +170,27 @@ def describe(info: MediaInfo) -> str:
     )
 
 
+def decode_audio(
+    path: str | Path, *, sample_rate: int, stream: int = 0, to: Path | None = None
+) -> bytes:
+    """Decode one audio stream with ffmpeg to stereo ``f32le`` at `sample_rate`: returned,
+    or written straight to the file `to` (returning nothing), for programmes too long to
+    hold."""
+    proc = subprocess.run(
+        [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-i", str(path),
+            "-map", f"0:a:{stream}", "-ac", "2", "-ar", str(sample_rate),
+            "-f", "f32le", "-" if to is None else str(to),
+        ],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise InputError(f"cannot decode audio stream {stream}: {' '.join(tail)}", source=str(path))
+    return proc.stdout
+
+
 def read_audio(path: str | Path, *, sample_rate: int, stream: int = 0) -> np.ndarray:
     """Decode one audio stream of any media file with ffmpeg.
 
@@ -177,30 +198,8 @@ def read_audio(path: str | Path, *, sample_rate: int, stream: int = 0) -> np.nda
     -------
     np.ndarray, shape (channels, samples), float32
     """
-    proc = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-i",
-            str(path),
-            "-map",
-            f"0:a:{stream}",
-            "-ac",
-            "2",
-            "-ar",
-            str(sample_rate),
-            "-f",
-            "f32le",
-            "-",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise InputError(f"cannot decode audio stream {stream}: {' '.join(tail)}", source=str(path))
-    return np.frombuffer(proc.stdout, np.float32).reshape(-1, 2).T.copy()
+    data = decode_audio(path, sample_rate=sample_rate, stream=stream)
+    return np.frombuffer(data, np.float32).reshape(-1, 2).T.copy()
 
 
 _EBU_I = re.compile(r"^\s*I:\s+(-?[\d.]+|-inf) LUFS", re.M)

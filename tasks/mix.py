@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
@@ -80,6 +80,69 @@ def k_weighting(sample_rate: int) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
+class LoudnessMeter:
+    """BS.1770-4 integrated loudness, fed in blocks of any length.
+
+    The K-weighting filters carry their state from block to block and the 100 ms hop
+    energies are kept (8 bytes a hop), so a programme of any length is measured in
+    constant memory; the gates are applied to the hop sums at the end. Feeding one whole
+    array gives `integrated_lufs`.
+    """
+
+    def __init__(self, sample_rate: int, channels: int = 2) -> None:
+        self.hop = round(0.1 * sample_rate)  # blocks are 4 hops long
+        self._sos = k_weighting(sample_rate).astype(np.float32)
+        self._zi = np.zeros((self._sos.shape[0], channels, 2), np.float32)
+        self._rest = np.zeros((channels, 0), np.float32)  # weighted, short of a whole hop
+        self._energy: list[np.ndarray] = []
+        self._heard = False
+
+    def feed(self, audio: np.ndarray) -> None:
+        """Measure the next `audio`, shape (channels, samples)."""
+        if not audio.shape[-1]:
+            return
+        self._heard = self._heard or bool(np.any(audio))
+        weighted, self._zi = sosfilt(
+            self._sos, audio.astype(np.float32, copy=False), zi=self._zi, axis=-1
+        )
+        if self._rest.shape[-1]:
+            weighted = np.concatenate([self._rest, weighted], axis=-1)
+        whole = weighted.shape[-1] // self.hop * self.hop
+        if whole:
+            hops = weighted[:, :whole].reshape(weighted.shape[0], -1, self.hop)
+            self._energy.append(np.square(hops).sum(axis=(0, 2), dtype=np.float64))
+        self._rest = weighted[:, whole:].copy()
+
+    def lufs(self) -> float:
+        """Integrated loudness of everything fed; -inf when silent or under 400 ms."""
+        energy = np.concatenate(self._energy) if self._energy else np.zeros(0)
+        if energy.size < 4 or not self._heard:
+            return float("-inf")
+        z = np.convolve(energy, np.ones(4), mode="valid") / (4 * self.hop)
+        loud = -0.691 + 10 * np.log10(np.maximum(z, 1e-30))
+        z = z[loud > -70.0]
+        if not z.size:
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(z.mean()) - 10.0
+        z = z[-0.691 + 10 * np.log10(z) > relative]
+        return float(-0.691 + 10 * np.log10(z.mean()))
+
+
+def feed_regions(
+    meter: LoudnessMeter, audio: np.ndarray, start: int, regions: list[tuple[int, int]] | None
+) -> None:
+    """Feed `meter` the parts of `audio` (which begins at sample `start`) that lie in
+    `regions` (all of it when None): regions met block by block join as in one array."""
+    if regions is None:
+        meter.feed(audio)
+        return
+    stop = start + audio.shape[-1]
+    for a, b in regions:
+        lo, hi = max(a, start), min(b, stop)
+        if lo < hi:
+            meter.feed(audio[:, lo - start : hi - start])
+
+
 def integrated_lufs(
     audio: np.ndarray, sample_rate: int, *, regions: list[tuple[int, int]] | None = None
 ) -> float:
@@ -90,25 +153,9 @@ def integrated_lufs(
     out. With `regions` (``[start, end)`` samples), only those parts are measured, joined:
     the dialogue-gated loudness when they are the dialogue regions.
     """
-    if regions:
-        audio = np.concatenate([audio[:, a:b] for a, b in regions], axis=-1)
-    hop = round(0.1 * sample_rate)  # blocks are 4 hops long
-    hops = audio.shape[-1] // hop
-    if hops < 4 or not np.any(audio):
-        return float("-inf")
-    sos = k_weighting(sample_rate).astype(np.float32)
-    weighted = sosfilt(sos, audio[:, : hops * hop].astype(np.float32, copy=False))
-    energy = (
-        np.square(weighted).reshape(audio.shape[0], hops, hop).sum(axis=(0, 2), dtype=np.float64)
-    )
-    z = np.convolve(energy, np.ones(4), mode="valid") / (4 * hop)
-    loud = -0.691 + 10 * np.log10(np.maximum(z, 1e-30))
-    z = z[loud > -70.0]
-    if not z.size:
-        return float("-inf")
-    relative = -0.691 + 10 * np.log10(z.mean()) - 10.0
-    z = z[-0.691 + 10 * np.log10(z) > relative]
-    return float(-0.691 + 10 * np.log10(z.mean()))
+    meter = LoudnessMeter(sample_rate, audio.shape[0])
+    feed_regions(meter, audio, 0, regions or None)
+    return meter.lufs()
 
 
 def peak_envelope(
@@ -237,11 +284,146 @@ def normalize(
 
 def level(cue: Cue, *, target_lufs: float) -> Cue:
     """Scale a cue (body and tail) so its body sits at `target_lufs`."""
-    now = integrated_lufs(cue.audio, cue.sample_rate)
-    if not np.isfinite(now):
+    g = level_gain(integrated_lufs(cue.audio, cue.sample_rate), target_lufs=target_lufs)
+    if g == 1.0:
         return cue
-    g = np.float32(10 ** ((target_lufs - now) / 20))
-    return dataclasses.replace(cue, audio=cue.audio * g, tail=cue.tail * g)
+    return dataclasses.replace(cue, audio=cue.audio * np.float32(g), tail=cue.tail * np.float32(g))
+
+
+class CueAudio(Protocol):
+    """What placing needs of a cue: its id, lengths and samples of body then tail (a
+    `Cue` in memory, or one spooled to disk, `tasks.spool.SpooledCue`)."""
+
+    @property
+    def scene_id(self) -> str: ...
+
+    @property
+    def samples(self) -> int: ...
+
+    @property
+    def tail_samples(self) -> int: ...
+
+    def read(self, start: int, stop: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Laid:
+    """A placement with its edges worked out: the half crossfade it rises over (`h_in`)
+    and falls over past its end (`h_out`, taken from its tail), else the fade in (`k_in`)
+    and out (`k_out`, its declick or the fade to silence before a ``fade``), and the gain
+    that levels it (`gain`)."""
+
+    cue: CueAudio
+    start: int
+    h_in: int
+    h_out: int
+    k_in: int
+    k_out: int
+    gain: float = 1.0
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.cue.samples + self.h_out
+
+
+def lay_out(
+    placements: list[Placement],
+    *,
+    sample_rate: int,
+    crossfade_s: float,
+    declick_s: float = 0.005,
+    gains: list[float] | None = None,
+) -> list[Laid]:
+    """Each placement's edges (see `place`), in timeline order; `gains` (one per
+    placement, in the order given) level the cues."""
+    order = sorted(range(len(placements)), key=lambda i: placements[i].start)
+    items = [placements[i] for i in order]
+    half = [0] * (len(items) + 1)  # half crossfade length at the start of item i
+    fade_to_silence = [0] * (len(items) + 1)  # fade-out length of item i - 1
+    for i in range(1, len(items)):
+        a, b = items[i - 1], items[i]
+        if a.end != b.start or b.transition == "cut":
+            continue
+        if b.transition not in TRANSITIONS:
+            raise ValueError(f"cue {b.cue.scene_id}: unknown transition {b.transition!r}")
+        length = int((crossfade_s if b.transition_s is None else b.transition_s) * sample_rate)
+        if b.transition == "fade":
+            fade_to_silence[i] = min(length, a.end - a.start)
+            continue
+        half[i] = min(length // 2, a.cue.tail_samples, a.end - a.start, (b.end - b.start) // 2)
+    click = max(1, round(declick_s * sample_rate))
+    laid = []
+    for i, p in enumerate(items):
+        n = p.cue.samples
+        if n != p.end - p.start:
+            raise ValueError(
+                f"cue {p.cue.scene_id}: {n} samples for a {p.end - p.start}-sample span; "
+                "fit it first"
+            )
+        k_in = 0 if half[i] else min(click, n)
+        k_out = 0 if half[i + 1] else max(min(click, n), fade_to_silence[i + 1])
+        gain = 1.0 if gains is None else gains[order[i]]
+        laid.append(Laid(p.cue, p.start, half[i], half[i + 1], k_in, k_out, gain))
+    return laid
+
+
+def render(
+    laid: list[Laid],
+    start: int,
+    stop: int,
+    *,
+    total_samples: int,
+    sample_rate: int,
+    fade_in_s: float = 0.0,
+    fade_out_s: float = 0.0,
+    channels: int = 2,
+) -> np.ndarray:
+    """Samples ``[start, stop)`` of the timeline the `laid` cues make (`place`): each cue
+    is read only where it overlaps, so a block costs what its cues there cost.
+
+    Returns
+    -------
+    np.ndarray, shape (channels, stop - start), float32
+    """
+    out = np.zeros((channels, stop - start), np.float32)
+    for item in laid:
+        lo, hi = max(start, item.start), min(stop, item.stop, total_samples)
+        if lo < hi:
+            out[:, lo - start : hi - start] += _shaped(item, lo - item.start, hi - item.start)
+    for seconds, fade_in in ((fade_in_s, True), (fade_out_s, False)):
+        k = min(int(seconds * sample_rate), total_samples)
+        span = (0, k) if fade_in else (total_samples - k, total_samples)
+        lo, hi = max(start, span[0]), min(stop, span[1])
+        if k and lo < hi:
+            curve = fade(k, fade_in=fade_in)[lo - span[0] : hi - span[0]]
+            out[:, lo - start : hi - start] *= curve
+    return out
+
+
+def _shaped(item: Laid, u: int, v: int) -> np.ndarray:
+    """Samples ``[u, v)`` of a laid cue (0 = its start) with its level and edge curves."""
+    sig = item.cue.read(u, v).astype(np.float32)
+    if item.gain != 1.0:
+        sig = sig * np.float32(item.gain)
+    n, h_in, h_out = item.cue.samples, item.h_in, item.h_out
+    if h_in:  # rising half of the centred equal-power curve: sin(pi/4) .. 1
+        _apply(sig, u, 0, h_in, lambda: np.sin(0.25 * np.pi * (1 + (np.arange(h_in) + 0.5) / h_in)))
+    elif item.k_in:
+        _apply(sig, u, 0, item.k_in, lambda: fade(item.k_in, fade_in=True))
+    if h_out:  # falling: cos over [end - h, end + h]
+        x = lambda: (np.arange(2 * h_out) + 0.5) / (2 * h_out)  # noqa: E731
+        _apply(sig, u, n - h_out, n + h_out, lambda: np.cos(0.5 * np.pi * x()))
+    elif item.k_out:
+        _apply(sig, u, n - item.k_out, n, lambda: fade(item.k_out, fade_in=False))
+    return sig
+
+
+def _apply(sig: np.ndarray, u: int, a: int, b: int, curve: Any) -> None:
+    """Multiply the part of `sig` (which starts at `u`) lying in ``[a, b)`` by the
+    matching part of `curve()`, the curve over ``[a, b)``."""
+    lo, hi = max(a, u), min(b, u + sig.shape[-1])
+    if lo < hi:
+        sig[:, lo - u : hi - u] *= np.asarray(curve(), np.float32)[lo - a : hi - a]
 
 
 def place(
@@ -268,52 +450,21 @@ def place(
     -------
     np.ndarray, shape (channels, total_samples), float32
     """
-    out = np.zeros((channels, total_samples), np.float32)
-    items = sorted(placements, key=lambda p: p.start)
-    half = [0] * (len(items) + 1)  # half crossfade length at the start of item i
-    fade_to_silence = [0] * (len(items) + 1)  # fade-out length of item i - 1
-    for i in range(1, len(items)):
-        a, b = items[i - 1], items[i]
-        if a.end != b.start or b.transition == "cut":
-            continue
-        if b.transition not in TRANSITIONS:
-            raise ValueError(f"cue {b.cue.scene_id}: unknown transition {b.transition!r}")
-        length = int((crossfade_s if b.transition_s is None else b.transition_s) * sample_rate)
-        if b.transition == "fade":
-            fade_to_silence[i] = min(length, a.end - a.start)
-            continue
-        half[i] = min(length // 2, a.cue.tail.shape[-1], a.end - a.start, (b.end - b.start) // 2)
-    click = max(1, round(declick_s * sample_rate))
-    for i, p in enumerate(items):
-        body = p.cue.audio
-        if body.shape[-1] != p.end - p.start:
-            raise ValueError(
-                f"cue {p.cue.scene_id}: {body.shape[-1]} samples for a "
-                f"{p.end - p.start}-sample span; fit it first"
-            )
-        h_in, h_out = half[i], half[i + 1]
-        n = body.shape[-1]
-        sig = np.concatenate([body, p.cue.tail[:, :h_out]], axis=-1).astype(np.float32)
-        if h_in:  # rising half of the centred equal-power curve: sin(pi/4) .. 1
-            curve = np.sin(0.25 * np.pi * (1 + (np.arange(h_in) + 0.5) / h_in))
-            sig[:, :h_in] *= curve.astype(np.float32)
-        else:
-            k = min(click, n)
-            sig[:, :k] *= fade(k, fade_in=True)
-        if h_out:  # falling: cos over [end - h, end + h]
-            x = (np.arange(2 * h_out) + 0.5) / (2 * h_out)
-            sig[:, n - h_out : n + h_out] *= np.cos(0.5 * np.pi * x).astype(np.float32)
-        else:
-            k = max(min(click, n), fade_to_silence[i + 1])
-            sig[:, n - k : n] *= fade(k, fade_in=False)
-        end = min(p.start + sig.shape[-1], total_samples)
-        out[:, p.start : end] += sig[:, : end - p.start]
-    for seconds, fade_in in ((fade_in_s, True), (fade_out_s, False)):
-        k = min(int(seconds * sample_rate), total_samples)
-        if k:
-            span = slice(0, k) if fade_in else slice(total_samples - k, total_samples)
-            out[:, span] *= fade(k, fade_in=fade_in)
-    return out
+    laid = lay_out(
+        placements, sample_rate=sample_rate, crossfade_s=crossfade_s, declick_s=declick_s
+    )
+    return render(
+        laid, 0, total_samples, total_samples=total_samples, sample_rate=sample_rate,
+        fade_in_s=fade_in_s, fade_out_s=fade_out_s, channels=channels,
+    )  # fmt: skip
+
+
+def level_gain(cue_lufs: float, *, target_lufs: float) -> float:
+    """The gain (float32) that brings a cue measured at `cue_lufs` to `target_lufs`
+    (1 for a silent cue)."""
+    if not np.isfinite(cue_lufs):
+        return 1.0
+    return float(np.float32(10 ** ((target_lufs - cue_lufs) / 20)))
 
 
 def music_bus(placements: list[Placement], *, target_lufs: float, **options: Any) -> np.ndarray:
@@ -334,28 +485,35 @@ def duck_gain(
     depth_db: float,
     attack_s: float,
     release_s: float,
+    start: int = 0,
+    stop: int | None = None,
 ) -> np.ndarray:
     """Gain curve that lowers music by `depth_db` inside dialogue `regions`.
 
     The level falls linearly in dB over `attack_s` before each region (so it is down when
-    the first word comes) and rises over `release_s` after it.
+    the first word comes) and rises over `release_s` after it. With `start` and `stop`,
+    only samples ``[start, stop)`` of the curve are made.
 
     Returns
     -------
-    np.ndarray, shape (total_samples,), float32
+    np.ndarray, shape (stop - start,), float32
     """
-    depth = np.zeros(total_samples, np.float64)  # 0 = full level .. 1 = ducked
+    stop = total_samples if stop is None else stop
+    depth = np.zeros(stop - start, np.float64)  # 0 = full level .. 1 = ducked
     attack, release = int(attack_s * sample_rate), int(release_s * sample_rate)
+
+    def rise(lo: int, hi: int, ramp: Any) -> None:
+        lo, hi = max(lo, start), min(hi, stop)
+        if lo < hi:
+            idx = np.arange(lo, hi)
+            depth[lo - start : hi - start] = np.maximum(depth[lo - start : hi - start], ramp(idx))
+
     for a, b in regions:
-        depth[a:b] = 1.0
-        lo = max(0, a - attack)
-        if a > lo:
-            ramp = (np.arange(lo, a) - (a - attack) + 1) / (attack + 1)
-            depth[lo:a] = np.maximum(depth[lo:a], ramp)
-        hi = min(total_samples, b + release)
-        if hi > b:
-            ramp = 1 - (np.arange(b, hi) - b + 1) / (release + 1)
-            depth[b:hi] = np.maximum(depth[b:hi], ramp)
+        if b + release <= start or a - attack >= stop:
+            continue
+        rise(a, b, np.ones_like)
+        rise(max(0, a - attack), a, lambda i, a=a: (i - (a - attack) + 1) / (attack + 1))
+        rise(b, min(total_samples, b + release), lambda i, b=b: 1 - (i - b + 1) / (release + 1))
     return (10 ** (-depth_db * depth / 20)).astype(np.float32)
 
 

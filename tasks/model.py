@@ -158,6 +158,20 @@ class Cue:
     def duration_s(self) -> float:
         return self.samples / self.sample_rate
 
+    @property
+    def tail_samples(self) -> int:
+        return int(self.tail.shape[-1])
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)`` of the body followed by the tail (a view where it can
+        be), shape (channels, stop - start)."""
+        n = self.samples
+        if stop <= n:
+            return self.audio[:, start:stop]
+        if start >= n:
+            return self.tail[:, start - n : stop - n]
+        return np.concatenate([self.audio[:, start:], self.tail[:, : stop - n]], axis=-1)
+
     def metadata(self) -> dict[str, Any]:
         """Everything but the audio, for manifests and cue sheets."""
         return {

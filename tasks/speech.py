@@ -15,12 +15,14 @@ talking that music should duck under, and the report shows what it found.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.fft import rfft
 from scipy.ndimage import binary_closing, binary_opening, uniform_filter1d
-from scipy.signal import butter, sosfiltfilt, stft
+from scipy.signal import butter, get_window, sosfiltfilt
 
 from scoreflow.tasks.media import read_audio
 
@@ -31,6 +33,65 @@ def mask_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """``[start, end)`` index runs where `mask` is true."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def frame_features(
+    read: Callable[[int, int], np.ndarray], samples: int, sample_rate: int, first: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Voice-band share and level (dB re a full-scale sine) of 10 ms frames
+    ``[first, stop)`` of a mono signal of `samples`, read through `read(lo, hi)` (silence
+    outside ``[0, samples)``). Frame k covers ``[(k - 1) hop, (k + 1) hop)`` under a Hann
+    window (scipy's STFT framing); its level is the mean square over the same 20 ms, centred
+    no later than the last sample. Any split of the frames gives the same figures.
+
+    Returns
+    -------
+    (band, level_db), each shape (stop - first,)
+    """
+    hop = round(HOP_S * sample_rate)
+    lo = (first - 1) * hop
+    x = read(lo, (stop + 1) * hop)
+    frames = sliding_window_view(x, 2 * hop)[:: hop][: stop - first]
+    window = get_window("hann", 2 * hop)
+    nfft = 1 << (2 * hop - 1).bit_length()
+    power = np.abs(rfft(frames * window, nfft, axis=-1) / window.sum()) ** 2
+    freqs = np.fft.rfftfreq(nfft, 1 / sample_rate)
+    band = power[:, (freqs >= 80) & (freqs <= 4000)].sum(axis=1) / (power.sum(axis=1) + 1e-30)
+    square = np.square(frames).mean(axis=1)
+    late = np.flatnonzero(np.arange(first, stop) * hop > samples - 1)
+    if late.size:  # frames centred past the end are measured at the last sample
+        c = samples - 1
+        tail = read(c - hop, c + hop)
+        square[late] = np.square(tail).mean()
+    return band, 10 * np.log10(square + 1e-12) + 3.0
+
+
+def frame_count(samples: int, sample_rate: int) -> int:
+    """10 ms frames of a signal (scipy's padded STFT framing); 0 when under 40 ms."""
+    hop = round(HOP_S * sample_rate)
+    return 0 if samples < 4 * hop else -(-samples // hop) + 1
+
+
+def decide_frames(
+    band: np.ndarray,
+    level_db: np.ndarray,
+    *,
+    margin_db: float = 6.0,
+    floor_dbfs: float = -60.0,
+    modulation_db: float = 6.0,
+) -> np.ndarray:
+    """Speech decision per frame from `frame_features` over the whole signal."""
+    if not level_db.size:
+        return np.zeros(0, bool)
+    floor = max(float(np.percentile(level_db, 10)), -120.0)
+    loud = (level_db > floor + margin_db) & (level_db > floor_dbfs)
+    voiced = band > 0.6
+    # syllable-rate modulation of the level envelope, over 1 s around each frame
+    env = np.clip(level_db, floor, None)
+    sos = butter(2, [2.0, 8.0], btype="bandpass", fs=1 / HOP_S, output="sos")
+    swing = np.sqrt(uniform_filter1d(sosfiltfilt(sos, env) ** 2, size=round(1 / HOP_S)))
+    rhythmic = 2 * np.sqrt(2) * swing > modulation_db  # peak-to-peak of the 2-8 Hz swing
+    return np.asarray(loud & voiced & rhythmic)
 
 
 def speech_frames(
@@ -53,26 +114,55 @@ def speech_frames(
     """
     mono = np.asarray(audio, np.float64)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
-    hop = round(HOP_S * sample_rate)
-    if mono.size < 4 * hop:
+    count = frame_count(mono.size, sample_rate)
+    if not count:
         return np.zeros(0, bool)
-    nfft = 1 << (2 * hop - 1).bit_length()
-    freqs, _, spec = stft(mono, sample_rate, nperseg=2 * hop, noverlap=hop, nfft=nfft)
-    power = np.abs(spec) ** 2
-    band = power[(freqs >= 80) & (freqs <= 4000)].sum(axis=0) / (power.sum(axis=0) + 1e-30)
-    # level: mean square over 20 ms around each frame centre, in dB re a full-scale sine
-    square = uniform_filter1d(mono**2, size=2 * hop, mode="constant")
-    centres = np.minimum(np.arange(power.shape[1]) * hop, mono.size - 1)
-    level_db = 10 * np.log10(square[centres] + 1e-12) + 3.0
-    floor = max(float(np.percentile(level_db, 10)), -120.0)
-    loud = (level_db > floor + margin_db) & (level_db > floor_dbfs)
-    voiced = band > 0.6
-    # syllable-rate modulation of the level envelope, over 1 s around each frame
-    env = np.clip(level_db, floor, None)
-    sos = butter(2, [2.0, 8.0], btype="bandpass", fs=1 / HOP_S, output="sos")
-    swing = np.sqrt(uniform_filter1d(sosfiltfilt(sos, env) ** 2, size=round(1 / HOP_S)))
-    rhythmic = 2 * np.sqrt(2) * swing > modulation_db  # peak-to-peak of the 2-8 Hz swing
-    return np.asarray(loud & voiced & rhythmic)
+    band, level_db = frame_features(
+        lambda lo, hi: _padded(mono, lo, hi), mono.size, sample_rate, 0, count
+    )
+    return decide_frames(
+        band, level_db, margin_db=margin_db, floor_dbfs=floor_dbfs, modulation_db=modulation_db
+    )
+
+
+def _padded(mono: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``mono[lo:hi]`` with zeros outside the array."""
+    out = np.zeros(hi - lo)
+    a, b = max(lo, 0), min(hi, mono.size)
+    if a < b:
+        out[a - lo : b - lo] = mono[a:b]
+    return out
+
+
+def speech_regions_streamed(
+    read: Callable[[int, int], np.ndarray],
+    samples: int,
+    sample_rate: int,
+    *,
+    margin_db: float = 6.0,
+    bridge_s: float = 0.4,
+    min_speech_s: float = 0.3,
+    block_frames: int = 3000,
+) -> list[tuple[int, int]]:
+    """`speech_regions` of a signal read in blocks through `read(lo, hi)` (shape
+    (channels, hi - lo), silence outside): the frame figures are made `block_frames` at a
+    time (30 s), only they are kept (16 bytes a frame), and the decision is the same."""
+    count = frame_count(samples, sample_rate)
+
+    def mono(lo: int, hi: int) -> np.ndarray:
+        return np.asarray(read(lo, hi), np.float64).mean(axis=0)
+
+    parts = [
+        frame_features(mono, samples, sample_rate, k, min(count, k + block_frames))
+        for k in range(0, count, block_frames)
+    ]
+    if not parts:
+        return []
+    band, level_db = (np.concatenate(p) for p in zip(*parts, strict=True))
+    frames = decide_frames(band, level_db, margin_db=margin_db)
+    hop = round(HOP_S * sample_rate)
+    runs = smooth_speech(frames, bridge_s=bridge_s, min_speech_s=min_speech_s)
+    return [(a * hop, min(samples, b * hop)) for a, b in runs]
 
 
 def speech_regions(
