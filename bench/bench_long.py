@@ -121,9 +121,10 @@ def main() -> None:
         )
     first, last = rows[0], rows[-1]
     if len(rows) > 1:
-        growth = (max(last["rss_mb"], last["largest_child_mb"]) - max(
-            first["rss_mb"], first["largest_child_mb"]
-        )) / (last["minutes"] - first["minutes"])
+        growth = (
+            max(last["rss_mb"], last["largest_child_mb"])
+            - max(first["rss_mb"], first["largest_child_mb"])
+        ) / (last["minutes"] - first["minutes"])
         print(f"peak RSS growth: {growth:.1f} MB per programme minute")
 
 

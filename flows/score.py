@@ -29,6 +29,7 @@ from scoreflow import config
 from scoreflow.flows import cache, prefect_ui, progress
 from scoreflow.tasks import (
     align,
+    blocks,
     deliver,
     fcp,
     media,
@@ -39,6 +40,7 @@ from scoreflow.tasks import (
     report,
     shotlist,
     speech,
+    spool,
 )
 from scoreflow.tasks.backends import get_backend
 from scoreflow.tasks.backends.batching import batch_queue
@@ -232,15 +234,22 @@ def programme_quality_task(
 
 @task(name="dialogue", cache_policy=NO_CACHE)
 def dialogue_task(
-    video: Path, info: MediaInfo, total: int, scenes: list[Scene], cfg: dict[str, Any]
-) -> tuple[Any, list[tuple[int, int]]]:
-    """The video's own audio, `total` samples at the pipeline rate, and its dialogue
-    regions: detected, then overridden where a scene's `dialogue` column says yes or no."""
+    video: Path,
+    info: MediaInfo,
+    total: int,
+    scenes: list[Scene],
+    cfg: dict[str, Any],
+    spool_dir: Path,
+) -> tuple[spool.DiskSignal | None, list[tuple[int, int]]]:
+    """The video's own audio, decoded to disk as `total` samples at the pipeline rate, and
+    its dialogue regions (found block by block): detected, then overridden where a scene's
+    `dialogue` column says yes or no."""
     if not info.audio_streams:
         return None, []
     sr = cfg["pipeline"]["sample_rate"]
-    audio, found = speech.dialogue_track(
-        video, sample_rate=sr, samples=total, margin_db=cfg["mix"]["speech_margin_db"]
+    audio = spool.decode_to_disk(video, spool_dir / "dialogue.f32", sample_rate=sr, samples=total)
+    found = speech.speech_regions_streamed(
+        audio.read, total, sr, margin_db=cfg["mix"]["speech_margin_db"]
     )
     regions = speech.override_regions(
         found,
@@ -255,29 +264,36 @@ def dialogue_task(
 def mix_task(
     placements: list[mix.Placement],
     total: int,
-    dialogue: Any,
+    dialogue: spool.DiskSignal | None,
     regions: list[tuple[int, int]],
     cfg: dict[str, Any],
-) -> mix.Programme:
+    spool_dir: Path,
+) -> blocks.StreamedProgramme:
+    """The programme mixed in blocks (`tasks.blocks`): the spooled cues leveled and
+    placed to disk, then ducked, mixed and brought to the preset."""
     chosen, m = config.preset(cfg), cfg["mix"]
     sr = cfg["pipeline"]["sample_rate"]
-    music = mix.music_bus(
-        placements,
-        target_lufs=chosen["target_lufs"],
-        total_samples=total,
-        sample_rate=sr,
-        crossfade_s=m["crossfade_s"],
-        declick_s=cfg["align"]["declick_s"],
-        fade_in_s=m["fade_in_s"],
-        fade_out_s=m["fade_out_s"],
-    )
-    return mix.mix_programme(
+    gains = [
+        mix.level_gain(cast(spool.SpooledCue, p.cue).lufs,
+                       target_lufs=chosen["target_lufs"] + p.level_db)
+        for p in placements
+    ]  # fmt: skip
+    laid = mix.lay_out(
+        placements, sample_rate=sr, crossfade_s=m["crossfade_s"],
+        declick_s=cfg["align"]["declick_s"], gains=gains,
+    )  # fmt: skip
+    music = blocks.place_to_disk(
+        laid, spool_dir / "music.f32", total_samples=total, sample_rate=sr,
+        fade_in_s=m["fade_in_s"], fade_out_s=m["fade_out_s"],
+    )  # fmt: skip
+    return blocks.mix_programme_blocked(
         music,
         dialogue,
         sample_rate=sr,
         regions=regions,
         target_lufs=chosen["target_lufs"],
         true_peak_dbtp=chosen["true_peak_dbtp"],
+        work=spool_dir / "gain",
         dialogue_gated=chosen["gate"] == "dialogue",
         duck_db=m["duck_db"],
         attack_s=m["duck_attack_s"],
@@ -449,7 +465,9 @@ def _score(
         cfg["pipeline"]["backend"],
     )  # fmt: skip
     spans = {s.id: s.sample_span(sr) for s in scored}
-    made = _make_cues(scored, briefs, spans, cfg, picks)
+    spool_dir = work_dir() / "spool" / run_id  # cues and programme-long audio, on disk
+    stack.callback(shutil.rmtree, spool_dir, ignore_errors=True)
+    made = _make_cues(scored, briefs, spans, cfg, picks, spool_dir)
     cues, cached = made.cues, made.cached
     qualities = programme_quality_task(made.reports, cfg["quality"], reference)
     _detail(log, "quality: %s", _quality_line(qualities))
@@ -460,7 +478,7 @@ def _score(
 
     _stage(log, 5, "mixing to %s", cfg["pipeline"]["preset"])
     total = frame_to_sample(info.frames, info.rate, sr)
-    dialogue, regions = dialogue_task(video_p, info, total, scenes, cfg)
+    dialogue, regions = dialogue_task(video_p, info, total, scenes, cfg, spool_dir)
     regions_s = [(a / sr, b / sr) for a, b in regions]
     if dialogue is not None:
         _detail(log, "dialogue: %d regions, %.1f s", len(regions), sum(b - a for a, b in regions_s))
@@ -469,9 +487,7 @@ def _score(
         b.scene_id: mix.intensity_level_db(b.intensity, range_lu=cfg["mix"]["intensity_range_lu"])
         for b in briefs
     }
-    cues = [
-        replace(c, metrics={**c.metrics, "level_db": round(levels[c.scene_id], 2)}) for c in cues
-    ]
+    cues = [c.with_metrics(level_db=round(levels[c.scene_id], 2)) for c in cues]
     placements = [
         mix.Placement(
             c,
@@ -482,7 +498,7 @@ def _score(
         )
         for c in cues
     ]
-    programme = mix_task(placements, total, dialogue, regions, cfg)
+    programme = mix_task(placements, total, dialogue, regions, cfg, spool_dir)
     loudness = programme.report
     _detail(
         log,
@@ -508,7 +524,11 @@ def _score(
     deliver.write_cuesheet(
         out_p / "cuesheet.csv",
         deliver.cuesheet_rows(
-            scenes, by_id, brief_by_id, production=video_p.stem, people=cfg["cuesheet"]
+            scenes,
+            {k: c.cue for k, c in by_id.items()},
+            brief_by_id,
+            production=video_p.stem,
+            people=cfg["cuesheet"],
         ),
     )
     edit_files: list[Path] = []
@@ -665,16 +685,17 @@ class Take:
 
     number: int  # 1-based
     seed: int
-    cue: Cue
+    cue: spool.SpooledCue
     report: dict[str, Any]  # `quality.cue_report`
     cached: bool
 
 
 @dataclass
 class Made:
-    """The cues chosen for the scenes (fitted), and every take behind them."""
+    """The cues chosen for the scenes (fitted, spooled to disk), and every take behind
+    them."""
 
-    cues: list[Cue]
+    cues: list[spool.SpooledCue]
     cached: dict[str, bool]
     reports: dict[str, dict[str, Any]]
     takes: dict[str, list[Take]] = field(default_factory=dict)
@@ -689,18 +710,41 @@ def take_seed(seed: int, take: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:take{take}".encode()).digest()[:4], "big")
 
 
+@task(name="take", task_run_name="take-{brief.scene_id}-{number}", cache_policy=NO_CACHE)
+def take_task(
+    brief: Brief,
+    number: int,
+    samples: int,
+    seed: int,
+    cfg: dict[str, Any],
+    spool_dir: Path,
+) -> Take:
+    """One take of a cue: generated (cached on its music), fitted to its scene, measured
+    (cached), then spooled to disk, so only its metadata travels on and a programme's
+    cues never have to fit in memory together."""
+    options = cache.task_options(cfg)
+    made = generate_cue_task.with_options(**options)(
+        brief, samples=samples, seed=seed, settings=music_settings(cfg), return_state=True
+    )
+    fitted = fit_task(made.result(), samples=samples, settings=cfg["align"])
+    report = measure_cue_task.with_options(**options)(fitted, brief, cfg["quality"])
+    lufs = mix.integrated_lufs(fitted.audio, fitted.sample_rate)
+    held = spool.spool(fitted, spool_dir / "cues", lufs=lufs)
+    return Take(number, seed, held, report, made.name == "Cached")
+
+
 def _make_cues(
     scored: list[Scene],
     briefs: list[Brief],
     spans: dict[str, tuple[int, int]],
     cfg: dict[str, Any],
     picks: dict[str, int],
+    spool_dir: Path,
 ) -> Made:
-    """Generate every take of every cue (from the cache where it can), fit and measure
-    each, counting them on the terminal as they finish; then choose each scene's take:
-    the one picked, else the best by quality score (the first of equals)."""
-    settings = music_settings(cfg)
-    music = get_backend(settings)
+    """Make every take of every cue (`take_task`: from the cache where it can), counting
+    them on the terminal as they finish; then choose each scene's take: the one picked,
+    else the best by quality score (the first of equals)."""
+    music = get_backend(music_settings(cfg))
     log = get_run_logger()
     if not music.commercial_use:
         log.warning("%s: not for commercial use", music.licence)
@@ -709,30 +753,17 @@ def _make_cues(
     n = cfg["pipeline"]["takes"]
     if music.batched:
         batch_queue(music).expect(len(scored) * n)
-    cue_task = generate_cue_task.with_options(**cache.task_options(cfg))
-    measure = measure_cue_task.with_options(**cache.task_options(cfg))
     jobs = [(s, b, k) for s, b in zip(scored, briefs, strict=True) for k in range(1, n + 1)]
     seeds = {s.id: scene_seed(cfg["pipeline"]["seed"], s) for s in scored}
-    lengths = {s.id: spans[s.id][1] - spans[s.id][0] for s in scored}
-    generated = [
-        cue_task.submit(b, samples=lengths[s.id], seed=take_seed(seeds[s.id], k), settings=settings)
+    futures = [
+        take_task.submit(b, k, spans[s.id][1] - spans[s.id][0], take_seed(seeds[s.id], k), cfg,
+                         spool_dir)
         for s, b, k in jobs
-    ]
-    # a future as input: Prefect waits for it (its stubs only admit the plain type)
-    fitted = [
-        fit_task.submit(cast(Any, g), samples=lengths[s.id], settings=cfg["align"])
-        for (s, _, _), g in zip(jobs, generated, strict=True)
-    ]
-    measured = [
-        measure.submit(cast(Any, f), b, cfg["quality"])
-        for (_, b, _), f in zip(jobs, fitted, strict=True)
-    ]
-    _count(measured, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
+    ]  # fmt: skip
+    _count(futures, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
     takes: dict[str, list[Take]] = {s.id: [] for s in scored}
-    for (s, _, k), g, f, m in zip(jobs, generated, fitted, measured, strict=True):
-        takes[s.id].append(
-            Take(k, take_seed(seeds[s.id], k), f.result(), m.result(), g.state.name == "Cached")
-        )
+    for (s, _, _), f in zip(jobs, futures, strict=True):
+        takes[s.id].append(f.result())
     chosen = {sid: picks.get(sid) or _best(ts) for sid, ts in takes.items()}
     best = {sid: takes[sid][k - 1] for sid, k in chosen.items()}
     return Made(
@@ -856,7 +887,7 @@ def _scene_entry(
     s: Scene,
     sr: int,
     *,
-    cue: Cue | None,
+    cue: spool.SpooledCue | None,
     clip: fcp.CueClip | None,
     brief: Brief | None,
     cached: dict[str, bool],

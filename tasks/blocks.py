@@ -116,12 +116,15 @@ def normalize_gain_blocked(
     gain, now, after_peak = Gain(), before, before_peak
     if np.isfinite(before):
         for k in range(passes):
-            gain = Gain(float(np.float32(gain.scalar) * np.float32(10 ** ((target_lufs - now) / 20))),
-                        gain.curve)  # fmt: skip
+            step = np.float32(10 ** ((target_lufs - now) / 20))
+            gain = Gain(float(np.float32(gain.scalar) * step), gain.curve)
+            superseded = gain.curve
             gain, now, after_peak = _limit_pass(
                 source, gain, samples, sample_rate, ceiling_dbtp=true_peak_dbtp_max - 0.1,
                 regions=regions, path=work / f"gain-{k}.f32", block=block, channels=channels,
             )  # fmt: skip
+            if superseded is not None and gain.curve != superseded:
+                superseded.path.unlink(missing_ok=True)  # each pass's curve replaces the last
             if abs(now - target_lufs) < 0.05:
                 break
     report.update(after_lufs=now, after_true_peak_dbtp=after_peak)
@@ -244,7 +247,8 @@ def mix_programme_blocked(
     `work` for the gain curves)."""
     n = music.samples
     report: dict[str, Any] = {"dialogue_regions": len(regions)}
-    scale, duck = np.float32(1.0), None
+    scale = np.float32(1.0)
+    duck: dict[str, Any] | None = None
     if dialogue is not None and regions:
         speech, _ = measure(dialogue.read, n, sample_rate, regions=regions, block=block)
         now, _ = measure(music.read, n, sample_rate, block=block)

@@ -7,11 +7,13 @@ a complete result.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ import soundfile
 from scoreflow import __version__
 from scoreflow.tasks import fcp, interchange
 from scoreflow.tasks.align import ring_out
+from scoreflow.tasks.blocks import StreamedProgramme
 from scoreflow.tasks.media import audio_duration_s, measure_loudness, stream_hash
 from scoreflow.tasks.mix import Programme
 from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene
+from scoreflow.tasks.spool import BLOCK, SpooledCue
 from scoreflow.tasks.storage import atomic_path, sha256_file, write_bytes, write_failure
 from scoreflow.tasks.timecode import format_timecode
 
@@ -71,32 +75,56 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int, *, subtype: str =
 
 
 def write_programme(
-    out: Path, programme: Programme, sample_rate: int, *, subtype: str
+    out: Path,
+    programme: Programme | StreamedProgramme,
+    sample_rate: int,
+    *,
+    subtype: str,
+    block: int = BLOCK,
 ) -> dict[str, Path]:
-    """soundtrack.wav always; mix.wav and stems/{music,dialogue}.wav when dialogue is mixed.
+    """soundtrack.wav always; mix.wav and stem_music/stem_dialogue when dialogue is mixed.
 
-    The stems are the buses as they sit in the mix: they sum to mix.wav.
+    The stems are the buses as they sit in the mix: they sum to mix.wav. The files are
+    written block by block from `programme.parts` (all at once, each atomically), so a
+    programme made in blocks (`tasks.blocks`) is never held whole.
     """
-    files = {"soundtrack": out / "soundtrack.wav"}
-    write_wav(files["soundtrack"], programme.soundtrack, sample_rate, subtype=subtype)
-    if programme.dialogue is not None:
-        files |= {
-            "mix": out / "mix.wav",
-            "stem_music": out / "stems" / "music.wav",
-            "stem_dialogue": out / "stems" / "dialogue.wav",
-        }
-        write_wav(files["mix"], programme.mix, sample_rate, subtype=subtype)
-        write_wav(files["stem_music"], programme.music, sample_rate, subtype=subtype)
-        write_wav(files["stem_dialogue"], programme.dialogue, sample_rate, subtype=subtype)
+    names = {
+        "soundtrack": "soundtrack.wav",
+        "mix": "mix.wav",
+        "stem_music": "stems/music.wav",
+        "stem_dialogue": "stems/dialogue.wav",
+    }
+    first = programme.parts(0, min(block, programme.samples))
+    files = {k: out / names[k] for k in names if k in first}
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        for key, path in files.items():
+            tmp = stack.enter_context(atomic_path(path))
+            writers[key] = stack.enter_context(
+                soundfile.SoundFile(tmp, "w", sample_rate, 2, subtype=subtype, format="WAV")
+            )
+        try:
+            for lo in range(0, programme.samples, block):
+                parts = (
+                    first if lo == 0 else programme.parts(lo, min(programme.samples, lo + block))
+                )
+                for key, writer in writers.items():
+                    writer.write(np.ascontiguousarray(parts[key].T))
+        except (RuntimeError, OSError) as exc:
+            need = programme.samples * 2 * len(files) * {"PCM_16": 2, "PCM_24": 3}.get(subtype, 4)
+            raise write_failure(out / "soundtrack.wav", exc, need_bytes=need) from None
     return files
 
 
-def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[str, str]]:
+def write_cues(
+    out: Path, cues: Sequence[Cue | SpooledCue], *, subtype: str
+) -> dict[str, dict[str, str]]:
     """cues/<scene>.wav (the cue with its ring-out, `align.ring_out`) and .mid for every
-    cue; returns scene id -> relative file paths."""
+    cue (a spooled one loaded one at a time); returns scene id -> relative file paths."""
     files: dict[str, dict[str, str]] = {}
     used: set[str] = set()
-    for cue in cues:
+    for held in cues:
+        cue = in_memory(held)
         stem = safe_name(cue.scene_id)
         while stem in used:
             stem += "_"
@@ -111,7 +139,7 @@ def write_cues(out: Path, cues: list[Cue], *, subtype: str) -> dict[str, dict[st
 
 
 def write_takes(
-    out: Path, takes: dict[str, list[Cue]], *, subtype: str
+    out: Path, takes: Mapping[str, Sequence[Cue | SpooledCue]], *, subtype: str
 ) -> dict[str, list[dict[str, str]]]:
     """takes/<scene>/take-<k>.wav (and .mid) for every take of every scene that has more
     than one, the chosen one too; returns scene id -> each take's relative file paths."""
@@ -121,7 +149,8 @@ def write_takes(
             continue
         folder = f"takes/{safe_name(scene_id)}"
         files[scene_id] = []
-        for k, cue in enumerate(cues, start=1):
+        for k, held in enumerate(cues, start=1):
+            cue = in_memory(held)
             entry = {"wav": f"{folder}/take-{k}.wav"}
             write_wav(out / entry["wav"], ring_out(cue), cue.sample_rate, subtype=subtype)
             if cue.midi:
@@ -129,6 +158,11 @@ def write_takes(
                 write_bytes(out / entry["mid"], cue.midi)
             files[scene_id].append(entry)
     return files
+
+
+def in_memory(cue: Cue | SpooledCue) -> Cue:
+    """A cue with its audio in memory (a spooled one loaded)."""
+    return cue.load() if isinstance(cue, SpooledCue) else cue
 
 
 def carry_revisions(stage: Path, folder: Path | None, *, revising: bool) -> list[Path]:

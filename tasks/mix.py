@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
@@ -38,7 +38,7 @@ class Placement:
     (None: the mix's crossfade length).
     """
 
-    cue: Cue
+    cue: CueAudio  # a `Cue`, or one spooled to disk
     start: int
     end: int
     transition: str = "crossfade"
@@ -471,7 +471,7 @@ def music_bus(placements: list[Placement], *, target_lufs: float, **options: Any
     """Each cue brought to `target_lufs` plus its `level_db` (`level`), then `place`d with
     `options`."""
     leveled = [
-        dataclasses.replace(p, cue=level(p.cue, target_lufs=target_lufs + p.level_db))
+        dataclasses.replace(p, cue=level(cast(Cue, p.cue), target_lufs=target_lufs + p.level_db))
         for p in placements
     ]
     return place(leveled, **options)
@@ -539,6 +539,19 @@ class Programme:
     dialogue: np.ndarray | None
     soundtrack: np.ndarray
     report: dict[str, Any]
+
+    @property
+    def samples(self) -> int:
+        return int(self.soundtrack.shape[-1])
+
+    def parts(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Samples ``[start, stop)`` of what is delivered (`tasks.blocks.StreamedProgramme`
+        has the same)."""
+        out = {"soundtrack": self.soundtrack[:, start:stop]}
+        if self.dialogue is not None:
+            out |= {"mix": self.mix[:, start:stop], "stem_music": self.music[:, start:stop],
+                    "stem_dialogue": self.dialogue[:, start:stop]}  # fmt: skip
+        return out
 
 
 def mix_programme(

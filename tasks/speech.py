@@ -51,7 +51,7 @@ def frame_features(
     hop = round(HOP_S * sample_rate)
     lo = (first - 1) * hop
     x = read(lo, (stop + 1) * hop)
-    frames = sliding_window_view(x, 2 * hop)[:: hop][: stop - first]
+    frames = sliding_window_view(x, 2 * hop)[::hop][: stop - first]
     window = get_window("hann", 2 * hop)
     nfft = 1 << (2 * hop - 1).bit_length()
     power = np.abs(rfft(frames * window, nfft, axis=-1) / window.sum()) ** 2

@@ -123,7 +123,13 @@ class SpooledCue:
         return dataclasses.replace(self.cue, audio=both[:, : self.body], tail=both[:, self.body :])
 
     def metadata(self) -> dict[str, Any]:
+        """`Cue.metadata`, the samples being the body's."""
         return {**self.cue.metadata(), "samples": self.body}
+
+    def with_metrics(self, **metrics: Any) -> SpooledCue:
+        """The same cue with `metrics` added to its own."""
+        cue = dataclasses.replace(self.cue, metrics={**self.cue.metrics, **metrics})
+        return dataclasses.replace(self, cue=cue)
 
 
 def spool(cue: Cue, folder: Path, *, lufs: float) -> SpooledCue:

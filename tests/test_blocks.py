@@ -54,8 +54,8 @@ def test_blocked_mix_equals_in_memory(tmp_path: Path, gated: bool, with_dialogue
     assert regions, "the test programme must have dialogue"
     options = dict(sample_rate=SR, crossfade_s=0.5, declick_s=0.005, fade_in_s=0.1, fade_out_s=1.0)
     music_kw = dict(
-        sample_rate=SR, regions=regions, target_lufs=-16.0, true_peak_dbtp=-1.0, dialogue_gated=gated,
-        duck_db=10.0, attack_s=0.15, release_s=0.6, music_vs_dialogue_lu=-2.0,
+        sample_rate=SR, regions=regions, target_lufs=-16.0, true_peak_dbtp=-1.0,
+        dialogue_gated=gated, duck_db=10.0, attack_s=0.15, release_s=0.6, music_vs_dialogue_lu=-2.0,
         with_dialogue=with_dialogue,
     )  # fmt: skip
     n = dialogue.shape[-1]
