@@ -11,6 +11,7 @@ in one table. Usage: python bench/bench_long.py [--minutes 10 30 120] [--scene-s
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -58,17 +60,53 @@ def _tc(frame: int) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}:{f:02d}"
 
 
+def rss_mb() -> float:
+    """This process's resident memory now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stage_marks() -> tuple[Any, list[tuple[str, float, float]]]:
+    """A progress reporter that notes (stage, time, RSS) as each stage starts, and RSS as
+    every 10th cue finishes."""
+    from scoreflow.flows import progress
+
+    marks: list[tuple[str, float, float]] = []
+
+    class Marks(progress.Terminal):
+        def stage(self, index: int, total: int, text: str) -> None:
+            marks.append((f"[{index}/{total}] {text}", time.perf_counter(), rss_mb()))
+
+        def advance(self, what: str = "") -> None:
+            super().advance(what)
+            if self._done % 10 == 0:
+                marks.append((f"    {self._done} cues", time.perf_counter(), rss_mb()))
+
+    return Marks(io.StringIO()), marks
+
+
 def one(minutes: float, scene_s: float) -> None:
     """Score one programme in this process and print its figures as JSON."""
+    from scoreflow.flows import progress
     from scoreflow.flows.score import score_video
 
     work = Path(tempfile.mkdtemp(prefix="scoreflow-long-"))
     seconds = minutes * 60
     video, shots = make_programme(work, seconds=seconds, scene_s=scene_s)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reporter, marks = stage_marks()
     t0 = time.perf_counter()
-    manifest = score_video(video=str(video), shots=str(shots), out=str(work / "out"), fps="25")
+    with progress.report_to(reporter):
+        manifest = score_video(video=str(video), shots=str(shots), out=str(work / "out"), fps="25")
     wall = time.perf_counter() - t0
+    ends = [t for _, t, _ in marks[1:]] + [t0 + wall]
+    for (what, t, rss), end in zip(marks, ends, strict=True):
+        if what.startswith("["):
+            print(f"# {what[:60]:60s} starts at {t - t0:7.1f} s, RSS {rss:6.0f} MB", flush=True)
+        elif os.environ.get("BENCH_LONG_CUES"):
+            print(f"# {what:60s}    at {t - t0:7.1f} s, RSS {rss:6.0f} MB", flush=True)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
@@ -110,7 +148,9 @@ def main() -> None:
             )
             if proc.returncode != 0:
                 sys.exit(f"{minutes} min failed:\n{proc.stderr[-3000:]}")
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            lines = proc.stdout.strip().splitlines()
+            print("\n".join(line for line in lines if line.startswith("#")), flush=True)
+            rows.append(json.loads(lines[-1]))
             print(json.dumps(rows[-1]), flush=True)
     print(f"\n{'minutes':>8} {'scenes':>7} {'wall s':>8} {'x duration':>11} {'peak RSS MB':>12}")
     for r in rows:

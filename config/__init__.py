@@ -288,6 +288,7 @@ def _validate(config: dict[str, Any]) -> None:
         )
     _check_finite(config)
     _check_output(config)
+    _check_runner(pipeline)
     for section, key, lo, hi in (
         ("composer", "gain_db", -60.0, 12.0),
         ("composer", "reverb", 0.0, 2.0),
@@ -329,6 +330,32 @@ def _validate(config: dict[str, Any]) -> None:
             field=f"quality.weights.{bad}" if bad else "quality.weights",
             value=weights[bad] if bad else weights,
         )
+
+
+RUNNERS = ("thread", "dask")  # `flows.runners`
+
+
+def _check_runner(pipeline: dict[str, Any]) -> None:
+    """The task runner settings name a runner that exists, with sound numbers."""
+    kind = pipeline["task_runner"]
+    if kind not in RUNNERS:
+        raise InputError(
+            "unknown task runner", field="pipeline.task_runner", value=kind,
+            fix=f"Use one of {', '.join(RUNNERS)}",
+        )  # fmt: skip
+    address = str(pipeline["dask_address"])
+    if address and not address.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+        raise InputError(
+            "not a Dask scheduler address", field="pipeline.dask_address", value=address,
+            fix='Give the scheduler\'s address, e.g. "tcp://10.0.0.5:8786", or "" for a '
+            "local cluster",
+        )  # fmt: skip
+    for key, lo in (("dask_workers", 1), ("cue_concurrency", 0)):
+        value = pipeline[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+            raise InputError(
+                f"must be a whole number, {lo} or more", field=f"pipeline.{key}", value=value
+            )
 
 
 def _check_finite(config: dict[str, Any], prefix: str = "") -> None:

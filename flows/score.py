@@ -14,7 +14,9 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -23,10 +25,12 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import TaskRunner
+from prefect.transactions import CommitMode, transaction
 
 from scoreflow import config
-from scoreflow.flows import cache, prefect_ui, progress
+from scoreflow.flows import cache, prefect_ui, progress, runners
 from scoreflow.tasks import (
     align,
     blocks,
@@ -595,6 +599,7 @@ def _score(
         },
         "dialogue": {"regions_s": [[round(a, 3), round(b, 3)] for a, b in regions_s]},
         "qc": qc,
+        "workers": made.workers,  # takes made by each process (host/pid)
         "quality": {
             **quality.summary(qualities),
             "boundaries": quality.boundaries(qualities, _touching(scored)),
@@ -688,6 +693,7 @@ class Take:
     cue: spool.SpooledCue
     report: dict[str, Any]  # `quality.cue_report`
     cached: bool
+    worker: str = ""  # host/pid of the process that made it
 
 
 @dataclass
@@ -700,6 +706,7 @@ class Made:
     reports: dict[str, dict[str, Any]]
     takes: dict[str, list[Take]] = field(default_factory=dict)
     chosen: dict[str, int] = field(default_factory=dict)
+    workers: dict[str, int] = field(default_factory=dict)  # takes made by each process
 
 
 def take_seed(seed: int, take: int) -> int:
@@ -710,7 +717,12 @@ def take_seed(seed: int, take: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:take{take}".encode()).digest()[:4], "big")
 
 
-@task(name="take", task_run_name="take-{brief.scene_id}-{number}", cache_policy=NO_CACHE)
+@task(
+    name="take",
+    task_run_name="take-{brief.scene_id}-{number}",
+    cache_policy=NO_CACHE,
+    tags=[runners.CUE_TAG],
+)
 def take_task(
     brief: Brief,
     number: int,
@@ -723,14 +735,18 @@ def take_task(
     (cached), then spooled to disk, so only its metadata travels on and a programme's
     cues never have to fit in memory together."""
     options = cache.task_options(cfg)
-    made = generate_cue_task.with_options(**options)(
-        brief, samples=samples, seed=seed, settings=music_settings(cfg), return_state=True
-    )
-    fitted = fit_task(made.result(), samples=samples, settings=cfg["align"])
-    report = measure_cue_task.with_options(**options)(fitted, brief, cfg["quality"])
+    # the nested tasks' cache records are written as each ends, not when the take does: a
+    # take lost with its worker after generating finds its cue in the cache on the rerun
+    with transaction(commit_mode=CommitMode.EAGER):
+        made = generate_cue_task.with_options(**options)(
+            brief, samples=samples, seed=seed, settings=music_settings(cfg), return_state=True
+        )
+        fitted = fit_task(made.result(), samples=samples, settings=cfg["align"])
+        report = measure_cue_task.with_options(**options)(fitted, brief, cfg["quality"])
     lufs = mix.integrated_lufs(fitted.audio, fitted.sample_rate)
     held = spool.spool(fitted, spool_dir / "cues", lufs=lufs)
-    return Take(number, seed, held, report, made.name == "Cached")
+    worker = f"{socket.gethostname()}/{os.getpid()}"
+    return Take(number, seed, held, report, made.name == "Cached", worker)
 
 
 def _make_cues(
@@ -755,15 +771,20 @@ def _make_cues(
         batch_queue(music).expect(len(scored) * n)
     jobs = [(s, b, k) for s, b in zip(scored, briefs, strict=True) for k in range(1, n + 1)]
     seeds = {s.id: scene_seed(cfg["pipeline"]["seed"], s) for s in scored}
-    futures = [
-        take_task.submit(b, k, spans[s.id][1] - spans[s.id][0], take_seed(seeds[s.id], k), cfg,
-                         spool_dir)
-        for s, b, k in jobs
-    ]  # fmt: skip
-    _count(futures, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
-    takes: dict[str, list[Take]] = {s.id: [] for s in scored}
-    for (s, _, _), f in zip(jobs, futures, strict=True):
-        takes[s.id].append(f.result())
+    runners.limit_cues(cfg["pipeline"]["cue_concurrency"])
+    with contextlib.ExitStack() as stack:
+        runner = runners.cue_runner(cfg["pipeline"])
+        if runner is not None:
+            stack.enter_context(runner)
+        futures = [
+            _submit(runner, take_task, brief=b, number=k, samples=spans[s.id][1] - spans[s.id][0],
+                    seed=take_seed(seeds[s.id], k), cfg=cfg, spool_dir=spool_dir)
+            for s, b, k in jobs
+        ]  # fmt: skip
+        _count(futures, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
+        takes: dict[str, list[Take]] = {s.id: [] for s in scored}
+        for (s, _, _), f in zip(jobs, futures, strict=True):
+            takes[s.id].append(f.result())
     chosen = {sid: picks.get(sid) or _best(ts) for sid, ts in takes.items()}
     best = {sid: takes[sid][k - 1] for sid, k in chosen.items()}
     return Made(
@@ -772,7 +793,15 @@ def _make_cues(
         reports={sid: t.report for sid, t in best.items()},
         takes=takes if n > 1 else {},
         chosen=chosen,
+        workers=dict(Counter(t.worker for ts in takes.values() for t in ts)),
     )
+
+
+def _submit(runner: TaskRunner[Any] | None, task: Any, **parameters: Any) -> PrefectFuture[Any]:
+    """Submit `task` to `runner`, or to the flow's own task runner when None."""
+    if runner is None:
+        return cast(PrefectFuture[Any], task.submit(**parameters))
+    return runner.submit(task, parameters=parameters)
 
 
 def _best(takes: list[Take]) -> int:

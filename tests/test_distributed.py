@@ -1,0 +1,211 @@
+"""Cue takes on a real Dask cluster: a scheduler and two worker processes on 127.0.0.1,
+reporting to the session's Prefect server. The output equals the single-process run's bit
+for bit; a worker killed mid-run leaves a run that completes, with no finished cue made
+twice."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from scoreflow.flows import progress
+from scoreflow.flows.score import score_video
+from scoreflow.tasks.media import generate_video
+from scoreflow.tasks.storage import sha256_file
+
+SCENES = 40
+SCENE_FRAMES = 15  # 0.6 s at 25 fps
+DESCRIPTIONS = ["warm acoustic morning", "tense night chase", "lofi study beats", "sad piano"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory, prefect_server):
+    """SCOREFLOW_WORK shared by the flow and the workers (its spool), for the module."""
+    folder = tmp_path_factory.mktemp("work")
+    old = os.environ.get("SCOREFLOW_WORK")
+    os.environ["SCOREFLOW_WORK"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("SCOREFLOW_WORK", None)
+    else:
+        os.environ["SCOREFLOW_WORK"] = old
+
+
+@pytest.fixture(scope="module")
+def cluster(work):
+    """`dask scheduler` and two `dask worker` processes (no nanny: a killed worker stays
+    dead), with the Prefect server's address in their environment; (address, processes,
+    the workers' pids)."""
+    from distributed import Client
+    from prefect.settings import PREFECT_API_URL
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    common = ["--no-dashboard"]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                address.rsplit(":", 1)[1],
+                *common,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    for name in ("w1", "w2"):
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--name",
+                    name,
+                    "--host",
+                    "127.0.0.1",
+                    *common,
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            pids = client.run(os.getpid)  # worker address -> pid
+        yield address, procs, sorted(pids.values())
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cut")
+    video = generate_video(d / "cut.mp4", seconds=SCENES * SCENE_FRAMES / 25, rate="25",
+                           size="160x90")  # fmt: skip
+    rows = ["scene,tc_in,tc_out,description"]
+    for i in range(SCENES):
+        a, b = i * SCENE_FRAMES, (i + 1) * SCENE_FRAMES
+        rows.append(f'{i + 1},{_tc(a)},{_tc(b)},"{DESCRIPTIONS[i % len(DESCRIPTIONS)]}"')
+    shots = d / "shots.csv"
+    shots.write_text("\n".join(rows) + "\n")
+    return video, shots
+
+
+def _tc(frame: int) -> str:
+    s, f = divmod(frame, 25)
+    return f"00:{s // 60:02d}:{s % 60:02d}:{f:02d}"
+
+
+def _config(folder: Path, *, cache: str, runner: str, address: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "scoreflow.toml"
+    path.write_text(
+        f'[cache]\ndir = "{folder.parent / cache}"\n'
+        f'[pipeline]\nseed = 7\ntask_runner = "{runner}"\ndask_address = "{address}"\n'
+    )
+    return path
+
+
+def _score(cut, out: Path, config: Path) -> dict:
+    video, shots = cut
+    return score_video(video=str(video), shots=str(shots), out=str(out), config_file=str(config))
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    names = ["soundtrack.wav", "mix.wav", "stems/music.wav", "stems/dialogue.wav"]
+    names += sorted(str(p.relative_to(out)) for p in (out / "cues").glob("*.wav"))
+    return {n: sha256_file(out / n) for n in names}
+
+
+def _generations(manifest: dict) -> dict[str, list[str]]:
+    """Scene -> the states of its generate-cue task runs in the run."""
+    flow_run_id = manifest["run_id"].rsplit("-", 1)[1]
+    with get_client(sync_client=True) as client:
+        flow_runs = [r for r in client.read_flow_runs() if str(r.id).startswith(flow_run_id)]
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_runs[0].id]))
+        )
+    out: dict[str, list[str]] = {}
+    for r in runs:
+        if r.name.startswith("generate-cue-"):
+            out.setdefault(r.name.removeprefix("generate-cue-"), []).append(r.state.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def single(cut, tmp_path_factory):
+    d = tmp_path_factory.mktemp("single")
+    return d / "out", _score(cut, d / "out", _config(d / "cfg", cache="cache", runner="thread"))
+
+
+class KillAfter(progress.Terminal):
+    """Progress that kills a worker (SIGKILL) when the `n`-th take is done."""
+
+    def __init__(self, victim: subprocess.Popen, n: int) -> None:
+        super().__init__(io.StringIO())
+        self.victim, self.n = victim, n
+
+    def advance(self, what: str = "") -> None:
+        super().advance(what)
+        if self._done == self.n:
+            self.victim.send_signal(signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def distributed(cut, cluster, tmp_path_factory):
+    """The cut scored on the cluster, one worker killed once 12 takes are done."""
+    address, procs, pids = cluster
+    d = tmp_path_factory.mktemp("dask")
+    config = _config(d / "cfg", cache="cache", runner="dask", address=address)
+    with progress.report_to(KillAfter(procs[2], 12)):
+        manifest = _score(cut, d / "out", config)
+    return d / "out", manifest, pids, procs[2]
+
+
+def test_dask_run_equals_single_process_bit_for_bit(distributed, single):
+    out, manifest, pids, _ = distributed
+    assert manifest["qc"]["passed"]
+    assert _outputs(out) == _outputs(single[0])
+    by_pid = {int(w.rsplit("/", 1)[1]): n for w, n in manifest["workers"].items()}
+    assert sorted(by_pid) == pids, "cues ran on both Dask workers, not in the flow's process"
+    assert sum(by_pid.values()) == SCENES and min(by_pid.values()) >= 3, by_pid
+
+
+def test_a_worker_killed_mid_run_costs_no_finished_cue(distributed):
+    _, manifest, _, victim = distributed
+    assert victim.poll() == -signal.SIGKILL, "the second worker was killed mid-run"
+    states = _generations(manifest)
+    assert len(states) == SCENES
+    for scene, seen in states.items():  # made once; a take rerun after the kill hits the cache
+        assert seen.count("Completed") <= 1, (scene, seen)
+        assert "Completed" in seen or "Cached" in seen, (scene, seen)
