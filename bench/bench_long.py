@@ -104,7 +104,7 @@ def one(minutes: float, scene_s: float) -> None:
     ends = [t for _, t, _ in marks[1:]] + [t0 + wall]
     for (what, t, rss), end in zip(marks, ends, strict=True):
         if what.startswith("["):
-            print(f"# {what[:60]:60s} starts at {t - t0:7.1f} s, RSS {rss:6.0f} MB", flush=True)
+            print(f"# {what[:56]:56s} {end - t:7.1f} s, RSS {rss:6.0f} MB at its start", flush=True)
         elif os.environ.get("BENCH_LONG_CUES"):
             print(f"# {what:60s}    at {t - t0:7.1f} s, RSS {rss:6.0f} MB", flush=True)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
