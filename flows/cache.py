@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from scoreflow import __version__, config
+from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.storage import S3Uri
 
 KEY_PREFIX = "scoreflow-cue-"
 
@@ -75,11 +77,38 @@ def cue_key(payload: dict[str, Any], cfg: dict[str, Any]) -> str:
 
 def task_options(cfg: dict[str, Any]) -> dict[str, Any]:
     """``with_options`` for the cue task: its result storage and expiry from ``[cache]``."""
-    storage: str | Path = cfg["cache"]["storage"] or config.cache_dir(cfg)  # a block's slug
     return {
-        "result_storage": storage,
+        "result_storage": result_storage(cfg["cache"]["storage"]) or config.cache_dir(cfg),
         "cache_expiration": timedelta(days=cfg["cache"]["expire_days"]),
     }
+
+
+def result_storage(chosen: str) -> Any:
+    """Where cue results go for ``cache.storage``: an ``s3://bucket/prefix`` (an S3 store
+    shared by every machine, credentials and endpoint from the environment, as for inputs),
+    a Prefect storage block's slug (``s3-bucket/cue-cache``), or "" (None: the local
+    folder)."""
+    if not chosen:
+        return None
+    if chosen.startswith("s3://"):
+        return _s3_bucket(chosen.rstrip("/") + "/")
+    return chosen
+
+
+@cache
+def _s3_bucket(uri: str) -> Any:
+    try:
+        from prefect_aws import AwsCredentials, S3Bucket
+    except ImportError:
+        raise InputError(
+            "an s3:// cue cache needs prefect-aws", field="cache.storage", value=uri,
+            fix="pip install 'scoreflow[aws]'",
+        ) from None  # fmt: skip
+    target = S3Uri.parse(uri)
+    return S3Bucket(
+        bucket_name=target.bucket, bucket_folder=target.key.rstrip("/"),
+        credentials=AwsCredentials(),
+    )  # fmt: skip
 
 
 def entries(folder: Path) -> list[Path]:

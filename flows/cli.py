@@ -16,6 +16,8 @@
     scoreflow verify OUT
     scoreflow watch (--queue SQS_URL | --poll FOLDER_OR_PREFIX) [--out URI] [--prefix P]
                     [--max-tries N] [--dead-letter URI] [--state URI] [--every S] [--once]
+    scoreflow batch FOLDER_OR_PREFIX [--concurrency N] [--out URI] [--max-tries N]
+                    [--dead-letter URI] [--state URI]
     scoreflow serve --folder FOLDER_OR_PREFIX [--queue SQS_URL] [--out URI]
                     [--cron "0 2 * * *" | --interval S]
 
@@ -114,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--prefix", default="", help="with --queue: only keys under it (incoming/)")
     w.add_argument("--every", type=float, default=60.0, help="with --poll: seconds between passes")
     w.add_argument("--once", action="store_true", help="one pass, then exit")
+    b = command("batch", "score every new video + shot list pair in a folder, N at a time")
+    b.add_argument("folder", help="folder or s3:// prefix holding the pairs")
+    b.add_argument("--concurrency", type=int, default=2, help="pairs scored at once (2)")
+    _batch_options(b)
     v = command("serve", "serve scheduled scoring as Prefect deployments")
     v.add_argument("--folder", help="folder or s3:// prefix scored on schedule")
     v.add_argument("--library", help="a library brief made on schedule into --out (with --add)")
@@ -703,6 +709,25 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    """One pass over a folder, `--concurrency` pairs at once; 1 when any pair failed."""
+    if not 1 <= args.concurrency <= 64:
+        raise InputError(
+            "must be between 1 and 64", field="--concurrency", value=args.concurrency,
+            fix="Give how many pairs to score at once, e.g. the machine's cores",
+        )  # fmt: skip
+    with _prefect(args, quiet=False):
+        from scoreflow.flows.watch import score_new
+
+        report = score_new(
+            args.folder, out=args.out, max_tries=args.max_tries, dead_letter=args.dead_letter,
+            state=args.state, options=_run_options(args), concurrency=args.concurrency,
+        )  # fmt: skip
+    for item in report:
+        print(watch_line(item))
+    return 1 if any(item["what"] != "scored" for item in report) else 0
+
+
 def _watch(args: argparse.Namespace) -> int:
     if args.queue is not None and not args.queue.startswith(("https://", "http://")):
         raise InputError(
@@ -943,6 +968,7 @@ COMMANDS = {
     "revise": _revise,
     "explain": _explain,
     "watch": _watch,
+    "batch": _batch,
     "serve": _serve,
     "render": _render,
     "library": _library,

@@ -188,6 +188,7 @@ def brief_task(
     cache_key_fn=cue_cache_key,
     persist_result=True,
     result_serializer="pickle",
+    cache_result_in_memory=False,  # on disk only: Prefect's store would keep every cue
 )
 def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str, Any]) -> Cue:
     backend = get_backend(settings)
@@ -219,6 +220,7 @@ def measure_cache_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
     cache_key_fn=measure_cache_key,
     persist_result=True,
     result_serializer="pickle",
+    cache_result_in_memory=False,
 )
 def measure_cue_task(cue: Cue, brief: Brief, settings: dict[str, Any]) -> dict[str, Any]:
     return quality.cue_report(

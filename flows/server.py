@@ -116,12 +116,12 @@ def use_running_server() -> str | None:
         return os.environ["PREFECT_API_URL"]
     running = status()
     if running:
-        _point_prefect_at(str(running["api_url"]))
+        point_prefect_at(str(running["api_url"]))
         return str(running["api_url"])
     return None
 
 
-def _point_prefect_at(api_url: str | None) -> None:
+def point_prefect_at(api_url: str | None) -> None:
     """Set ``PREFECT_API_URL`` (unset it for None) where Prefect reads it: the environment,
     and Prefect's process-wide settings, which it reads once at import. Without the refresh a
     process that imported Prefect first would see no API and start a second, untracked
@@ -232,11 +232,11 @@ def temporary_server() -> Iterator[str]:
     entry = {"server_pid": process.pid if process else 0, "owner_pid": os.getpid()}
     record.write_text(json.dumps({**entry, "api_url": server.api_url}))
     previous = os.environ.get("PREFECT_API_URL")
-    _point_prefect_at(server.api_url)
+    point_prefect_at(server.api_url)
     try:
         yield server.api_url
     finally:
         _drain_prefect_workers()  # logs and events still queued for the server: send them
         server.stop()
         record.unlink(missing_ok=True)
-        _point_prefect_at(previous)
+        point_prefect_at(previous)

@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import threading
 import traceback
-from dataclasses import asdict
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -235,6 +238,23 @@ def _handle(
     return {"what": "waiting for its partner", "delete": True, "uploads": [u.uri for u in uploads]}
 
 
+@dataclass
+class Scored:
+    """How scoring a pair went, as one process tells another: the run's location, or the
+    error (and whether it was the input's fault, which is not retried)."""
+
+    location: str = ""
+    error: str = ""
+    bad_input: bool = False
+
+
+def _score_here(pair: inbox.Pair, out: str, options: dict[str, Any]) -> Scored:
+    try:
+        return Scored(location=_score(pair, out, options)["location"])
+    except Exception as exc:
+        return Scored(error=_error_text(exc), bad_input=isinstance(exc, InputError))
+
+
 def _attempt(
     pair: inbox.Pair,
     ledger: inbox.Ledger,
@@ -244,22 +264,22 @@ def _attempt(
     max_tries: int,
     options: dict[str, Any],
     context: dict[str, Any] | None = None,
+    scored: Scored | None = None,
 ) -> dict[str, Any]:
-    """Score a pair and record how it went: done, one more failed try, or (after
-    `max_tries`, or at once for bad input) a dead-letter record with the error."""
-    try:
-        manifest = _score(pair, out, options)
-    except Exception as exc:
-        error = _error_text(exc)
-        final = max_tries if isinstance(exc, InputError) else 0
-        tries = ledger.failed(pair, error, at_least=final)
+    """Score a pair (unless `scored` says how it went elsewhere) and record how it went:
+    done, one more failed try, or (after `max_tries`, or at once for bad input) a
+    dead-letter record with the error."""
+    result = scored or _score_here(pair, out, options)
+    if result.error:
+        final = max_tries if result.bad_input else 0
+        tries = ledger.failed(pair, result.error, at_least=final)
         if tries < max_tries:
-            return {"what": f"failed (try {tries})", "pair": pair.name, "error": error}
-        record = {"pair": asdict(pair), "error": error, "tries": tries, **(context or {})}
+            return {"what": f"failed (try {tries})", "pair": pair.name, "error": result.error}
+        record = {"pair": asdict(pair), "error": result.error, "tries": tries, **(context or {})}
         where = inbox.dead_letter(dead_letter, PurePosixPath(pair.video.uri).name, record)
-        return {"what": "dead-lettered", "pair": pair.name, "to": where, "error": error}
-    ledger.mark_done(pair, manifest["location"])
-    return {"what": "scored", "pair": pair.name, "to": manifest["location"]}
+        return {"what": "dead-lettered", "pair": pair.name, "to": where, "error": result.error}
+    ledger.mark_done(pair, result.location)
+    return {"what": "scored", "pair": pair.name, "to": result.location}
 
 
 @flow(name="score-new")
@@ -270,30 +290,58 @@ def score_new(
     dead_letter: str | None = None,
     state: str | None = None,
     options: dict[str, Any] | None = None,
+    concurrency: int = 1,
 ) -> list[dict[str, Any]]:
     """Score every pair under `folder` (a folder or an s3:// prefix) not scored yet.
 
     A pair that keeps failing is tried at most `max_tries` times (bad input once), then
-    recorded under the dead-letter prefix.
+    recorded under the dead-letter prefix. With `concurrency` above 1, that many pairs are
+    scored at once, each in a worker process of its own (its own `score_video` flow run
+    on the same Prefect server; a process scores pair after pair, its SoundFont loaded
+    once); the ledger is kept by this flow alone.
     """
     log = get_run_logger()
     out_uri, state_uri, dead_uri = _defaults(folder, out, state, dead_letter)
     ledger = inbox.Ledger(state_uri)
+    todo = [
+        p for p in inbox.pairs_in(folder) if not (ledger.done(p) or ledger.tries(p) >= max_tries)
+    ]
     report = []
-    for pair in inbox.pairs_in(folder):
-        if ledger.done(pair) or ledger.tries(pair) >= max_tries:
-            continue
+    for pair, scored in _scored(todo, out_uri, options or {}, concurrency=concurrency):
         outcome = _attempt(
-            pair,
-            ledger,
-            out=out_uri,
-            dead_letter=dead_uri,
-            max_tries=max_tries,
-            options=options or {},
-        )
+            pair, ledger, out=out_uri, dead_letter=dead_uri, max_tries=max_tries,
+            options=options or {}, scored=scored,
+        )  # fmt: skip
         log.info("%s: %s %s", outcome["what"], pair.name, outcome.get("to", ""))
         report.append(outcome)
     return report
+
+
+def _scored(
+    pairs: list[inbox.Pair], out: str, options: dict[str, Any], *, concurrency: int
+) -> Iterator[tuple[inbox.Pair, Scored | None]]:
+    """Each pair with how scoring it went, as runs finish; None: score it here, now."""
+    if concurrency <= 1 or len(pairs) < 2:
+        yield from ((p, None) for p in pairs)
+        return
+    from prefect.settings import PREFECT_API_URL
+
+    spawn = multiprocessing.get_context("spawn")  # no copy of this process's threads
+    with ProcessPoolExecutor(
+        max_workers=min(concurrency, len(pairs)), mp_context=spawn,
+        initializer=_worker_start, initargs=(PREFECT_API_URL.value(),),
+    ) as pool:  # fmt: skip
+        futures = {pool.submit(_score_here, p, out, options): p for p in pairs}
+        for done in as_completed(futures):
+            yield futures[done], done.result()
+
+
+def _worker_start(api_url: str | None) -> None:
+    """A batch worker process reports to the batch's Prefect server."""
+    if api_url:
+        from scoreflow.flows import server
+
+        server.point_prefect_at(api_url)
 
 
 def _one_at_a_time() -> Any:

@@ -1,6 +1,9 @@
 """The cue cache: keys scoped by project and code, expiry, and pruning by the CLI."""
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -83,3 +86,38 @@ def test_a_relative_cache_dir_is_relative_to_the_project_file(tmp_path, monkeypa
     project.write_text('[cache]\ndir = "cues"\n')
     monkeypatch.chdir(tmp_path)
     assert config.cache_dir(config.load_config(project)) == tmp_path / "job" / "cues"
+
+
+def test_an_s3_cue_cache_is_shared_by_another_machine(prefect_server, aws, tmp_path):
+    """Cues cached in an s3:// store by one process are taken from it by another with an
+    empty local cache (another worker), not made again."""
+    import boto3
+    from prefect.settings import PREFECT_API_URL
+
+    from scoreflow.flows.score import score_video
+    from scoreflow.tasks.media import generate_video
+
+    boto3.client("s3").create_bucket(Bucket="cues")
+    video = generate_video(tmp_path / "v.mp4", seconds=4, rate="25", size="64x36")
+    shots = tmp_path / "shots.csv"
+    shots.write_text("scene,tc_in,tc_out,description\n1,0,2,calm piano\n2,2,4,tense rock\n")
+    project = tmp_path / "project.toml"
+    project.write_text('[cache]\nstorage = "s3://cues/scoreflow/"\n')
+    first = score_video(video=str(video), shots=str(shots), out=str(tmp_path / "a"),
+                        config_file=str(project))  # fmt: skip
+    assert [s["cue"]["cached"] for s in first["scenes"]] == [False, False]
+    stored = boto3.client("s3").list_objects_v2(Bucket="cues", Prefix="scoreflow/")
+    assert len(stored.get("Contents", [])) >= 2  # the cues (and their measures) are in S3
+
+    other = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+             "SCOREFLOW_CACHE_DIR": str(tmp_path / "empty"),
+             "PREFECT_LOCAL_STORAGE_PATH": str(tmp_path / "other-storage")}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "scoreflow", "score", str(video), "--shots", str(shots),
+         "--out", str(tmp_path / "b"), "--config", str(project)],
+        env=other, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    second = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert [s["cue"]["cached"] for s in second["scenes"]] == [True, True]
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*"))

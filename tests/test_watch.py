@@ -396,6 +396,30 @@ def test_watch_command_polls_a_folder(prefect_server, tmp_path, clip, capsys):
     assert "scored" not in capsys.readouterr().out  # nothing new the second time
 
 
+def test_batch_command_scores_pairs_in_worker_processes(prefect_server, tmp_path, clip, capsys):
+    from scoreflow.flows.cli import main
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for name in ("ad1", "ad2", "ad3"):
+        (drop / f"{name}.mp4").write_bytes(clip)
+        (drop / f"{name}.csv").write_text(BROKEN if name == "ad3" else SHOTS)
+    assert main(["batch", str(drop), "--concurrency", "2"]) == 1  # ad3's shot list is bad
+    lines = sorted(capsys.readouterr().out.splitlines())
+    assert [line.split(" -> ")[0] for line in lines] == [
+        "dead-lettered: ad3", "scored: ad1", "scored: ad2",
+    ]  # fmt: skip
+    pids = set()
+    for name in ("ad1", "ad2"):
+        manifest = json.loads((tmp_path / "scored" / name / "manifest.json").read_text())
+        assert manifest["qc"]["passed"]
+        pids |= {int(w.rsplit("/", 1)[1]) for w in manifest["workers"]}
+    assert os.getpid() not in pids, "the pairs were scored in the batch's worker processes"
+    assert main(["batch", str(drop), "--concurrency", "2"]) == 0  # nothing new
+    assert capsys.readouterr().out == ""
+    assert main(["batch", str(drop), "--concurrency", "0"]) == 2
+
+
 def test_render_from_and_to_s3(aws, tmp_path):
     from fractions import Fraction
 
