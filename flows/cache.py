@@ -96,7 +96,9 @@ def result_storage(chosen: str) -> Any:
 
 
 @cache
-def _s3_bucket(uri: str) -> Any:
+def _s3_bucket(uri: str) -> str:
+    """A Prefect S3Bucket block for `uri` (Prefect keeps result storage server-side), saved
+    under a name from the URI; its slug. Credentials are left to the environment."""
     try:
         from prefect_aws import AwsCredentials, S3Bucket
     except ImportError:
@@ -105,10 +107,13 @@ def _s3_bucket(uri: str) -> Any:
             fix="pip install 'scoreflow[aws]'",
         ) from None  # fmt: skip
     target = S3Uri.parse(uri)
-    return S3Bucket(
+    name = "scoreflow-cues-" + hashlib.sha256(uri.encode()).hexdigest()[:12]
+    block = S3Bucket(
         bucket_name=target.bucket, bucket_folder=target.key.rstrip("/"),
         credentials=AwsCredentials(),
     )  # fmt: skip
+    block.save(name, overwrite=True)
+    return f"s3-bucket/{name}"
 
 
 def entries(folder: Path) -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,10 +139,11 @@ def spool(cue: Cue, folder: Path, *, lufs: float) -> SpooledCue:
     both = np.concatenate([cue.audio, cue.tail], axis=-1).astype(np.float32, copy=False)
     data = np.ascontiguousarray(both.T).tobytes()
     path = folder / (hashlib.sha256(data).hexdigest()[:32] + ".f32")
-    if not path.exists():
+    if not path.exists():  # takes running at once may make the same cue: each its own part
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.part")
-        tmp.write_bytes(data)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.stem, suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     empty = np.zeros((cue.audio.shape[0], 0), np.float32)
     meta = dataclasses.replace(cue, audio=empty, tail=empty)

@@ -346,11 +346,20 @@ def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
         return proc.stdout
 
     prefect("work-pool", "create", "scoreflow", "--type", "process")
-    yaml = Path(__file__).resolve().parent.parent / "infra" / "prefect.yaml"
+    infra = Path(__file__).resolve().parent.parent / "infra"
+    prefect("work-pool", "create", "scoreflow-gpu", "--type", "kubernetes",
+            "--base-job-template", str(infra / "k8s" / "gpu-job-template.json"))  # fmt: skip
+    yaml = infra / "prefect.yaml"
     prefect("deploy", "--all", "--prefect-file", str(yaml))
     assert_one_at_a_time(url, "score-new/pool-batch", "score-uploads/pool-uploads")
-    # the queue deployment points at a placeholder AWS queue: no run of it may start here
+    gpu = json.loads(prefect("deployment", "inspect", "score-uploads/gpu-uploads", "-o", "json"))
+    cpu = json.loads(prefect("deployment", "inspect", "score-new/pool-batch", "-o", "json"))
+    assert (gpu["work_pool_name"], gpu["work_queue_name"]) == ("scoreflow-gpu", "gpu")
+    assert gpu["job_variables"]["gpu_count"] == 1 and "gpu" in gpu["tags"]  # GPU workers only
+    assert (cpu["work_pool_name"], cpu["work_queue_name"]) == ("scoreflow", "cpu")
+    # the queue deployments point at placeholder AWS queues: no run of them may start here
     prefect("deployment", "delete", "score-uploads/pool-uploads")
+    prefect("deployment", "delete", "score-uploads/gpu-uploads")
     prefect(
         "deployment", "run", "score-new/pool-batch",
         "--param", f"folder={incoming}", "--param", f"out={tmp_path / 'delivered'}",
