@@ -5,7 +5,8 @@ Makes N minutes of a dialogue-like track and a music bed, then times
   (the values must agree within 0.1 LU);
 - dialogue detection, and the whole `mix_programme` (ducking, mix, two-pass normalisation
   and true-peak limiting, both to EBU R128 and dialogue-gated to -27), as multiples of real
-  time.
+  time, and the same mix in blocks from disk with its WAVs written (`tasks.blocks`, what
+  the flow runs) as a ratio of the in-memory one.
 
 Usage: python bench/bench_mix.py [--minutes 10]
 """
@@ -20,9 +21,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from scoreflow.tasks.blocks import mix_programme_blocked
+from scoreflow.tasks.deliver import write_programme
 from scoreflow.tasks.media import generate_video, measure_loudness
 from scoreflow.tasks.mix import integrated_lufs, mix_programme
 from scoreflow.tasks.speech import dialogue_track
+from scoreflow.tasks.spool import DiskSignal, SignalWriter
 
 SR = 48000
 
@@ -31,6 +35,19 @@ def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - t0
+
+
+def _to_disk(path: Path, audio: np.ndarray) -> DiskSignal:
+    with SignalWriter(path, audio.shape[0]) as writer:
+        writer.write(audio)
+        return writer.close()
+
+
+def _blocked(music: DiskSignal, dialogue: DiskSignal, work: Path, **options) -> None:
+    """The blocked mix, its WAVs written as the flow writes them."""
+    programme = mix_programme_blocked(music, dialogue, sample_rate=SR, work=work / "gain",
+                                      **options)  # fmt: skip
+    write_programme(work / "out", programme, SR, subtype="PCM_24")
 
 
 def main() -> None:
@@ -61,6 +78,8 @@ def main() -> None:
         f"dialogue detection: {t_detect:.2f} s incl. decoding = "
         f"{seconds / t_detect:.0f}x real time ({len(regions)} regions)"
     )
+    music_file = _to_disk(work / "music.f32", music)
+    dialogue_file = _to_disk(work / "dialogue.f32", dialogue)
     for name, target, tp, gated in (
         ("ebu-r128", -23.0, -1.0, False),
         ("netflix", -27.0, -2.0, True),
@@ -76,6 +95,15 @@ def main() -> None:
             dialogue_gated=gated,
         )
         print(f"mix_programme to {name}: {took:.2f} s = {seconds / took:.0f}x real time")
+        _, blocked = timed(
+            _blocked, music_file, dialogue_file, work, regions=regions, target_lufs=target,
+            true_peak_dbtp=tp, dialogue_gated=gated,
+        )  # fmt: skip
+        print(
+            f"  in blocks from disk (tasks.blocks), written: {blocked:.2f} s = "
+            f"{seconds / blocked:.0f}x real time, {blocked / took:.2f}x the in-memory time "
+            f"(which writes nothing)"
+        )
 
 
 if __name__ == "__main__":

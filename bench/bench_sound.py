@@ -14,7 +14,8 @@ SoundFont, the cue file written as delivered (`align.ring_out`), and per genre:
 - key: the MIDI's first key signature equals the brief's key (minor cues included);
 - x rt: render speed on one core against the cue's duration (baseline: real time).
 
-Then, through the mix (`mix.music_bus` + `mix.mix_programme`, as the flow runs them), the
+Then, through the mix (`mix.music_bus` + `mix.mix_programme`: the in-memory mix, which the
+flow's blocked one equals to within float rounding), the
 level-follows-intensity figure: two scenes with one description, intensity 0.15 and 0.95,
 a gap between; RMS of the soundtrack over each leaving 3 s at either end; the difference.
 And the entry: a cue that follows another on a cut (matched) against one after silence,

@@ -19,6 +19,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from scoreflow.flows import progress
 from scoreflow.flows.score import score_video
+from scoreflow.tasks.backends.composer.render import bundled_soundfont
 from scoreflow.tasks.media import generate_video
 from scoreflow.tasks.storage import sha256_file
 
@@ -129,9 +130,10 @@ def _tc(frame: int) -> str:
 def _config(folder: Path, *, cache: str, runner: str, address: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "scoreflow.toml"
-    path.write_text(
+    path.write_text(  # the small SoundFont: each worker process loads its own
         f'[cache]\ndir = "{folder.parent / cache}"\n'
         f'[pipeline]\nseed = 7\ntask_runner = "{runner}"\ndask_address = "{address}"\n'
+        f'[composer]\nsoundfont = "{bundled_soundfont()}"\n'
     )
     return path
 
