@@ -89,10 +89,12 @@ def stage_marks() -> tuple[Any, list[tuple[str, float, float]]]:
 
 def one(minutes: float, scene_s: float) -> None:
     """Score one programme in this process and print its figures as JSON."""
+    work = Path(tempfile.mkdtemp(prefix="scoreflow-long-"))
+    os.environ["SCOREFLOW_CACHE_DIR"] = str(work / "cache")  # every cue made, none cached
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(work / "results")  # nor the picture
     from scoreflow.flows import progress
     from scoreflow.flows.score import score_video
 
-    work = Path(tempfile.mkdtemp(prefix="scoreflow-long-"))
     seconds = minutes * 60
     video, shots = make_programme(work, seconds=seconds, scene_s=scene_s)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -98,6 +98,10 @@ def test_an_unreadable_config_and_bad_values_name_the_key(tmp_path, capsys):
         ('[output]\nwav_subtype = "PCM_99"\n', "output.wav_subtype.*not a WAV subtype"),
         ('[output]\naudio_codec = "vorbis-ish"\n', "output.audio_codec.*unknown audio codec"),
         ('[output]\naudio_bitrate = "lots"\n', "output.audio_bitrate.*not an audio bitrate"),
+        ('[pipeline]\ntask_runner = "ray"\n', "pipeline.task_runner.*unknown task runner.*dask"),
+        ('[pipeline]\ndask_address = "10.0.0.5"\n', "pipeline.dask_address.*tcp://"),
+        ("[pipeline]\ndask_workers = 0\n", "pipeline.dask_workers.*1 or more"),
+        ("[pipeline]\ncue_concurrency = -1\n", "pipeline.cue_concurrency.*0 or more"),
     ]
     import re
 

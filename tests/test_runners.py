@@ -1,0 +1,49 @@
+"""The cue takes' task runner and concurrency limit, from config."""
+
+from __future__ import annotations
+
+import pytest
+
+from scoreflow import config
+from scoreflow.flows import runners
+from scoreflow.flows.score import take_task
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "expected"),
+    [
+        ({}, None),
+        ({"task_runner": "dask", "dask_address": "tcp://10.0.0.5:8786"},
+         {"address": "tcp://10.0.0.5:8786"}),
+        ({"task_runner": "dask", "dask_workers": 3},
+         {"address": None, "n_workers": 3, "processes": True, "threads_per_worker": 1}),
+    ],
+)  # fmt: skip
+def test_the_runner_follows_the_config(pipeline: dict, expected: dict | None):
+    cfg = config.load_config(None, {"pipeline": pipeline})
+    runner = runners.cue_runner(cfg["pipeline"])
+    if expected is None:
+        assert runner is None  # the flow's own thread pool
+        return
+    from prefect_dask import DaskTaskRunner
+
+    assert isinstance(runner, DaskTaskRunner)
+    assert runner.address == expected["address"]
+    for key in ("n_workers", "processes", "threads_per_worker"):
+        if key in expected:
+            assert runner.cluster_kwargs[key] == expected[key]
+
+
+def test_every_take_carries_the_tag_the_limit_holds(prefect_server):
+    from prefect import get_client
+
+    assert runners.CUE_TAG in take_task.tags
+    runners.limit_cues(3)
+    runners.limit_cues(0)  # 0 leaves the limit as it is
+    with get_client(sync_client=True) as client:
+        limit = client.read_concurrency_limit_by_tag(runners.CUE_TAG)
+    assert limit.concurrency_limit == 3
+    runners.limit_cues(5)  # set again: updated, not refused
+    with get_client(sync_client=True) as client:
+        assert client.read_concurrency_limit_by_tag(runners.CUE_TAG).concurrency_limit == 5
+        client.delete_concurrency_limit_by_tag(runners.CUE_TAG)
