@@ -77,16 +77,20 @@ def measure(
     regions: list[tuple[int, int]] | None = None,
     block: int = BLOCK,
     channels: int = 2,
+    peak: bool = True,
 ) -> tuple[float, float]:
-    """(integrated LUFS over `regions` or all, highest true peak dBTP) of a source."""
+    """(integrated LUFS over `regions` or all, highest true peak dBTP, or nan without
+    `peak`) of a source."""
     meter, peaks = mix.LoudnessMeter(sample_rate, channels), PeakMeter()
+    pad = PAD if peak else 0
     for lo, hi in blocks(samples, block):
-        a, b = max(0, lo - PAD), min(samples, hi + PAD)
+        a, b = max(0, lo - pad), min(samples, hi + pad)
         x = source(a, b)
         core = slice(lo - a, hi - a)
         mix.feed_regions(meter, x[:, core], lo, regions)
-        peaks.feed(x, core)
-    return meter.lufs(), peaks.dbtp()
+        if peak:
+            peaks.feed(x, core)
+    return meter.lufs(), peaks.dbtp() if peak else float("nan")
 
 
 def normalize_gain_blocked(
@@ -250,8 +254,9 @@ def mix_programme_blocked(
     scale = np.float32(1.0)
     duck: dict[str, Any] | None = None
     if dialogue is not None and regions:
-        speech, _ = measure(dialogue.read, n, sample_rate, regions=regions, block=block)
-        now, _ = measure(music.read, n, sample_rate, block=block)
+        speech, _ = measure(dialogue.read, n, sample_rate, regions=regions, block=block,
+                            peak=False)  # fmt: skip
+        now, _ = measure(music.read, n, sample_rate, block=block, peak=False)
         if np.isfinite(speech) and np.isfinite(now):
             scale = np.float32(10 ** ((speech + music_vs_dialogue_lu - now) / 20))
         report["dialogue_lufs"] = speech
