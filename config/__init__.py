@@ -350,7 +350,7 @@ def _check_runner(pipeline: dict[str, Any]) -> None:
             fix='Give the scheduler\'s address, e.g. "tcp://10.0.0.5:8786", or "" for a '
             "local cluster",
         )  # fmt: skip
-    for key, lo in (("dask_workers", 1), ("cue_concurrency", 0)):
+    for key, lo in (("dask_workers", 1), ("cue_concurrency", 0), ("threads", 0)):
         value = pipeline[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < lo:
             raise InputError(

@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from scoreflow import config
-from scoreflow.flows import cache, progress
+from scoreflow.flows import cache, progress, runners
 from scoreflow.flows.score import STORAGE_RETRIES, fetch_task, music_settings
 from scoreflow.tasks import catalogue, catalogue_index, originality
 from scoreflow.tasks.backends import get_backend
@@ -231,7 +231,7 @@ def _make(
     tracks = dict(held)
     names: list[str] = []
     replaced: list[str] = []
-    progress.count("tracks", len(plan.tracks))
+    titled = []
     for spec in plan.tracks:
         title = spec.title or catalogue_index.make_title(
             spec.id,
@@ -242,8 +242,17 @@ def _make(
             taken=taken,
         )
         taken.add(title.lower())
-        old = held.get(spec.id)
         first_key = track_key(spec, seed=spec.seed, title=title, spec_d=spec_d, settings=settings)
+        titled.append((spec, title, first_key))
+    _fan_out(task_, cfg, [
+        {"spec": spec, "seed": spec.seed, "title": title, "key": key, "spec_d": spec_d,
+         "settings": settings, "versions": plan.versions(), "root": str(root)}
+        for spec, title, key in titled
+        if held.get(spec.id, {}).get("first_key") != key
+    ])  # fmt: skip
+    progress.count("tracks", len(plan.tracks))
+    for spec, title, first_key in titled:
+        old = held.get(spec.id)
         if old is not None and old.get("first_key") == first_key:
             progress.advance(f"track {spec.id} (in the catalogue)")
             continue  # unchanged: kept as it is
@@ -285,6 +294,19 @@ def _make(
         "_names": [*names, *CATALOGUE_FILES],
         "_replaced": replaced,
     }
+
+
+def _fan_out(task_: Any, cfg: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+    """With the Dask task runner (`flows.runners`), every track's first try is made at once
+    on the workers, so the loop that checks each track against the earlier ones finds them
+    in the cache. The thread runner keeps tracks one at a time (a track's peak memory is
+    the library's)."""
+    runner = runners.cue_runner(cfg["pipeline"])
+    if runner is None or len(jobs) < 2:
+        return
+    with runner:
+        for future in [runners.submit(runner, task_, **args) for args in jobs]:
+            future.wait()
 
 
 def _vocab(cfg: dict[str, Any]) -> dict[str, Any]:

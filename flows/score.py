@@ -25,8 +25,7 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import TaskRunner
+from prefect.futures import as_completed
 from prefect.transactions import CommitMode, transaction
 
 from scoreflow import config
@@ -775,12 +774,12 @@ def _make_cues(
     seeds = {s.id: scene_seed(cfg["pipeline"]["seed"], s) for s in scored}
     runners.limit_cues(cfg["pipeline"]["cue_concurrency"])
     with contextlib.ExitStack() as stack:
-        runner = runners.cue_runner(cfg["pipeline"])
+        runner = runners.cue_runner(cfg["pipeline"], batched=music.batched)
         if runner is not None:
             stack.enter_context(runner)
         futures = [
-            _submit(runner, take_task, brief=b, number=k, samples=spans[s.id][1] - spans[s.id][0],
-                    seed=take_seed(seeds[s.id], k), cfg=cfg, spool_dir=spool_dir)
+            runners.submit(runner, take_task, brief=b, number=k, seed=take_seed(seeds[s.id], k),
+                           samples=spans[s.id][1] - spans[s.id][0], cfg=cfg, spool_dir=spool_dir)
             for s, b, k in jobs
         ]  # fmt: skip
         _count(futures, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
@@ -797,13 +796,6 @@ def _make_cues(
         chosen=chosen,
         workers=dict(Counter(t.worker for ts in takes.values() for t in ts)),
     )
-
-
-def _submit(runner: TaskRunner[Any] | None, task: Any, **parameters: Any) -> PrefectFuture[Any]:
-    """Submit `task` to `runner`, or to the flow's own task runner when None."""
-    if runner is None:
-        return cast(PrefectFuture[Any], task.submit(**parameters))
-    return runner.submit(task, parameters=parameters)
 
 
 def _best(takes: list[Take]) -> int:

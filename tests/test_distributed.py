@@ -6,6 +6,7 @@ twice."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -211,3 +212,42 @@ def test_a_worker_killed_mid_run_costs_no_finished_cue(distributed):
     for scene, seen in states.items():  # made once; a take rerun after the kill hits the cache
         assert seen.count("Completed") <= 1, (scene, seen)
         assert "Completed" in seen or "Cached" in seen, (scene, seen)
+
+
+LIBRARY = """[delivery]
+main_s = 20
+cutdowns_s = []
+sting_s = 0
+loops_bars = []
+alternates = []
+stems = false
+formats = ["wav"]
+[[tracks]]
+description = "warm acoustic morning, hopeful"
+[[tracks]]
+description = "dark tense synth pulse"
+"""
+
+
+def test_library_tracks_fan_out_on_the_cluster(cluster, tmp_path):
+    """Every track's first try is made on the Dask workers; the flow's own loop, which
+    checks each against the earlier ones, then finds it in the cache."""
+    from scoreflow.flows.library import make_library
+
+    address = cluster[0]
+    brief = tmp_path / "two.toml"
+    brief.write_text(LIBRARY)
+    config = _config(tmp_path / "cfg", cache="cache", runner="dask", address=address)
+    catalogue = make_library(str(brief), str(tmp_path / "cat"), config_file=str(config),
+                             return_state=True)  # fmt: skip
+    assert catalogue.is_completed()
+    doc = json.loads((tmp_path / "cat" / "catalog.json").read_text())
+    assert [t["id"] for t in doc["tracks"]] == ["t001-01", "t002-01"]
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[catalogue.state_details.flow_run_id])
+            )
+        )
+    states = sorted(r.state.name for r in runs if r.name.startswith("track-"))
+    assert states == ["Cached", "Cached", "Completed", "Completed"], states

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from scoreflow import config
 from scoreflow.flows import runners
@@ -12,18 +15,20 @@ from scoreflow.flows.score import take_task
 @pytest.mark.parametrize(
     ("pipeline", "expected"),
     [
-        ({}, None),
+        ({}, {"threads": os.cpu_count()}),
+        ({"threads": 3}, {"threads": 3}),
         ({"task_runner": "dask", "dask_address": "tcp://10.0.0.5:8786"},
          {"address": "tcp://10.0.0.5:8786"}),
         ({"task_runner": "dask", "dask_workers": 3},
          {"address": None, "n_workers": 3, "processes": True, "threads_per_worker": 1}),
     ],
 )  # fmt: skip
-def test_the_runner_follows_the_config(pipeline: dict, expected: dict | None):
+def test_the_runner_follows_the_config(pipeline: dict, expected: dict):
     cfg = config.load_config(None, {"pipeline": pipeline})
     runner = runners.cue_runner(cfg["pipeline"])
-    if expected is None:
-        assert runner is None  # the flow's own thread pool
+    if "threads" in expected:  # a bounded pool in the run's process
+        assert isinstance(runner, ThreadPoolTaskRunner)
+        assert runner._max_workers == expected["threads"]
         return
     from prefect_dask import DaskTaskRunner
 
@@ -47,3 +52,9 @@ def test_every_take_carries_the_tag_the_limit_holds(prefect_server):
     with get_client(sync_client=True) as client:
         assert client.read_concurrency_limit_by_tag(runners.CUE_TAG).concurrency_limit == 5
         client.delete_concurrency_limit_by_tag(runners.CUE_TAG)
+
+
+def test_a_batched_backend_gets_every_take_at_once():
+    pipeline = config.load_config(None, {})["pipeline"]
+    assert runners.cue_runner(pipeline, batched=True) is None  # the flow's unbounded pool
+    assert runners.cue_runner({**pipeline, "threads": 4}, batched=True)._max_workers == 4
