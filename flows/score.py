@@ -470,6 +470,7 @@ def _score(
         cfg["pipeline"]["backend"],
     )  # fmt: skip
     spans = {s.id: s.sample_span(sr) for s in scored}
+    spool.sweep(work_dir() / "spool")  # what killed runs left a day ago or more
     spool_dir = work_dir() / "spool" / run_id  # cues and programme-long audio, on disk
     stack.callback(shutil.rmtree, spool_dir, ignore_errors=True)
     made = _make_cues(scored, briefs, spans, cfg, picks, spool_dir)

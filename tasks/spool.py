@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,15 @@ def spool(cue: Cue, folder: Path, *, lufs: float) -> SpooledCue:
     meta = dataclasses.replace(cue, audio=empty, tail=empty)
     signal = DiskSignal(path, both.shape[0], both.shape[-1])
     return SpooledCue(meta, signal, cue.samples, cue.tail_samples, lufs)
+
+
+def sweep(folder: Path, *, older_than_s: float = 86400.0) -> list[Path]:
+    """Remove the run spools under `folder` untouched for `older_than_s` (what a killed
+    run left: a finished one removes its own); returns those removed."""
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    stale = [p for p in folder.iterdir() if p.is_dir() and p.stat().st_mtime < cutoff]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale

@@ -26,6 +26,7 @@ LONGEST = (
     "test_watch.py",
     "test_shutdown.py",
     "test_install.py",
+    "test_distributed.py",
     "test_picture.py",
 )
 

@@ -136,3 +136,17 @@ def test_disk_signal_pads_and_trims(tmp_path: Path):
     assert np.array_equal(longer.read(-2, 14)[:, 2:12], audio)
     assert not longer.read(-2, 14)[:, :2].any() and not longer.read(-2, 14)[:, 12:].any()
     assert np.array_equal(spool.DiskSignal(sig.path, 2, 6).read(0, 8)[:, :6], audio[:, :6])
+
+
+def test_sweep_removes_only_stale_spools(tmp_path: Path):
+    import os
+    import time
+
+    old, new = tmp_path / "run-old", tmp_path / "run-new"
+    for d in (old, new):
+        (d / "cues").mkdir(parents=True)
+    long_ago = time.time() - 2 * 86400
+    os.utime(old, (long_ago, long_ago))
+    assert spool.sweep(tmp_path) == [old]
+    assert not old.exists() and new.exists()
+    assert spool.sweep(tmp_path / "missing") == []
