@@ -103,9 +103,11 @@ def one(minutes: float, scene_s: float) -> None:
     with progress.report_to(reporter):
         manifest = score_video(video=str(video), shots=str(shots), out=str(work / "out"), fps="25")
     wall = time.perf_counter() - t0
-    ends = [t for _, t, _ in marks[1:]] + [t0 + wall]
-    for (what, t, rss), end in zip(marks, ends, strict=True):
+    starts = [t for what, t, _ in marks if what.startswith("[")]
+    ends = iter([*starts[1:], t0 + wall])
+    for what, t, rss in marks:
         if what.startswith("["):
+            end = next(ends)
             print(f"# {what[:56]:56s} {end - t:7.1f} s, RSS {rss:6.0f} MB at its start", flush=True)
         elif os.environ.get("BENCH_LONG_CUES"):
             print(f"# {what:60s}    at {t - t0:7.1f} s, RSS {rss:6.0f} MB", flush=True)
