@@ -156,8 +156,8 @@ def _limit_pass(
     writer: SignalWriter | None = None
     for lo, hi in blocks(samples, block):
         a, b = max(0, lo - context), min(samples, hi + context)
-        old = gain.read(a, b)
-        x = source(a, b) * old
+        curve = _curve(gain, a, b)  # read once: it scales the source and is carried on
+        x = source(a, b) * (curve * np.float32(gain.scalar))
         limited = mix.limiter_gain(x, sample_rate, ceiling_dbtp=ceiling_dbtp)
         if limited is not None:
             x = x * limited
@@ -165,10 +165,10 @@ def _limit_pass(
                 writer = SignalWriter(path, 1)
                 for u, v in blocks(lo, block):
                     writer.write(_curve(gain, u, v)[None])
-        if writer is not None:
-            curve = _curve(gain, lo, hi)
-            writer.write((curve if limited is None else curve * limited[lo - a : hi - a])[None])
         core = slice(lo - a, hi - a)
+        if writer is not None:
+            mine = curve[core]
+            writer.write((mine if limited is None else mine * limited[core])[None])
         mix.feed_regions(meter, x[:, core], lo, regions)
         edge = slice(max(0, lo - PAD - a), min(b, hi + PAD) - a)  # exact here
         peaks.feed(x[:, edge], slice(core.start - edge.start, core.stop - edge.start))
