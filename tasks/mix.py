@@ -23,6 +23,12 @@ from scoreflow.tasks.align import fade
 from scoreflow.tasks.model import Cue
 
 OVERSAMPLE = 4
+# Added to what the K-weighting filters, alternating in sign sample by sample: a Nyquist
+# tone at -300 dBFS keeps the filters' state and its squares off float32's subnormal range
+# (under 1.2e-38), where a decaying tail, then digital silence, runs scipy's sosfilt 40
+# times slower (measured: 1.19 s against 0.03 s for a minute of stereo). Its energy, about
+# 1e-30 a sample, is 23 orders under the -70 LKFS gate: no loudness moves.
+DENORMAL_GUARD = 1e-15
 
 
 TRANSITIONS = ("cut", "crossfade", "fade")
@@ -80,6 +86,17 @@ def k_weighting(sample_rate: int) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
+def _guard(n: int) -> np.ndarray:
+    """`DENORMAL_GUARD` alternating in sign, + first, at least `n` samples (shared)."""
+    global _GUARD
+    if _GUARD.size < n:
+        _GUARD = np.tile(np.float32([DENORMAL_GUARD, -DENORMAL_GUARD]), (n + 1) // 2 + 1)
+    return _GUARD
+
+
+_GUARD = np.zeros(0, np.float32)
+
+
 class LoudnessMeter:
     """BS.1770-4 integrated loudness, fed in blocks of any length.
 
@@ -96,15 +113,17 @@ class LoudnessMeter:
         self._rest = np.zeros((channels, 0), np.float32)  # weighted, short of a whole hop
         self._energy: list[np.ndarray] = []
         self._heard = False
+        self._fed = 0  # samples so far: the guard's sign follows the sample's index
 
     def feed(self, audio: np.ndarray) -> None:
         """Measure the next `audio`, shape (channels, samples)."""
         if not audio.shape[-1]:
             return
         self._heard = self._heard or bool(np.any(audio))
-        weighted, self._zi = sosfilt(
-            self._sos, audio.astype(np.float32, copy=False), zi=self._zi, axis=-1
-        )
+        first, n = self._fed % 2, audio.shape[-1]  # + on even samples of the programme
+        self._fed += n
+        guarded = np.add(audio, _guard(n + 1)[first : first + n], dtype=np.float32)
+        weighted, self._zi = sosfilt(self._sos, guarded, zi=self._zi, axis=-1)
         if self._rest.shape[-1]:
             weighted = np.concatenate([self._rest, weighted], axis=-1)
         whole = weighted.shape[-1] // self.hop * self.hop

@@ -11,7 +11,9 @@ from scoreflow.tasks.backends.composer import Composer
 from scoreflow.tasks.brief import make_brief
 from scoreflow.tasks.media import generate_video, measure_loudness
 from scoreflow.tasks.mix import (
+    LoudnessMeter,
     Placement,
+    integrated_lufs,
     intensity_level_db,
     mix_programme,
     music_bus,
@@ -286,3 +288,23 @@ def test_cue_loudness_follows_intensity_in_the_programme():
 
     assert rms_db(9, 13) - rms_db(1, 5) == pytest.approx(6.4, abs=0.3)
     assert programme.report["after_lufs"] == pytest.approx(-23.0, abs=0.1)
+
+
+def test_loudness_meter_keeps_off_subnormals_through_silence(tmp_path):
+    """A tail into digital silence leaves the K-weighting filters' state subnormal without
+    the guard (scipy's sosfilt then runs 40 times slower); the guard keeps it normal and
+    moves no loudness (ffmpeg's meter agrees), fed whole or in odd-sized blocks."""
+    rng = np.random.default_rng(3)
+    tone = (0.1 * rng.standard_normal((2, 5 * SR))).astype(np.float32)
+    then_silence = np.concatenate([tone, np.zeros((2, 30 * SR), np.float32)], axis=1)
+    meter = LoudnessMeter(SR)
+    for lo in range(0, then_silence.shape[1], 77_777):
+        meter.feed(then_silence[:, lo : lo + 77_777])
+    tiny = np.finfo(np.float32).tiny
+    state = np.abs(meter._zi)
+    assert not np.any((state > 0) & (state < tiny))
+    assert integrated_lufs(then_silence, SR) == pytest.approx(meter.lufs(), abs=1e-9)
+    wav = tmp_path / "tail.wav"
+    soundfile.write(wav, then_silence.T, SR, subtype="FLOAT")
+    assert meter.lufs() == pytest.approx(measure_loudness(wav)["integrated_lufs"], abs=0.1)
+    assert integrated_lufs(np.zeros((2, SR), np.float32), SR) == float("-inf")
