@@ -793,7 +793,7 @@ def _make_cues(
         _count(futures, [f"scene {s.id}" + (f" take {k}" if n > 1 else "") for s, _, k in jobs])
         takes: dict[str, list[Take]] = {s.id: [] for s in scored}
         for (s, _, _), f in zip(jobs, futures, strict=True):
-            takes[s.id].append(f.result())
+            takes[s.id].append(_reachable(f.result(), s.id))
     chosen = {sid: picks.get(sid) or _best(ts) for sid, ts in takes.items()}
     best = {sid: takes[sid][k - 1] for sid, k in chosen.items()}
     return Made(
@@ -804,6 +804,23 @@ def _make_cues(
         chosen=chosen,
         workers=dict(Counter(t.worker for ts in takes.values() for t in ts)),
     )
+
+
+def _reachable(take: Take, scene_id: str) -> Take:
+    """The take, once its spooled audio is known to be readable here: a worker on another
+    machine spools to its own disk unless `$SCOREFLOW_WORK` is storage they share."""
+    path = take.cue.signal.path
+    if not path.is_file():
+        raise InputError(
+            f"take {take.number} was made by worker {take.worker}, and its audio is not "
+            "readable on this machine",
+            scene=scene_id,
+            field="SCOREFLOW_WORK",
+            value=str(path),
+            fix="Point $SCOREFLOW_WORK, on the run's machine and on every worker, at "
+            "storage they all mount (see README, Scale-out)",
+        )
+    return take
 
 
 def _best(takes: list[Take]) -> int:

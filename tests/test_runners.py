@@ -58,3 +58,32 @@ def test_a_batched_backend_gets_every_take_at_once():
     pipeline = config.load_config(None, {})["pipeline"]
     assert runners.cue_runner(pipeline, batched=True) is None  # the flow's unbounded pool
     assert runners.cue_runner({**pipeline, "threads": 4}, batched=True)._max_workers == 4
+
+
+def test_a_take_spooled_where_this_machine_cannot_read_is_named(tmp_path):
+    """A worker on another machine spools to its own disk unless $SCOREFLOW_WORK is shared:
+    the run stops with the scene, the worker, the path and the fix, not a traceback."""
+    import numpy as np
+
+    from scoreflow.flows.score import Take, _reachable
+    from scoreflow.tasks import spool
+    from scoreflow.tasks.errors import InputError
+    from scoreflow.tasks.model import Cue
+
+    audio = np.full((2, 4800), 0.1, np.float32)
+    cue = Cue("3", audio, 48000, "composer", "test", "a prompt", 7, "Apache-2.0")
+    held = spool.spool(cue, tmp_path / "cues", lufs=-20.0)
+    take = Take(2, 7, held, {}, False, "render-7/4242")
+    assert _reachable(take, "3") is take
+    held.signal.path.unlink()  # as seen from the run's machine
+    with pytest.raises(InputError) as caught:
+        _reachable(take, "3")
+    text = str(caught.value)
+    for part in (
+        "scene '3'",
+        "SCOREFLOW_WORK",
+        "render-7/4242",
+        str(held.signal.path),
+        "all mount",
+    ):
+        assert part in text
