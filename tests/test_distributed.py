@@ -1,24 +1,30 @@
 """Cue takes on a real Dask cluster: a scheduler and two worker processes on 127.0.0.1,
-reporting to the session's Prefect server. The output equals the single-process run's bit
-for bit; a worker killed mid-run leaves a run that completes, with no finished cue made
-twice."""
+reporting to a real `prefect server start` on PostgreSQL from Debian's packages (about a
+second to initdb and start here; the session's SQLite server where they are missing). The
+output equals the single-process run's bit for bit; a worker killed mid-run leaves a run
+that completes, with no finished cue made twice."""
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from scoreflow.flows import progress
+from scoreflow.flows import progress, server
 from scoreflow.flows.score import score_video
 from scoreflow.tasks.backends.composer.render import bundled_soundfont
 from scoreflow.tasks.media import generate_video
@@ -35,8 +41,84 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs, if installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(found[-1]).parent if found else None
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run it as Debian's `postgres` user."""
+    if os.geteuid() == 0 and shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
 @pytest.fixture(scope="module")
-def work(tmp_path_factory, prefect_server):
+def postgres() -> Iterator[str | None]:
+    """A PostgreSQL cluster of the module's own on 127.0.0.1 with a `prefect` database:
+    its SQLAlchemy URL, or None where the server programs are not installed."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="scoreflow-postgres-"))  # pytest's are root's only
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+    subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "prefect",
+                                 "--auth=trust", "-E", "UTF8"]),
+                   check=True, capture_output=True)  # fmt: skip
+    ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
+    options = f"-h 127.0.0.1 -p {port} -k {folder}"
+    subprocess.run(_as_postgres([*ctl, "-o", options, "-l", str(folder / "log"), "-w", "start"]),
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        _psql(port, "postgres", "CREATE DATABASE prefect")
+        yield f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect"
+    finally:
+        subprocess.run(_as_postgres([*ctl, "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _psql(port: int, database: str, sql: str) -> str:
+    argv = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "prefect", "-d", database]
+    done = subprocess.run([*argv, "-tAc", sql], check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def api(postgres, prefect_server, tmp_path_factory) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1 on the module's PostgreSQL, which the module's
+    runs and the Dask workers report to; the session's (SQLite) server without one."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if postgres is None:
+        yield str(PREFECT_API_URL.value())
+        return
+    port = _free_port()
+    env = {**os.environ, "PREFECT_API_DATABASE_CONNECTION_URL": postgres,
+           "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    env.pop("PREFECT_API_URL", None)
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180  # migrations on a loaded 2-core machine
+        while not server.healthy(url):
+            assert proc.poll() is None and time.monotonic() < deadline, "prefect server start"
+            time.sleep(0.5)
+        with temporary_settings(updates={PREFECT_API_URL: url}):  # as the harness does
+            yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory, api):
     """SCOREFLOW_WORK shared by the flow and the workers (its spool), for the module."""
     folder = tmp_path_factory.mktemp("work")
     old = os.environ.get("SCOREFLOW_WORK")
@@ -49,15 +131,14 @@ def work(tmp_path_factory, prefect_server):
 
 
 @pytest.fixture(scope="module")
-def cluster(work):
+def cluster(work, api):
     """`dask scheduler` and two `dask worker` processes (no nanny: a killed worker stays
     dead), with the Prefect server's address in their environment; (address, processes,
     the workers' pids)."""
     from distributed import Client
-    from prefect.settings import PREFECT_API_URL
 
     address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env = {**os.environ, "PREFECT_API_URL": api}
     common = ["--no-dashboard"]
     procs = [
         subprocess.Popen(
@@ -202,6 +283,17 @@ def test_dask_run_equals_single_process_bit_for_bit(distributed, single):
     by_pid = {int(w.rsplit("/", 1)[1]): n for w, n in manifest["workers"].items()}
     assert sorted(by_pid) == pids, "cues ran on both Dask workers, not in the flow's process"
     assert sum(by_pid.values()) == SCENES and min(by_pid.values()) >= 3, by_pid
+
+
+def test_the_runs_are_recorded_in_postgres(distributed, postgres):
+    if postgres is None:
+        pytest.skip("no PostgreSQL server programs here: the runs went to the SQLite server")
+    _, manifest, _, _ = distributed
+    flow_run = manifest["run_id"].rsplit("-", 1)[1]
+    port = int(postgres.rsplit(":", 1)[1].split("/")[0])
+    where = f"WHERE flow_run_id::text LIKE '{flow_run}%' AND name LIKE 'take-%'"
+    takes = _psql(port, "prefect", f"SELECT count(*) FROM task_run {where}")
+    assert int(takes) >= SCENES  # every take, and those Dask ran again after the kill
 
 
 def test_a_worker_killed_mid_run_costs_no_finished_cue(distributed):
