@@ -40,12 +40,12 @@ def code_digest(backend: str) -> str:
 
 @cache
 def quality_digest() -> str:
-    """A digest of the measuring code (`tasks.quality`, `analysis`, `originality`): edited
-    measures are computed again, not read from the cache."""
-    from scoreflow.tasks import analysis, originality, quality
+    """A digest of the measuring code (`tasks.quality`, `analysis`, `originality`,
+    `beats`): edited measures are computed again, not read from the cache."""
+    from scoreflow.tasks import analysis, beats, originality, quality
 
     digest = hashlib.sha256(__version__.encode())
-    for module in (quality, analysis, originality):
+    for module in (quality, analysis, originality, beats):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 

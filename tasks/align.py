@@ -18,6 +18,7 @@ import dataclasses
 import librosa
 import numpy as np
 
+from scoreflow.tasks.beats import beat_track
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.model import Cue
 
@@ -51,7 +52,7 @@ def bar_lines(
     mono = librosa.to_mono(audio)
     hop = 512
     env = librosa.onset.onset_strength(y=mono, sr=sample_rate, hop_length=hop)
-    tempo, beats = librosa.beat.beat_track(
+    tempo, beats = beat_track(
         onset_envelope=env, sr=sample_rate, hop_length=hop, start_bpm=bpm or 120.0, units="frames"
     )
     if len(beats) < beats_per_bar or env[beats].mean() < salience * np.median(env):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
+from scoreflow.tasks.beats import beat_track
 from scoreflow.tasks.errors import InputError
 
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
@@ -53,7 +54,7 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *, hop_length: int = 512) 
 
 def estimate_tempo(audio: np.ndarray, sample_rate: int, *, start_bpm: float = 120.0) -> float:
     """Tempo in BPM from librosa's beat tracker."""
-    tempo, _ = librosa.beat.beat_track(y=_mono(audio), sr=sample_rate, start_bpm=start_bpm)
+    tempo, _ = beat_track(y=_mono(audio), sr=sample_rate, start_bpm=start_bpm)
     return float(np.atleast_1d(tempo)[0])
 
 
@@ -68,7 +69,7 @@ def beat_tempo(mono: np.ndarray, sample_rate: int, *, start_bpm: float) -> float
     shorter ones keep the hop of 128, which their few beats need.
     """
     hop = 512 if mono.shape[-1] >= 20 * sample_rate else 128
-    tempo, beats = librosa.beat.beat_track(
+    tempo, beats = beat_track(
         y=mono, sr=sample_rate, start_bpm=start_bpm, hop_length=hop, units="time"
     )
     if len(beats) < 4:

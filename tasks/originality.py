@@ -23,6 +23,8 @@ import librosa
 import numpy as np
 import pretty_midi
 
+from scoreflow.tasks.beats import beat_track
+
 SHINGLE = 8  # beats per chroma shingle
 NGRAM = 4  # intervals per melodic n-gram
 ANALYSIS_SR = 11025
@@ -40,7 +42,7 @@ def audio_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     )
     hop = 512
     chroma = librosa.feature.chroma_stft(y=mono, sr=ANALYSIS_SR, hop_length=hop, n_fft=2048)
-    _, beats = librosa.beat.beat_track(y=mono, sr=ANALYSIS_SR, hop_length=hop)
+    _, beats = beat_track(y=mono, sr=ANALYSIS_SR, hop_length=hop)
     synced = (
         librosa.util.sync(chroma, beats.tolist(), aggregate=np.mean) if len(beats) > 1 else chroma
     )
