@@ -125,7 +125,11 @@ def point_prefect_at(api_url: str | None) -> None:
     """Set ``PREFECT_API_URL`` (unset it for None) where Prefect reads it: the environment,
     and Prefect's process-wide settings, which it reads once at import. Without the refresh a
     process that imported Prefect first would see no API and start a second, untracked
-    ephemeral server of its own (with Prefect's 20 s startup limit)."""
+    ephemeral server of its own (with Prefect's 20 s startup limit). Prefect's log and
+    event workers are process-wide and keep the address they started with: on a change
+    they are flushed to the old server and stopped, so that new ones use the new one."""
+    if api_url != os.environ.get("PREFECT_API_URL") and "prefect.events.worker" in sys.modules:
+        drain_workers()
     if api_url is None:
         os.environ.pop("PREFECT_API_URL", None)
     else:
@@ -186,7 +190,7 @@ def configured_api() -> str | None:
     return str(url) if url else None
 
 
-def _drain_prefect_workers(timeout_s: float = 5.0) -> None:
+def drain_workers(timeout_s: float = 5.0) -> None:
     """Flush Prefect's background log and event workers (as its test harness does before
     stopping its server): left running, they keep retrying the stopped server and hold the
     process open at exit."""
@@ -236,7 +240,6 @@ def temporary_server() -> Iterator[str]:
     try:
         yield server.api_url
     finally:
-        _drain_prefect_workers()  # logs and events still queued for the server: send them
+        point_prefect_at(previous)  # first: what is still queued for the server goes to it
         server.stop()
         record.unlink(missing_ok=True)
-        point_prefect_at(previous)

@@ -110,8 +110,10 @@ def api(postgres, prefect_server, tmp_path_factory) -> Iterator[str]:
         while not server.healthy(url):
             assert proc.poll() is None and time.monotonic() < deadline, "prefect server start"
             time.sleep(0.5)
+        server.drain_workers()  # Prefect's event worker keeps the address it started with
         with temporary_settings(updates={PREFECT_API_URL: url}):  # as the harness does
             yield url
+            server.drain_workers()  # what is queued for this server goes to it
     finally:
         proc.terminate()
         proc.wait(timeout=30)
