@@ -303,9 +303,15 @@ def test_a_worker_killed_mid_run_costs_no_finished_cue(distributed):
     assert victim.poll() == -signal.SIGKILL, "the second worker was killed mid-run"
     states = _generations(manifest)
     assert len(states) == SCENES
+    again = []  # scenes whose cue was made twice
     for scene, seen in states.items():  # made once; a take rerun after the kill hits the cache
-        assert seen.count("Completed") <= 1, (scene, seen)
         assert "Completed" in seen or "Cached" in seen, (scene, seen)
+        if seen.count("Completed") > 1:
+            again.append(scene)
+    # Prefect records a task Completed before its transaction writes the cache record: a
+    # cue killed between the two is made again. The killed worker runs one take at a time,
+    # so at most its take in flight can be; every cue already cached never is.
+    assert len(again) <= 1, {s: states[s] for s in again}
 
 
 LIBRARY = """[delivery]
