@@ -25,7 +25,7 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.futures import as_completed, wait
+from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.transactions import CommitMode, transaction
 
 from scoreflow import config
@@ -528,7 +528,8 @@ def _score(
     muxing = mux_task.submit(video_p, main, scored_p, info, cfg)
     written = qc_written_task.submit(main, regions_s, loudness["gate"] == "dialogue",
                                      audio_files["soundtrack"], music_spans_s)  # fmt: skip
-    stack.callback(wait, [muxing, written])  # a failure below leaves nothing running
+    pending: list[PrefectFuture[Any]] = [muxing, written]
+    stack.callback(wait, pending)  # a failure below leaves nothing running
     cue_files = deliver.write_cues(out_p, cues, subtype=subtype)
     take_files = deliver.write_takes(
         out_p, {k: [t.cue for t in ts] for k, ts in made.takes.items()}, subtype=subtype

@@ -90,7 +90,7 @@ def _guard(n: int) -> np.ndarray:
     """`DENORMAL_GUARD` alternating in sign, + first, at least `n` samples (shared)."""
     global _GUARD
     if _GUARD.size < n:
-        _GUARD = np.tile(np.float32([DENORMAL_GUARD, -DENORMAL_GUARD]), (n + 1) // 2 + 1)
+        _GUARD = np.tile(np.array([DENORMAL_GUARD, -DENORMAL_GUARD], np.float32), (n + 1) // 2 + 1)
     return _GUARD
 
 
