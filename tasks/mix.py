@@ -87,11 +87,14 @@ def k_weighting(sample_rate: int) -> np.ndarray:
 
 
 def _guard(n: int) -> np.ndarray:
-    """`DENORMAL_GUARD` alternating in sign, + first, at least `n` samples (shared)."""
+    """`DENORMAL_GUARD` alternating in sign, + first, at least `n` samples (shared; a
+    thread that grows it keeps its own, so another's smaller one never reaches it)."""
     global _GUARD
-    if _GUARD.size < n:
-        _GUARD = np.tile(np.array([DENORMAL_GUARD, -DENORMAL_GUARD], np.float32), (n + 1) // 2 + 1)
-    return _GUARD
+    guard = _GUARD
+    if guard.size < n:
+        guard = np.tile(np.array([DENORMAL_GUARD, -DENORMAL_GUARD], np.float32), (n + 1) // 2 + 1)
+        _GUARD = guard
+    return guard
 
 
 _GUARD = np.zeros(0, np.float32)
