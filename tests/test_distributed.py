@@ -10,6 +10,7 @@ import glob
 import io
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -42,16 +43,23 @@ def _free_port() -> int:
 
 
 def _postgres_bin() -> Path | None:
-    """The folder of Debian's PostgreSQL server programs, if installed."""
+    """The folder of Debian's PostgreSQL server programs, if installed and runnable here
+    (as root, PostgreSQL must run as Debian's `postgres` user, through runuser)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(found[-1]).parent if found else None
+    if not found:
+        return None
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return None
+        if shutil.which("runuser") is None:
+            return None
+    return Path(found[-1]).parent
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run it as Debian's `postgres` user."""
-    if os.geteuid() == 0 and shutil.which("runuser"):
-        return ["runuser", "-u", "postgres", "--", *argv]
-    return argv
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +82,17 @@ def postgres() -> Iterator[str | None]:
     subprocess.run(_as_postgres([*ctl, "-o", options, "-l", str(folder / "log"), "-w", "start"]),
                    check=True, capture_output=True)  # fmt: skip
     try:
-        _psql(port, "postgres", "CREATE DATABASE prefect")
+        _psql(bin_dir, port, "postgres", "CREATE DATABASE prefect")
         yield f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect"
     finally:
         subprocess.run(_as_postgres([*ctl, "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _psql(port: int, database: str, sql: str) -> str:
-    argv = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "prefect", "-d", database]
-    done = subprocess.run([*argv, "-tAc", sql], check=True, capture_output=True, text=True)
-    return done.stdout.strip()
+def _psql(bin_dir: Path, port: int, database: str, sql: str) -> str:
+    argv = [str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "prefect",
+            "-d", database, "-tAc", sql]  # fmt: skip
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +302,9 @@ def test_the_runs_are_recorded_in_postgres(distributed, postgres):
     flow_run = manifest["run_id"].rsplit("-", 1)[1]
     port = int(postgres.rsplit(":", 1)[1].split("/")[0])
     where = f"WHERE flow_run_id::text LIKE '{flow_run}%' AND name LIKE 'take-%'"
-    takes = _psql(port, "prefect", f"SELECT count(*) FROM task_run {where}")
+    bin_dir = _postgres_bin()
+    assert bin_dir is not None
+    takes = _psql(bin_dir, port, "prefect", f"SELECT count(*) FROM task_run {where}")
     assert int(takes) >= SCENES  # every take, and those Dask ran again after the kill
 
 
