@@ -30,8 +30,8 @@ system: soundfont
 	else echo "note: no chromium (as root: apt-get install chromium): the report's browser test will skip"; fi
 
 # Bytecode for everything installed, on both cores (pip's own pass is serial): where
-# PYTHONDONTWRITEBYTECODE is set, as on our CI machines, every process would otherwise
-# compile all it imports again, 2.6 s a `scoreflow` start (4.5 s against 1.9 s measured).
+# PYTHONDONTWRITEBYTECODE is set (as on our development machines), every process would
+# otherwise compile all it imports again, 2.6 s a `scoreflow` start (4.5 s against 1.9 s).
 # Files that are not Python 3 (some packages ship such test data) are left as they are.
 COMPILE = $(PY) -m compileall -q -j 0 $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") $(SOURCES) >/dev/null 2>&1 || true
 
