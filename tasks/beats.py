@@ -98,8 +98,6 @@ def _dp(localscore, frames_per_beat, tightness):  # type: ignore[no-untyped-def]
     cumscore = np.empty(n)
     score_thresh = 0.01 * localscore.max()
     first_beat = True
-    backlink[0] = -1
-    cumscore[0] = localscore[0]
     start_back = int(np.round(frames_per_beat / 2))
     stop_back = int(2 * frames_per_beat + 1)
     log_period = np.log(frames_per_beat)
@@ -125,10 +123,7 @@ def _dp(localscore, frames_per_beat, tightness):  # type: ignore[no-untyped-def]
 
 def _last_beat(cumscore: np.ndarray) -> int:
     """The last local maximum of the cumulative score at or over half their median."""
-    peaks = np.zeros(cumscore.shape, dtype=bool)  # librosa.util.localmax, edges as there
-    peaks[1:-1] = (cumscore[1:-1] > cumscore[:-2]) & (cumscore[1:-1] >= cumscore[2:])
-    if len(cumscore) > 1:
-        peaks[-1] = cumscore[-1] > cumscore[-2]
+    peaks = librosa.util.localmax(cumscore)
     median = np.ma.median(np.ma.masked_array(data=cumscore, mask=~peaks))
     threshold = 0.5 * np.ma.getdata(median)
     good = np.flatnonzero(peaks & (cumscore >= threshold))
