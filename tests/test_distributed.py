@@ -6,6 +6,7 @@ that completes, with no finished cue made twice."""
 
 from __future__ import annotations
 
+import functools
 import glob
 import io
 import json
@@ -18,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from prefect import get_client
@@ -62,10 +64,15 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
+class Postgres(NamedTuple):
+    url: str  # SQLAlchemy's, of the `prefect` database
+    query: Callable[[str], str]  # SQL -> psql's unaligned output, in that database
+
+
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[str | None]:
-    """A PostgreSQL cluster of the module's own on 127.0.0.1 with a `prefect` database:
-    its SQLAlchemy URL, or None where the server programs are not installed."""
+def postgres() -> Iterator[Postgres | None]:
+    """A PostgreSQL cluster of the module's own on 127.0.0.1 with a `prefect` database,
+    or None where the server programs are not installed."""
     bin_dir = _postgres_bin()
     if bin_dir is None:
         yield None
@@ -83,7 +90,8 @@ def postgres() -> Iterator[str | None]:
                    check=True, capture_output=True)  # fmt: skip
     try:
         _psql(bin_dir, port, "postgres", "CREATE DATABASE prefect")
-        yield f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect"
+        url = f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect"
+        yield Postgres(url, functools.partial(_psql, bin_dir, port, "prefect"))
     finally:
         subprocess.run(_as_postgres([*ctl, "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
@@ -105,7 +113,7 @@ def api(postgres, prefect_server, tmp_path_factory) -> Iterator[str]:
         yield str(PREFECT_API_URL.value())
         return
     port = _free_port()
-    env = {**os.environ, "PREFECT_API_DATABASE_CONNECTION_URL": postgres,
+    env = {**os.environ, "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url,
            "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
     env.pop("PREFECT_API_URL", None)
@@ -300,11 +308,8 @@ def test_the_runs_are_recorded_in_postgres(distributed, postgres):
         pytest.skip("no PostgreSQL server programs here: the runs went to the SQLite server")
     _, manifest, _, _ = distributed
     flow_run = manifest["run_id"].rsplit("-", 1)[1]
-    port = int(postgres.rsplit(":", 1)[1].split("/")[0])
     where = f"WHERE flow_run_id::text LIKE '{flow_run}%' AND name LIKE 'take-%'"
-    bin_dir = _postgres_bin()
-    assert bin_dir is not None
-    takes = _psql(bin_dir, port, "prefect", f"SELECT count(*) FROM task_run {where}")
+    takes = postgres.query(f"SELECT count(*) FROM task_run {where}")
     assert int(takes) >= SCENES  # every take, and those Dask ran again after the kill
 
 
