@@ -23,11 +23,11 @@ from fractions import Fraction
 
 import torch
 
-from scoreflow.tasks.backends.ace_step import AceStep
-from scoreflow.tasks.backends.composer import Composer
-from scoreflow.tasks.backends.debug import save_tiny_ace_step, word_tokenizer
-from scoreflow.tasks.brief import make_brief
-from scoreflow.tasks.model import Scene
+from scoreflow.tasks.engines.ace_step import AceStep
+from scoreflow.tasks.engines.composer import Composer
+from scoreflow.tasks.engines.debug import save_tiny_ace_step, word_tokenizer
+from scoreflow.tasks.music.brief import make_brief
+from scoreflow.tasks.timeline.model import Scene
 
 
 def build(folder: str, layers: int) -> None:

@@ -60,7 +60,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="scoreflow-bench-cli-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env |= {"PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    from scoreflow.tasks.media import generate_video
+    from scoreflow.tasks.audio.media import generate_video
 
     example = work / "example.mp4"
     generate_video(example, seconds=60, rate="24000/1001")

@@ -22,10 +22,10 @@ import statistics
 import time
 from fractions import Fraction
 
-from scoreflow.tasks.backends.composer import Composer
-from scoreflow.tasks.backends.composer.render import synthesize
-from scoreflow.tasks.brief import make_brief
-from scoreflow.tasks.model import Scene
+from scoreflow.tasks.engines.composer import Composer
+from scoreflow.tasks.engines.composer.render import synthesize
+from scoreflow.tasks.music.brief import make_brief
+from scoreflow.tasks.timeline.model import Scene
 
 BRIEFS = {
     "cinematic": "tense night chase through wet streets, builds to a crash at 02:10",

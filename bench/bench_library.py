@@ -29,11 +29,11 @@ from typing import Any
 import soundfile
 
 from scoreflow import config
-from scoreflow.tasks import catalogue, tagging
-from scoreflow.tasks.backends.composer import Composer
-from scoreflow.tasks.backends.composer.versions import TrackArranger, energy_index, seam_levels
-from scoreflow.tasks.catalogue import TrackBuilder
-from scoreflow.tasks.library import delivery, read_brief
+from scoreflow.tasks.engines.composer import Composer
+from scoreflow.tasks.engines.composer.versions import TrackArranger, energy_index, seam_levels
+from scoreflow.tasks.library import catalogue, tagging
+from scoreflow.tasks.library.catalogue import TrackBuilder
+from scoreflow.tasks.library.plan import delivery, read_brief
 
 GRID = """
 [grid]

@@ -37,7 +37,7 @@ DESCRIPTIONS = [
 def make_programme(work: Path, *, seconds: float, scene_s: float) -> tuple[Path, Path]:
     """A generated video with dialogue-like audio and a shot list with a scene every
     `scene_s` (every tenth scene without music)."""
-    from scoreflow.tasks.media import generate_video
+    from scoreflow.tasks.audio.media import generate_video
 
     video = generate_video(
         work / "programme.mp4", seconds=seconds, rate="25", size="160x90", crf=40

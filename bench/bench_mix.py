@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from scoreflow.tasks.blocks import mix_programme_blocked
-from scoreflow.tasks.deliver import write_programme
-from scoreflow.tasks.media import generate_video, measure_loudness
-from scoreflow.tasks.mix import integrated_lufs, mix_programme
-from scoreflow.tasks.speech import dialogue_track
-from scoreflow.tasks.spool import DiskSignal, SignalWriter
+from scoreflow.tasks.audio.blocks import mix_programme_blocked
+from scoreflow.tasks.audio.media import generate_video, measure_loudness
+from scoreflow.tasks.audio.mix import integrated_lufs, mix_programme
+from scoreflow.tasks.audio.speech import dialogue_track
+from scoreflow.tasks.audio.spool import DiskSignal, SignalWriter
+from scoreflow.tasks.delivery.deliver import write_programme
 
 SR = 48000
 

@@ -27,7 +27,7 @@ from transformers import (
     T5Tokenizer,
 )
 
-from scoreflow.tasks.backends.debug import t5_tokenizer
+from scoreflow.tasks.engines.debug import t5_tokenizer
 
 
 def build(layers: int) -> tuple[MusicgenForConditionalGeneration, T5Tokenizer]:

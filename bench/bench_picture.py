@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from scoreflow.tasks.media import ffmpeg_exe
+from scoreflow.tasks.audio.media import ffmpeg_exe
 
 SOURCES = ["testsrc2", "smptehdbars", "mandelbrot", "rgbtestsrc", "cellauto", "life",
            "color=c=0x203a60", "testsrc", "yuvtestsrc", "pal100bars"]  # fmt: skip
@@ -35,7 +35,7 @@ SOUNDS = ["anoisesrc=a=0.05:c=pink", "sine=f=220:sample_rate=48000", "anoisesrc=
 READ = """
 import json, resource, sys, time
 from scoreflow import config
-from scoreflow.tasks import picture
+from scoreflow.tasks.picture import reading as picture
 cfg = config.load_config()
 cfg["picture"]["detector"] = sys.argv[2]
 t = time.perf_counter()

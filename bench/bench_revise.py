@@ -30,7 +30,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env |= {"PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env |= {"SCOREFLOW_CACHE_DIR": str(work / "cache")}
-    from scoreflow.tasks.media import generate_video
+    from scoreflow.tasks.audio.media import generate_video
 
     generate_video(work / "example.mp4", seconds=60, rate="24000/1001")
     shutil.copy(HERE / "examples" / "shots.csv", work / "shots.csv")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from scoreflow.tasks.media import generate_video, probe, run_ffmpeg
-from scoreflow.tasks.mux import mux
+from scoreflow.tasks.audio.media import generate_video, probe, run_ffmpeg
+from scoreflow.tasks.audio.mux import mux
 
 DESCRIPTIONS = [
     "tense night chase through wet streets, builds to a crash",

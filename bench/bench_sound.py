@@ -46,12 +46,12 @@ import numpy as np
 import pretty_midi
 
 from scoreflow import config
-from scoreflow.tasks import align, mix
-from scoreflow.tasks.backends.composer import Composer
-from scoreflow.tasks.backends.composer.parts import melody_instrument
-from scoreflow.tasks.backends.composer.theory import pitch_class
-from scoreflow.tasks.brief import make_brief
-from scoreflow.tasks.model import Brief, Scene
+from scoreflow.tasks.audio import align, mix
+from scoreflow.tasks.engines.composer import Composer
+from scoreflow.tasks.engines.composer.parts import melody_instrument
+from scoreflow.tasks.music.brief import make_brief
+from scoreflow.tasks.music.theory import pitch_class
+from scoreflow.tasks.timeline.model import Brief, Scene
 
 BRIEFS = {
     "cinematic": "tense night chase through wet streets, cinematic, in C minor",

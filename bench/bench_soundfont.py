@@ -23,10 +23,10 @@ from fractions import Fraction
 import numpy as np
 import pretty_midi
 
-from scoreflow.tasks.backends.composer import Composer
-from scoreflow.tasks.backends.composer.render import channel_of, default_soundfont, synthesize
-from scoreflow.tasks.brief import make_brief
-from scoreflow.tasks.model import Scene
+from scoreflow.tasks.engines.composer import Composer
+from scoreflow.tasks.engines.composer.render import channel_of, default_soundfont, synthesize
+from scoreflow.tasks.music.brief import make_brief
+from scoreflow.tasks.timeline.model import Scene
 
 GENRES = ("orchestral", "rock", "ambient", "jazz", "electronic", "lofi", "folk", "corporate")
 

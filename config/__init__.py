@@ -171,7 +171,7 @@ PRODUCTION_RANGES = {
 
 
 def _check_production(templates: dict[str, Any], bad: Any) -> None:
-    from scoreflow.tasks.backends.composer.production import SPACES
+    from scoreflow.tasks.engines.composer.production import SPACES
 
     if "default" not in templates:
         raise bad("production.default", None, "Keep a [production.default] template")
@@ -245,7 +245,7 @@ def load_config(
     """
     config = defaults()
     if path is not None and str(path).startswith("s3://"):
-        from scoreflow.tasks.storage import fetch, work_dir
+        from scoreflow.tasks.cloud.storage import fetch, work_dir
 
         path = fetch(path, work_dir(), what="config")
     if path is not None:
@@ -372,7 +372,7 @@ def _check_output(config: dict[str, Any]) -> None:
     """The output formats ffmpeg and libsndfile are asked for exist."""
     import soundfile
 
-    from scoreflow.tasks.mux import check_audio_options
+    from scoreflow.tasks.audio.mux import check_audio_options
 
     out = config["output"]
     subtypes = soundfile.available_subtypes("WAV")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scoreflow.tasks.media import describe, generate_video, probe
+from scoreflow.tasks.audio.media import describe, generate_video, probe
 
 HERE = Path(__file__).resolve().parent
 

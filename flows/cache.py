@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from scoreflow import __version__, config
+from scoreflow.tasks.cloud.storage import S3Uri
 from scoreflow.tasks.errors import InputError
-from scoreflow.tasks.storage import S3Uri
 
 KEY_PREFIX = "scoreflow-cue-"
 
@@ -27,9 +27,9 @@ KEY_PREFIX = "scoreflow-cue-"
 def code_digest(backend: str) -> str:
     """A digest of the installed scoreflow version and the source of the backend's modules:
     another checkout or an edited composer never reuses this one's cues."""
-    from scoreflow.tasks import backends
+    from scoreflow.tasks import engines
 
-    root = Path(backends.__file__).parent
+    root = Path(engines.__file__).parent
     files = sorted(root.glob("composer/*.py")) if backend == "composer" else []
     files += [*sorted(root.glob(f"{backend.replace('-', '_')}.py")), root / "__init__.py"]
     digest = hashlib.sha256(__version__.encode())
@@ -42,7 +42,9 @@ def code_digest(backend: str) -> str:
 def quality_digest() -> str:
     """A digest of the measuring code (`tasks.quality`, `analysis`, `originality`,
     `beats`): edited measures are computed again, not read from the cache."""
-    from scoreflow.tasks import analysis, beats, originality, quality
+    from scoreflow.tasks.audio import analysis, beats
+    from scoreflow.tasks.quality import measures as quality
+    from scoreflow.tasks.quality import originality
 
     digest = hashlib.sha256(__version__.encode())
     for module in (quality, analysis, originality, beats):
@@ -54,7 +56,8 @@ def quality_digest() -> str:
 def picture_digest() -> str:
     """A digest of the picture reader's code (`tasks.frames`, `shots`, `spotting`,
     `picture`): an edited reader reads the video again."""
-    from scoreflow.tasks import frames, picture, shots, spotting
+    from scoreflow.tasks.picture import frames, shots, spotting
+    from scoreflow.tasks.picture import reading as picture
 
     digest = hashlib.sha256(__version__.encode())
     for module in (frames, shots, spotting, picture):

@@ -210,7 +210,7 @@ def watch(args: argparse.Namespace) -> int:
     import time
 
     from scoreflow.flows.watch import score_new, score_uploads
-    from scoreflow.tasks.storage import TransientStorageError
+    from scoreflow.tasks.cloud.storage import TransientStorageError
 
     options = _run_options(args)
     common = {"out": args.out, "max_tries": args.max_tries, "dead_letter": args.dead_letter}
@@ -250,9 +250,7 @@ def watch_line(item: dict[str, Any]) -> str:
 def render(midi: str, *, out: str, seconds: float | None, config_file: str | None) -> str:
     """Render a MIDI file to a WAV through the composer's SoundFont and room."""
     from scoreflow import config
-    from scoreflow.tasks.backends.composer import Composer
-    from scoreflow.tasks.deliver import write_wav
-    from scoreflow.tasks.storage import (
+    from scoreflow.tasks.cloud.storage import (
         S3Uri,
         check_not_input,
         fetch,
@@ -261,6 +259,8 @@ def render(midi: str, *, out: str, seconds: float | None, config_file: str | Non
         upload,
         work_dir,
     )
+    from scoreflow.tasks.delivery.deliver import write_wav
+    from scoreflow.tasks.engines.composer import Composer
 
     cfg = config.load_config(config_file)
     if str(out) == str(midi):
@@ -292,10 +292,10 @@ def _read_inputs(
     """What `check` and `explain` both read: config, backend, vocabulary, video, scenes,
     and with no shot list the picture's reading (its scenes; none if not `picture`)."""
     from scoreflow import config
-    from scoreflow.tasks.backends import get_backend
-    from scoreflow.tasks.media import probe
-    from scoreflow.tasks.shotlist import read_shotlist
-    from scoreflow.tasks.storage import fetch, work_dir
+    from scoreflow.tasks.audio.media import probe
+    from scoreflow.tasks.cloud.storage import fetch, work_dir
+    from scoreflow.tasks.engines import get_backend
+    from scoreflow.tasks.interchange.shotlist import read_shotlist
 
     guide = overrides.pop("guide", None)
     cfg = config.load_config(config_file, {"pipeline": overrides, "ace-step": {"guide": guide}})
@@ -316,7 +316,7 @@ def _read_inputs(
         return cfg, engine, vocab, info, scenes, None
     if not picture or video_p is None or info is None:
         return cfg, engine, vocab, info, [], None
-    from scoreflow.tasks import picture as pic
+    from scoreflow.tasks.picture import reading as pic
 
     reading = pic.read_with(video_p, cfg)
     scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
@@ -339,8 +339,8 @@ def check(
     """Validate everything a run needs without running it; return lines to print. With
     no shot list, the scenes are read from the picture (unless not `picture`: `score`
     leaves that to the run)."""
-    from scoreflow.tasks.brief import make_brief
-    from scoreflow.tasks.media import describe
+    from scoreflow.tasks.audio.media import describe
+    from scoreflow.tasks.music.brief import make_brief
 
     cfg, engine, vocab, info, scenes, reading = _read_inputs(
         shots,
@@ -353,14 +353,14 @@ def check(
     )
     warn_about(engine)
     if info is not None:
-        from scoreflow.tasks.mux import check_audio_options
+        from scoreflow.tasks.audio.mux import check_audio_options
 
         out = cfg["output"]
         check_audio_options(info.container, out["audio_codec"], out["audio_bitrate"])
     lines = [f"backend: {_ready(engine)}"]
     lines += [f"video: {describe(info)}"] if info else []
     if reading is not None:
-        from scoreflow.tasks.picture import summary as picture_summary
+        from scoreflow.tasks.picture.reading import summary as picture_summary
 
         lines.append(f"picture: {picture_summary(reading)}")
     elif shots is None:
@@ -402,10 +402,10 @@ def explain(
 ) -> list[str]:
     """How each scene's words were read (its brief) and, for the composer, its plan; with
     `run` (a scored run's folder), each cue's measured quality."""
-    from scoreflow.tasks.backends.composer import Composer
-    from scoreflow.tasks.brief import explain as explain_brief
-    from scoreflow.tasks.brief import link_briefs, make_brief
-    from scoreflow.tasks.model import scene_seed
+    from scoreflow.tasks.engines.composer import Composer
+    from scoreflow.tasks.music.brief import explain as explain_brief
+    from scoreflow.tasks.music.brief import link_briefs, make_brief
+    from scoreflow.tasks.timeline.model import scene_seed
 
     cfg, engine, vocab, _, scenes, reading = _read_inputs(
         shots,
@@ -428,7 +428,7 @@ def explain(
     lines: list[str] = []
     spots = dict(zip((s.id for s in scenes), reading.spots, strict=True)) if reading else {}
     if reading is not None:
-        from scoreflow.tasks.picture import summary as picture_summary
+        from scoreflow.tasks.picture.reading import summary as picture_summary
 
         lines.append(f"picture: {picture_summary(reading)}")
         lines.append("")
@@ -775,8 +775,8 @@ def _serve(args: argparse.Namespace) -> int:
 def library_plan(args: argparse.Namespace) -> list[str]:
     """Validate a library brief (and the backend) and describe the plan: tracks x versions."""
     from scoreflow import config
-    from scoreflow.tasks.library import read_brief
-    from scoreflow.tasks.storage import fetch, work_dir
+    from scoreflow.tasks.cloud.storage import fetch, work_dir
+    from scoreflow.tasks.library.plan import read_brief
 
     cfg = config.load_config(args.config, {"pipeline": {"backend": args.backend}})
     path = fetch(args.brief, work_dir(), what="library brief")
@@ -792,7 +792,7 @@ def library_plan(args: argparse.Namespace) -> list[str]:
         raise exc.renamed(str(path), args.brief) if str(path) != args.brief else exc from None
     notes = []
     if cfg["pipeline"]["backend"] != "composer":
-        from scoreflow.tasks.backends import get_backend
+        from scoreflow.tasks.engines import get_backend
 
         engine = get_backend(cfg)
         warn_about(engine)
@@ -882,8 +882,8 @@ def _check_output(args: argparse.Namespace) -> None:
     config's styles and SoundFont too)."""
     from pathlib import Path
 
-    from scoreflow.tasks.outdir import refuse_inputs_in_the_way
-    from scoreflow.tasks.storage import check_writable, is_remote
+    from scoreflow.tasks.cloud.storage import check_writable, is_remote
+    from scoreflow.tasks.delivery.outdir import refuse_inputs_in_the_way
 
     check_writable(args.out)
     if is_remote(args.out):
@@ -899,9 +899,9 @@ def _cuts(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from scoreflow import config
-    from scoreflow.tasks import cutlist
-    from scoreflow.tasks import picture as pic
-    from scoreflow.tasks.storage import atomic_path, fetch, work_dir
+    from scoreflow.tasks.cloud.storage import atomic_path, fetch, work_dir
+    from scoreflow.tasks.interchange import cutlist
+    from scoreflow.tasks.picture import reading as pic
 
     kinds = [(Path(o), cutlist.format_for(o)) for o in args.out]
     cfg = config.load_config(args.config)
@@ -927,7 +927,7 @@ def _verify(args: argparse.Namespace) -> int:
     """0 when the folder holds what its manifest says; else the differences, and 1."""
     from pathlib import Path
 
-    from scoreflow.tasks.outdir import verify
+    from scoreflow.tasks.delivery.outdir import verify
 
     problems = verify(Path(args.folder))
     if problems:
@@ -981,7 +981,7 @@ COMMANDS = {
 
 def summary(manifest: dict[str, Any]) -> str:
     """Where a run's results are, for the terminal."""
-    from scoreflow.tasks.deliver import scored_video
+    from scoreflow.tasks.delivery.deliver import scored_video
 
     out = manifest["location"].rstrip("/")
     scored = scored_video(manifest)

@@ -27,12 +27,7 @@ from prefect.context import TaskRunContext
 from scoreflow import config
 from scoreflow.flows import cache, progress, runners
 from scoreflow.flows.score import STORAGE_RETRIES, fetch_task, music_settings
-from scoreflow.tasks import catalogue, catalogue_index, originality
-from scoreflow.tasks.backends import get_backend
-from scoreflow.tasks.errors import InputError, StorageError
-from scoreflow.tasks.library import LibraryPlan, TrackSpec, delivery, read_brief
-from scoreflow.tasks.outdir import RunFolder
-from scoreflow.tasks.storage import (
+from scoreflow.tasks.cloud.storage import (
     S3Uri,
     get_json,
     is_remote,
@@ -42,6 +37,12 @@ from scoreflow.tasks.storage import (
     upload,
     work_dir,
 )
+from scoreflow.tasks.delivery.outdir import RunFolder
+from scoreflow.tasks.engines import get_backend
+from scoreflow.tasks.errors import InputError, StorageError
+from scoreflow.tasks.library import catalogue, catalogue_index
+from scoreflow.tasks.library.plan import LibraryPlan, TrackSpec, delivery, read_brief
+from scoreflow.tasks.quality import originality
 
 CATALOGUE_FILES = ("catalog.csv", "index.html", "catalog.json")  # in this order: json last
 _CODE = ("catalogue.py", "catalogue_index.py", "tagging.py", "originality.py", "library.py")
@@ -317,7 +318,7 @@ def _held_file(out: str, stage: Path, rel: str) -> Path | None:
     if not rel:
         return None
     if is_remote(out):
-        from scoreflow.tasks.storage import fetch
+        from scoreflow.tasks.cloud.storage import fetch
 
         try:
             return fetch(str(S3Uri.parse(out).join(rel)), work_dir(), what="catalogue file")

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scoreflow.tasks.deliver import scored_video
-from scoreflow.tasks.report import qc_rows
+from scoreflow.tasks.delivery.deliver import scored_video
+from scoreflow.tasks.delivery.report import qc_rows
 
 
 def run_name() -> str:

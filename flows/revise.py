@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scoreflow.tasks.cloud.storage import S3Uri, fetch, is_remote, sha256_file, work_dir
 from scoreflow.tasks.errors import InputError
-from scoreflow.tasks.storage import S3Uri, fetch, is_remote, sha256_file, work_dir
 
 
 def load_run(out: str) -> dict[str, Any]:

@@ -30,28 +30,8 @@ from prefect.transactions import CommitMode, transaction
 
 from scoreflow import config
 from scoreflow.flows import cache, prefect_ui, progress, runners
-from scoreflow.tasks import (
-    align,
-    blocks,
-    deliver,
-    fcp,
-    media,
-    mix,
-    mux,
-    picture,
-    quality,
-    report,
-    shotlist,
-    speech,
-    spool,
-)
-from scoreflow.tasks.backends import get_backend
-from scoreflow.tasks.backends.batching import batch_queue
-from scoreflow.tasks.brief import apply_note, brief_changes, link_briefs, make_brief
-from scoreflow.tasks.errors import DeliveryError, InputError, StorageError
-from scoreflow.tasks.model import Brief, Cue, MediaInfo, Scene, scene_seed
-from scoreflow.tasks.outdir import RunFolder, refuse_inputs_in_the_way
-from scoreflow.tasks.storage import (
+from scoreflow.tasks.audio import align, blocks, media, mix, mux, speech, spool
+from scoreflow.tasks.cloud.storage import (
     S3Uri,
     TransientStorageError,
     atomic_path,
@@ -64,7 +44,17 @@ from scoreflow.tasks.storage import (
     upload,
     work_dir,
 )
-from scoreflow.tasks.timecode import frame_to_sample
+from scoreflow.tasks.delivery import deliver, report
+from scoreflow.tasks.delivery.outdir import RunFolder, refuse_inputs_in_the_way
+from scoreflow.tasks.engines import get_backend
+from scoreflow.tasks.engines.batching import batch_queue
+from scoreflow.tasks.errors import DeliveryError, InputError, StorageError
+from scoreflow.tasks.interchange import fcp, shotlist
+from scoreflow.tasks.music.brief import apply_note, brief_changes, link_briefs, make_brief
+from scoreflow.tasks.picture import reading as picture
+from scoreflow.tasks.quality import measures as quality
+from scoreflow.tasks.timeline.model import Brief, Cue, MediaInfo, Scene, scene_seed
+from scoreflow.tasks.timeline.timecode import frame_to_sample
 
 STAGES = 8
 PROGRAMME_THEME = "main"  # the theme of every scene without a theme column of its own

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scoreflow.tasks.delivery.outdir import pid_alive
 from scoreflow.tasks.errors import ScoreflowError
-from scoreflow.tasks.outdir import pid_alive
 
 DEFAULT_PORT = 4200
 

@@ -27,7 +27,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from scoreflow.flows.score import score_video
-from scoreflow.tasks import inbox, storage
+from scoreflow.tasks.cloud import inbox, storage
 from scoreflow.tasks.errors import InputError
 
 

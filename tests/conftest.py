@@ -17,7 +17,7 @@ os.environ["SCOREFLOW_CACHE_DIR"] = str(Path(_HOME) / "cues")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from scoreflow.tasks.media import generate_video  # noqa: E402
+from scoreflow.tasks.audio.media import generate_video  # noqa: E402
 
 # The longest modules, longest first (minutes each on a 2-core machine). They run first, so
 # that with `--dist loadfile` (`make test`) the two workers end together.
@@ -71,7 +71,7 @@ def noise(seconds: float, sr: int = 48000, *, seed: int = 0, db: float = -20.0) 
 def t5_tokenizer(model_max_length: int = 512):
     """A T5 tokenizer with no files, trained on a few music phrases (model weights and
     their tokenizers cannot be downloaded here)."""
-    from scoreflow.tasks.backends.debug import t5_tokenizer as trained
+    from scoreflow.tasks.engines.debug import t5_tokenizer as trained
 
     phrases = ["tense cinematic music, strings", "calm ambient pad, 70 bpm", "rock anthem drums"]
     return trained(phrases * 5, model_max_length=model_max_length)
@@ -82,7 +82,7 @@ def aws():
     """A real S3 + SQS server (moto's, over HTTP on 127.0.0.1) the AWS clients point at."""
     from moto.server import ThreadedMotoServer
 
-    from scoreflow.tasks import storage
+    from scoreflow.tasks.cloud import storage
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

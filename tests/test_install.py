@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scoreflow.tasks.backends.composer.render import default_soundfont
+from scoreflow.tasks.engines.composer.render import default_soundfont
 
 REPO = Path(__file__).resolve().parent.parent
 
