@@ -210,7 +210,7 @@ def watch(args: argparse.Namespace) -> int:
     import time
 
     from scoreflow.flows.watch import score_new, score_uploads
-    from scoreflow.tasks.cloud.storage import TransientStorageError
+    from scoreflow.tasks.errors import TransientStorageError
 
     options = _run_options(args)
     common = {"out": args.out, "max_tries": args.max_tries, "dead_letter": args.dead_letter}

@@ -33,7 +33,6 @@ from scoreflow.flows import cache, prefect_ui, progress, runners
 from scoreflow.tasks.audio import align, blocks, media, mix, mux, speech, spool
 from scoreflow.tasks.cloud.storage import (
     S3Uri,
-    TransientStorageError,
     atomic_path,
     etag,
     fetch,
@@ -48,7 +47,7 @@ from scoreflow.tasks.delivery import deliver, report
 from scoreflow.tasks.delivery.outdir import RunFolder, refuse_inputs_in_the_way
 from scoreflow.tasks.engines import get_backend
 from scoreflow.tasks.engines.batching import batch_queue
-from scoreflow.tasks.errors import DeliveryError, InputError, StorageError
+from scoreflow.tasks.errors import DeliveryError, InputError, StorageError, TransientStorageError
 from scoreflow.tasks.interchange import fcp, shotlist
 from scoreflow.tasks.music.brief import apply_note, brief_changes, link_briefs, make_brief
 from scoreflow.tasks.picture import reading as picture

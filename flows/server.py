@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scoreflow.tasks.delivery.outdir import pid_alive
-from scoreflow.tasks.errors import ScoreflowError
+from scoreflow.tasks.errors import ToolError
 
 DEFAULT_PORT = 4200
 
@@ -66,7 +66,7 @@ def start(*, port: int = DEFAULT_PORT, timeout_s: float = 90.0) -> dict[str, Any
         return running
     api_url = f"http://127.0.0.1:{port}/api"
     if healthy(api_url):
-        raise ScoreflowError(
+        raise ToolError(
             f"something else already answers on port {port}: use it with "
             f"PREFECT_API_URL={api_url}, or pick another port with --port"
         )
@@ -85,7 +85,7 @@ def start(*, port: int = DEFAULT_PORT, timeout_s: float = 90.0) -> dict[str, Any
     while not healthy(api_url):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise ScoreflowError(f"the Prefect server did not start; its log: {log}")
+            raise ToolError(f"the Prefect server did not start; its log: {log}")
         time.sleep(0.5)
     record = {"pid": proc.pid, "api_url": api_url, "log": str(log)}
     tmp = state_file().with_suffix(".tmp")
@@ -224,7 +224,7 @@ def temporary_server() -> Iterator[str]:
         server.start(timeout=timeout_s)
     except RuntimeError as exc:
         server.stop()  # the process it started may still be coming up
-        raise ScoreflowError(
+        raise ToolError(
             f"the temporary Prefect server did not answer within {timeout_s} s "
             f"({str(exc)[:200]}); start one with `scoreflow server start`, or set "
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher on a loaded machine"

@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger
 
 from scoreflow.flows.score import score_video
 from scoreflow.tasks.cloud import inbox, storage
-from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.errors import InputError, MalformedEvent, TransientStorageError
 
 
 def _defaults(
@@ -100,7 +100,7 @@ def score_uploads(
         ).get("Messages", [])
     except Exception as exc:
         error = storage.storage_error(exc, queue_url, "receive messages")
-        if isinstance(error, storage.TransientStorageError):  # the caller waits and retries
+        if isinstance(error, TransientStorageError):  # the caller waits and retries
             log.warning("%s", error)
             return [{"what": f"queue unreachable ({error})", "transient": True, "delete": False}]
         raise error from None
@@ -188,7 +188,7 @@ def _handle(
 ) -> dict[str, Any]:
     try:
         events = inbox.s3_events(message.get("Body", ""))
-    except inbox.Malformed as exc:  # it will never be anything else: out of the queue now
+    except MalformedEvent as exc:  # it will never be anything else: out of the queue now
         body = str(message.get("Body", ""))[:10_000]
         record = {"error": f"malformed message: {exc}", "body": body}
         where = inbox.dead_letter(dead_letter, "malformed-message", record) if dead_letter else None

@@ -1,7 +1,17 @@
 """The one exception tree of scoreflow.
 
 Every message names where the problem is (file, line or scene), the field, the value,
-and what would be valid, so that the CLI can print it as it is, without a traceback.
+and what would be valid, so that the CLI can print it as it is, without a traceback::
+
+    ScoreflowError                 anything scoreflow raises on purpose (CLI exit 1)
+    ├── InputError                 bad user input: shot list, timecode, media, config (exit 2)
+    │   └── MissingModelError      a model that is not there (also a BackendError)
+    ├── BackendError               a music engine failed
+    ├── StorageError               reading or writing a file or object failed
+    │   └── TransientStorageError  ... in a way a later attempt may not: retried
+    ├── DeliveryError              writing the deliverables failed
+    ├── ToolError                  an external program (ffmpeg, the Prefect server) failed
+    └── MalformedEvent             a queue message that is no storage notification at all
 """
 
 from __future__ import annotations
@@ -88,9 +98,27 @@ class BackendError(ScoreflowError):
     """A music backend failed: missing model, bad model files, out of memory."""
 
 
+class MissingModelError(InputError, BackendError):
+    """A neural engine's model is not where the settings say (or not downloaded): bad
+    input for the CLI (exit 2), a backend error for code that catches those."""
+
+
 class StorageError(ScoreflowError):
     """Reading or writing a file or object failed."""
 
 
+class TransientStorageError(StorageError):
+    """The storage service failed in a way a later attempt may not: retry it."""
+
+
 class DeliveryError(ScoreflowError):
     """Writing the deliverables (mux, files) failed."""
+
+
+class ToolError(ScoreflowError):
+    """An external program scoreflow runs (ffmpeg, the Prefect server) failed; the message
+    holds the end of its output."""
+
+
+class MalformedEvent(ScoreflowError):
+    """A queue message that is not a storage notification at all (it never will be one)."""

@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from scoreflow.tasks.cloud.storage import regular_file
-from scoreflow.tasks.errors import InputError, ScoreflowError
+from scoreflow.tasks.errors import InputError, ToolError
 from scoreflow.tasks.timeline.model import MediaInfo
 from scoreflow.tasks.timeline.timecode import RATES, rate_name, snap_rate
 
@@ -38,14 +38,14 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError:  # pragma: no cover - it is a dependency
-        raise ScoreflowError(
+        raise ToolError(
             "no ffmpeg found: install Debian's ffmpeg or `pip install imageio-ffmpeg`"
         ) from None
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run ffmpeg quietly; raise ScoreflowError with its last lines on failure."""
+    """Run ffmpeg quietly; raise ToolError with its last lines on failure."""
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
         capture_output=True,
@@ -54,7 +54,7 @@ def run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-        raise ScoreflowError(f"ffmpeg failed ({proc.returncode}):\n{tail}")
+        raise ToolError(f"ffmpeg failed ({proc.returncode}):\n{tail}")
     return proc
 
 
@@ -242,7 +242,7 @@ def measure_loudness(
     summary = proc.stderr[proc.stderr.rfind("Summary:") :]
     i, tp, lra = _EBU_I.search(summary), _EBU_TP.search(summary), _EBU_LRA.search(summary)
     if not i or not tp:
-        raise ScoreflowError(f"ebur128 gave no summary for {path}")
+        raise ToolError(f"ebur128 gave no summary for {path}")
     result: dict[str, Any] = {
         "integrated_lufs": float(i[1]),
         "true_peak_dbtp": float(tp[1]),

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scoreflow.tasks.cloud import storage
-from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.errors import InputError, MalformedEvent
 from scoreflow.tasks.interchange.shotlist import SUFFIXES as SHOT_SUFFIXES
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
@@ -58,40 +58,36 @@ def kind_of(uri: str) -> str | None:
     return "shots" if suffix in SHOT_SUFFIXES else None
 
 
-class Malformed(ValueError):
-    """A queue message that is not an S3 (or SNS-wrapped S3) event notification."""
-
-
 def s3_events(body: str) -> list[Upload]:
     """The created objects an SQS message announces (S3 events, also wrapped by SNS).
 
     Test events and other event names give nothing; keys are URL-decoded. A body that is
-    not such a notification at all raises `Malformed` (it will never become one).
+    not such a notification at all raises `MalformedEvent` (it will never become one).
     """
     try:
         message = json.loads(body)
     except (json.JSONDecodeError, TypeError):
-        raise Malformed("not JSON") from None
+        raise MalformedEvent("not JSON") from None
     if isinstance(message, dict) and isinstance(message.get("Message"), str):  # via SNS
         return s3_events(message["Message"])
     if not isinstance(message, dict):
-        raise Malformed(f"a JSON {type(message).__name__}, not an event object")
+        raise MalformedEvent(f"a JSON {type(message).__name__}, not an event object")
     if message.get("Event") == "s3:TestEvent":
         return []
     records = message.get("Records")
     if not isinstance(records, list):
-        raise Malformed("no Records list")
+        raise MalformedEvent("no Records list")
     uploads = []
     for record in records:
         if not isinstance(record, dict):
-            raise Malformed("a record that is not an object")
+            raise MalformedEvent("a record that is not an object")
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
         s3 = _table(record, "s3")
         where, obj = _table(s3, "bucket"), _table(s3, "object")
         bucket, key = where.get("name"), obj.get("key")
         if not (isinstance(bucket, str) and _BUCKET.match(bucket) and isinstance(key, str) and key):
-            raise Malformed("an ObjectCreated record without a valid bucket name and key")
+            raise MalformedEvent("an ObjectCreated record without a valid bucket name and key")
         key = storage.key_from_event(key)
         uploads.append(Upload(f"s3://{bucket}/{key}", str(obj.get("eTag", "")).strip('"')))
     return uploads

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scoreflow.tasks.errors import InputError, StorageError
+from scoreflow.tasks.errors import InputError, StorageError, TransientStorageError
 
 MiB = 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload"}
@@ -43,10 +43,6 @@ _TRANSIENT = {
     "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
     "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
 }  # fmt: skip
-
-
-class TransientStorageError(StorageError):
-    """The storage service failed in a way a later attempt may not: retry it."""
 
 
 _UMASK = os.umask(0)

@@ -20,7 +20,7 @@ from prefect.client.orchestration import get_client
 from scoreflow.flows.watch import score_new, score_uploads
 from scoreflow.tasks.audio.media import generate_video
 from scoreflow.tasks.cloud import storage
-from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.errors import InputError, TransientStorageError
 
 SHOTS = "scene,tc_in,tc_out,description\n1,0,2,calm piano\n2,2,4,tense rock\n"
 BROKEN = "scene,tc_in,tc_out,description\n1,0,3,calm\n2,2,4,overlapping\n"
@@ -179,7 +179,7 @@ def test_unreachable_storage_is_transient(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     storage.aws_client.cache_clear()
     try:
-        with pytest.raises(storage.TransientStorageError, match=r"s3://bkt/k\.mp4: cannot read"):
+        with pytest.raises(TransientStorageError, match=r"s3://bkt/k\.mp4: cannot read"):
             storage.etag("s3://bkt/k.mp4")
     finally:
         storage.aws_client.cache_clear()
@@ -375,8 +375,8 @@ def test_prefect_yaml_deploys_and_a_worker_runs_it(prefect_api, tmp_path, clip):
     [
         ("NoSuchKey", 404, InputError, "not found"),
         ("AccessDenied", 403, storage.StorageError, "permission denied"),
-        ("SlowDown", 503, storage.TransientStorageError, "SlowDown"),
-        ("InternalError", 500, storage.TransientStorageError, "InternalError"),
+        ("SlowDown", 503, TransientStorageError, "SlowDown"),
+        ("InternalError", 500, TransientStorageError, "InternalError"),
         ("InvalidRange", 416, storage.StorageError, "InvalidRange"),
     ],
 )
