@@ -25,51 +25,32 @@ import torch
 
 from scoreflow.tasks.engines.ace_step import AceStep
 from scoreflow.tasks.engines.composer import Composer
-from scoreflow.tasks.engines.debug import save_tiny_ace_step, word_tokenizer
+from scoreflow.tasks.engines.debug import (
+    ace_step_pipeline,
+    oobleck_vae,
+    qwen3_encoder,
+    save_tiny_ace_step,
+    word_tokenizer,
+)
 from scoreflow.tasks.music.brief import make_brief
-from scoreflow.tasks.timeline.model import Scene
+from scoreflow.tasks.timeline.model import Brief, Scene
 
 
 def build(folder: str, layers: int) -> None:
-    from diffusers import (
-        AceStepPipeline,
-        AceStepTransformer1DModel,
-        AutoencoderOobleck,
-        FlowMatchEulerDiscreteScheduler,
-    )
-    from diffusers.pipelines.ace_step.modeling_ace_step import (
-        AceStepAudioTokenDetokenizer,
-        AceStepAudioTokenizer,
-        AceStepConditionEncoder,
-    )
-    from transformers import Qwen3Config, Qwen3Model
-
+    """ACE-Step 1.5's published sizes (diffusers' defaults), `layers` DiT layers."""
     tokenizer = word_tokenizer(["cinematic strings rock drums ambient pad bpm major minor"] * 3)
-    text = Qwen3Config(vocab_size=151669, hidden_size=1024, num_hidden_layers=28,
-                       num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-                       intermediate_size=3072)  # fmt: skip
-    pipe = AceStepPipeline(
-        vae=AutoencoderOobleck(
-            encoder_hidden_size=128,
-            downsampling_ratios=[2, 4, 4, 6, 10],
-            channel_multiples=[1, 2, 4, 8, 16],
-            decoder_channels=128,
-            decoder_input_channels=64,
-            audio_channels=2,
-            sampling_rate=48000,
-        ),
-        text_encoder=Qwen3Model(text),
+    pipe = ace_step_pipeline(
         tokenizer=tokenizer,
-        transformer=AceStepTransformer1DModel(num_hidden_layers=layers, is_turbo=True),
-        condition_encoder=AceStepConditionEncoder(),
-        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0),
-        audio_tokenizer=AceStepAudioTokenizer(),
-        audio_token_detokenizer=AceStepAudioTokenDetokenizer(),
-    )
+        vae=oobleck_vae(latent=64, channels=128, multiples=[1, 2, 4, 8, 16]),
+        text_encoder=qwen3_encoder(151669, hidden_size=1024, num_hidden_layers=28,
+                                   num_attention_heads=16, num_key_value_heads=8,
+                                   head_dim=128, intermediate_size=3072),
+        transformer={"num_hidden_layers": layers, "is_turbo": True},
+    )  # fmt: skip
     pipe.save_pretrained(folder)
 
 
-def brief(seconds: float, k: int = 0):
+def brief(seconds: float, k: int = 0) -> Brief:
     text = ["tense cinematic strings", "rock anthem drums", "calm ambient pad"][k % 3]
     return make_brief(Scene(f"c{k}", 0, round(seconds * 25), Fraction(25), text))
 

@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import torch
-from transformers import (
-    EncodecConfig,
-    MusicgenConfig,
-    MusicgenDecoderConfig,
-    MusicgenForConditionalGeneration,
-    T5Config,
-    T5Tokenizer,
-)
+from transformers import EncodecConfig, MusicgenForConditionalGeneration, T5Config, T5Tokenizer
 
-from scoreflow.tasks.engines.debug import t5_tokenizer
+from scoreflow.tasks.engines.debug import random_musicgen, t5_tokenizer
 
 
 def build(layers: int) -> tuple[MusicgenForConditionalGeneration, T5Tokenizer]:
@@ -44,22 +38,7 @@ def build(layers: int) -> tuple[MusicgenForConditionalGeneration, T5Tokenizer]:
         norm_type="weight_norm",
         use_causal_conv=False,
     )
-    decoder = MusicgenDecoderConfig(
-        vocab_size=2048,
-        hidden_size=1024,
-        num_hidden_layers=layers,
-        num_attention_heads=16,
-        ffn_dim=4096,
-        num_codebooks=4,
-        max_position_embeddings=2048,
-    )
-    config = MusicgenConfig(
-        text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict()
-    )
-    torch.manual_seed(0)
-    model = MusicgenForConditionalGeneration(config).eval()
-    model.generation_config.decoder_start_token_id = 2048
-    model.generation_config.pad_token_id = 2048
+    model = random_musicgen(text, audio, width=1024, layers=layers, heads=16, ffn=4096).eval()
     phrases = ["tense cinematic strings", "calm ambient pad", "rock drums"] * 9
     return model, t5_tokenizer(phrases, vocab_size=200)
 
@@ -105,13 +84,14 @@ def main() -> None:
     head = ("dtype", "batch", "wall", "audio s/s", "steps/s", "bound", "of bound")
     print("{:<16} {:>5} {:>8} {:>10} {:>8} {:>7} {:>9}".format(*head))
     batch_sizes = [int(b) for b in args.batches.split(",")]
-    runs = [(torch.float32, b, None) for b in batch_sizes]
+    Run = tuple[torch.dtype, int, str | None]  # dtype, batch size, KV cache
+    runs: list[Run] = [(torch.float32, b, None) for b in batch_sizes]
     runs += [(half, b, None) for b in batch_sizes]
     runs += [(half, b, "static") for b in batch_sizes]  # the speed-up: a static KV cache
     for dtype, batch, cache in runs:
         model.to(device=device, dtype=dtype)
         bound = bw * 1e9 / (n_dec * torch.finfo(dtype).bits / 8)
-        extra = {"cache_implementation": cache} if cache else {}
+        extra: dict[str, Any] = {"cache_implementation": cache} if cache else {}
         inputs = tokenizer(["tense cinematic strings"] * batch, return_tensors="pt").to(device)
         model.generate(**inputs, max_new_tokens=8, do_sample=True, **extra)  # warm-up
         if device == "cuda":

@@ -1,7 +1,10 @@
-"""The cue cache: where generated cues are kept, how long, and its housekeeping.
+"""The cue cache: where generated cues are kept, how long, its keys and its housekeeping.
 
-Cues are Prefect task results, persisted under ``config.cache_dir`` (or a Prefect storage
-block named in ``cache.storage``) with the cache record named by `cue_cache_key`. Records
+Cues (and their measures, and a video's picture reading) are Prefect task results,
+persisted under ``config.cache_dir`` (or a Prefect storage block named in
+``cache.storage``) with their cache records keyed by Prefect cache policies: `CUE_POLICY`,
+`MEASURE_POLICY`, `PICTURE_POLICY`, each the task's inputs plus the digests of the code
+and settings that make the result (`Digest`), named by what it holds (`Named`). Records
 expire after ``cache.expire_days`` (Prefect then generates the cue again); `prune` deletes
 the expired files, which Prefect never does.
 """
@@ -11,10 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from prefect.cache_policies import CachePolicy, Inputs
+from prefect.context import TaskRunContext
+from prefect.utilities.hashing import hash_objects
 
 from scoreflow import __version__, config
 from scoreflow.tasks.cloud.storage import S3Uri
@@ -76,6 +86,93 @@ def cue_key(payload: dict[str, Any], cfg: dict[str, Any]) -> str:
     }
     blob = json.dumps({**payload, "scope": scope}, sort_keys=True, default=str).encode()
     return KEY_PREFIX + hashlib.sha256(blob).hexdigest()
+
+
+def _nothing(inputs: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(kw_only=True)
+class Digest(CachePolicy):
+    """A key part that `Inputs` cannot give: what `of` derives from the task's inputs (a
+    digest of the code that makes the result, the part of a settings input it reads)."""
+
+    of: Callable[[dict[str, Any]], Any] = _nothing
+
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any], *args: Any,
+                    **kwargs: Any) -> str | None:  # fmt: skip
+        return hash_objects(self.of(inputs), raise_on_failure=True)
+
+
+@dataclass(kw_only=True)
+class Named(CachePolicy):
+    """`policy`'s key after `prefix`: the cache's records say what they hold."""
+
+    prefix: str = ""
+    policy: CachePolicy | None = None
+
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any], *args: Any,
+                    **kwargs: Any) -> str | None:  # fmt: skip
+        if self.policy is None:
+            return None
+        key = self.policy.compute_key(task_ctx, inputs, *args, **kwargs)
+        return None if key is None else self.prefix + key
+
+
+def music_scope(inputs: dict[str, Any]) -> dict[str, str]:
+    """What shapes a cue besides its inputs: the backend's version, the style vocabulary
+    and the code (`code_digest`); the project is in its settings."""
+    from scoreflow.tasks.engines import get_backend
+
+    settings = inputs["settings"]
+    return {
+        "backend_version": get_backend(settings).version,
+        "styles": config.styles_digest(settings["composer"]["styles"]),
+        "code": code_digest(settings["pipeline"]["backend"]),
+    }
+
+
+def cue_content(inputs: dict[str, Any]) -> str:
+    """A digest of the measured cue: its audio, MIDI and tempo (not its other metadata)."""
+    cue = inputs["cue"]
+    digest = hashlib.sha256(np.ascontiguousarray(cue.audio).tobytes())
+    digest.update(cue.midi or b"")
+    digest.update(json.dumps({"bpm": cue.bpm}).encode())
+    return digest.hexdigest()
+
+
+def measuring_code(inputs: dict[str, Any]) -> str:
+    return quality_digest()
+
+
+def picture_settings(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What the picture reader reads of the config: ``[picture]``, the vocabulary and the
+    dialogue margin."""
+    cfg = inputs["cfg"]
+    return {
+        "picture": cfg["picture"],
+        "styles": config.styles_digest(cfg["composer"]["styles"]),
+        "speech_margin_db": cfg["mix"]["speech_margin_db"],
+    }
+
+
+def reading_code(inputs: dict[str, Any]) -> str:
+    return picture_digest()
+
+
+#: a cue: its brief, length, seed and music settings (with the project), and `music_scope`
+CUE_POLICY = Named(prefix=KEY_PREFIX, policy=Inputs() + Digest(of=music_scope))
+#: a cue's measures: its content, brief and thresholds, and the measuring code
+MEASURE_POLICY = Named(
+    prefix="scoreflow-quality-",
+    policy=Inputs(exclude=["cue"]) + Digest(of=cue_content) + Digest(of=measuring_code),
+)
+#: a video's reading: its content (not where it was fetched to), the settings the reader
+#: reads and its code (a revision does not read the picture again)
+PICTURE_POLICY = Named(
+    prefix="scoreflow-picture-",
+    policy=Inputs(exclude=["video", "cfg"]) + Digest(of=picture_settings) + Digest(of=reading_code),
+)
 
 
 def task_options(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ programme is mixed, muxed and delivered again. The manifest keeps the history (w
 what, what changed in the brief); a local run folder also keeps each earlier manifest
 under ``revisions/<n>/``. An ``s3://`` run is revised into a new run folder beside it
 (earlier runs are never overwritten).
+
+`check_revision` is the one check of a revision (the CLI's before it starts, the flow's
+in the run); `record_changes` tells the history what a note changed in its brief.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import copy
 import getpass
 import json
 import time
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from scoreflow.tasks.cloud.storage import S3Uri, fetch, is_remote, sha256_file, work_dir
 from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.music.brief import brief_changes
+from scoreflow.tasks.timeline.model import Brief, Scene
 
 
 def load_run(out: str) -> dict[str, Any]:
@@ -122,3 +128,76 @@ def rerun(
             allow_qc_fail=allow_qc_fail,
         )
     )
+
+
+def check_revision(
+    music: Collection[str],
+    *,
+    scenes: Iterable[str] = (),
+    picks: Mapping[str, int] | None = None,
+    takes: int | Mapping[str, int],
+) -> None:
+    """Check a revision before it runs: every scene it names (`scenes`, and those `picks`
+    picks a take of) is one of the run's `music` scenes, and every pick a take it has.
+
+    Parameters
+    ----------
+    music : collection of str
+        The ids of the run's music scenes.
+    scenes : iterable of str
+        The scenes the revision names (a note's, a pick's).
+    picks : mapping of str to int, optional
+        Scene id -> the take picked (1-based).
+    takes : int or mapping of str to int
+        How many takes each scene has: one number for all, or by scene id.
+
+    Raises
+    ------
+    InputError
+        On the first scene that is not a music scene (``--scene``), or the first pick
+        out of its scene's takes (``--take``).
+    """
+    picks = picks or {}
+    for sid in [*scenes, *picks]:
+        if sid not in music:
+            raise InputError(
+                "no music scene with this id in the run",
+                field="--scene",
+                value=sid,
+                fix=f"Use one of {', '.join(sorted(music))}",
+            )
+    for sid, k in picks.items():
+        count = takes if isinstance(takes, int) else takes[sid]
+        if not 1 <= k <= count:
+            raise InputError(
+                f"scene {sid} has takes 1 to {count}",
+                field="--take",
+                value=k,
+                fix=f"Pick a take from 1 to {count} (score with --takes N for more)",
+            )
+
+
+def record_changes(
+    history: list[dict[str, Any]],
+    scored: list[Scene],
+    briefs: list[Brief],
+    notes: dict[str, list[str]],
+    cfg: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The history with what its newest note changed in its scene's brief (the brief
+    made again without that note, against `briefs`)."""
+    from scoreflow.flows.stages import brief_task
+
+    if not history or not history[-1].get("note"):
+        return history
+    last = dict(history[-1])
+    sid = last["scene"]
+    earlier = {**notes, sid: notes.get(sid, [])[:-1]}
+    before = next(
+        b
+        for b in brief_task.fn(scored, cfg["composer"]["styles"], earlier, cfg["pipeline"]["seed"])
+        if b.scene_id == sid
+    )
+    after = next(b for b in briefs if b.scene_id == sid)
+    last["changed"] = brief_changes(before, after)
+    return [*history[:-1], last]

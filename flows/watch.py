@@ -1,4 +1,4 @@
-"""Upload-triggered and scheduled scoring: Prefect flows over `tasks.inbox`.
+"""Upload-triggered and scheduled scoring: Prefect flows over `tasks.cloud.inbox`.
 
 - `score_uploads`: one pass over an SQS queue fed by S3 event notifications. Each
   ObjectCreated event under the prefix is paired with its partner (same stem, a video and a
@@ -29,6 +29,7 @@ from prefect import flow, get_run_logger
 from scoreflow.flows.score import score_video
 from scoreflow.tasks.cloud import inbox, storage
 from scoreflow.tasks.errors import InputError, MalformedEvent, TransientStorageError
+from scoreflow.tasks.interchange.shotlist import SUFFIXES as SHOT_SUFFIXES
 
 
 def _defaults(
@@ -197,12 +198,13 @@ def _handle(
     uploads = [
         u
         for u in events
-        if storage.S3Uri.parse(u.uri).key.startswith(prefix) and inbox.kind_of(u.uri)
+        if storage.S3Uri.parse(u.uri).key.startswith(prefix)
+        and inbox.kind_of(u.uri, shot_suffixes=SHOT_SUFFIXES)
     ]
     if not uploads:
         return {"what": "nothing to score", "delete": True, "uploads": []}
     for upload in uploads:
-        pair = inbox.pair_of(inbox.siblings(upload.uri))
+        pair = inbox.pair_of(inbox.siblings(upload.uri), shot_suffixes=SHOT_SUFFIXES)
         if pair is None:  # the partner's own event will start the run
             continue
         if pair.key in seen:
@@ -303,9 +305,8 @@ def score_new(
     log = get_run_logger()
     out_uri, state_uri, dead_uri = _defaults(folder, out, state, dead_letter)
     ledger = inbox.Ledger(state_uri)
-    todo = [
-        p for p in inbox.pairs_in(folder) if not (ledger.done(p) or ledger.tries(p) >= max_tries)
-    ]
+    found = inbox.pairs_in(folder, shot_suffixes=SHOT_SUFFIXES)
+    todo = [p for p in found if not (ledger.done(p) or ledger.tries(p) >= max_tries)]
     report = []
     for pair, scored in _scored(todo, out_uri, options or {}, concurrency=concurrency):
         outcome = _attempt(

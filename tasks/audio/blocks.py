@@ -234,36 +234,28 @@ def mix_programme_blocked(
     music: DiskSignal,
     dialogue: DiskSignal | None,
     *,
-    sample_rate: int,
-    regions: list[tuple[int, int]],
-    target_lufs: float,
-    true_peak_dbtp: float,
     work: Path,
-    dialogue_gated: bool = False,
-    duck_db: float = 10.0,
-    attack_s: float = 0.15,
-    release_s: float = 0.6,
-    music_vs_dialogue_lu: float = 0.0,
-    with_dialogue: bool = True,
     block: int = BLOCK,
+    **options: Any,
 ) -> StreamedProgramme:
-    """`mix.mix_programme` of signals on disk, in blocks (its parameters, and the folder
-    `work` for the gain curves)."""
-    n = music.samples
-    report: dict[str, Any] = {"dialogue_regions": len(regions)}
+    """`mix.mix_programme` of signals on disk, in blocks: its options (`mix.Mixing`'s
+    fields, by name), and the folder `work` for the gain curves."""
+    m = mix.Mixing(**options)
+    n, sample_rate = music.samples, m.sample_rate
+    report: dict[str, Any] = {"dialogue_regions": len(m.regions)}
     scale = np.float32(1.0)
     duck: dict[str, Any] | None = None
-    if dialogue is not None and regions:
-        speech, _ = measure(dialogue.read, n, sample_rate, regions=regions, block=block,
+    if dialogue is not None and m.regions:
+        speech, _ = measure(dialogue.read, n, sample_rate, regions=m.regions, block=block,
                             peak=False)  # fmt: skip
         now, _ = measure(music.read, n, sample_rate, block=block, peak=False)
-        if np.isfinite(speech) and np.isfinite(now):
-            scale = np.float32(10 ** ((speech + music_vs_dialogue_lu - now) / 20))
+        level = m.level(speech, now)
+        if level is not None:
+            scale = level
         report["dialogue_lufs"] = speech
-        if duck_db > 0:
-            duck = dict(regions=regions, total_samples=n, sample_rate=sample_rate,
-                        depth_db=duck_db, attack_s=attack_s, release_s=release_s)  # fmt: skip
-            report["duck_db"] = duck_db
+        duck = m.ducking(n)
+        if duck is not None:
+            report["duck_db"] = m.duck_db
 
     def bus(lo: int, hi: int) -> np.ndarray:
         x = music.read(lo, hi)
@@ -271,20 +263,20 @@ def mix_programme_blocked(
         return x if duck is None else x * mix.duck_gain(**duck, start=lo, stop=hi)
 
     alone, soundtrack_report = normalize_gain_blocked(
-        bus, n, sample_rate, target_lufs=target_lufs, true_peak_dbtp_max=true_peak_dbtp,
+        bus, n, sample_rate, target_lufs=m.target_lufs, true_peak_dbtp_max=m.true_peak_dbtp,
         work=work / "soundtrack", block=block,
     )  # fmt: skip
     report["soundtrack"] = soundtrack_report
-    if dialogue is None or not with_dialogue:
+    if dialogue is None or not m.with_dialogue:
         report.update(gate="programme", **soundtrack_report)
         return StreamedProgramme(n, bus, alone, report=report)
 
     def total(lo: int, hi: int) -> np.ndarray:
         return bus(lo, hi) + dialogue.read(lo, hi)
 
-    gate = regions if dialogue_gated and regions else None
+    gate = m.gate
     mixed, mix_report = normalize_gain_blocked(
-        total, n, sample_rate, target_lufs=target_lufs, true_peak_dbtp_max=true_peak_dbtp,
+        total, n, sample_rate, target_lufs=m.target_lufs, true_peak_dbtp_max=m.true_peak_dbtp,
         regions=gate, work=work / "mix", block=block,
     )  # fmt: skip
     report.update(gate="dialogue" if gate else "programme", **mix_report)

@@ -449,36 +449,28 @@ def _apply(sig: np.ndarray, u: int, a: int, b: int, curve: Any) -> None:
 
 
 def place(
-    placements: list[Placement],
-    *,
-    total_samples: int,
-    sample_rate: int,
-    crossfade_s: float,
-    declick_s: float = 0.005,
-    fade_in_s: float = 0.0,
-    fade_out_s: float = 0.0,
-    channels: int = 2,
+    placements: list[Placement], *, crossfade_s: float, declick_s: float = 0.005, **options: Any
 ) -> np.ndarray:
-    """Lay cues on a silent timeline of `total_samples`.
+    """Lay cues on a silent timeline of ``total_samples``: `lay_out`, then `render` of the
+    whole timeline with `options` (its ``total_samples`` and ``sample_rate``, and its
+    optional ``fade_in_s``, ``fade_out_s`` and ``channels``).
 
     Where one cue ends exactly where the next begins, the next one's `transition` applies:
     a crossfade crosses them on equal-power curves centred on the cut (the outgoing cue,
     with its ringing tail, falls over ``[cut - h, cut + h]`` while the incoming one rises on
     the complementary curve); a fade takes the outgoing cue to silence by the cut; a cut
     only declicks. Elsewhere the cue edges get `declick_s` fades and the timeline stays
-    silent. The programme fades in over `fade_in_s` and out over its last `fade_out_s`.
+    silent. The programme fades in over ``fade_in_s`` and out over its last ``fade_out_s``.
 
     Returns
     -------
     np.ndarray, shape (channels, total_samples), float32
     """
     laid = lay_out(
-        placements, sample_rate=sample_rate, crossfade_s=crossfade_s, declick_s=declick_s
-    )
-    return render(
-        laid, 0, total_samples, total_samples=total_samples, sample_rate=sample_rate,
-        fade_in_s=fade_in_s, fade_out_s=fade_out_s, channels=channels,
+        placements, sample_rate=options["sample_rate"], crossfade_s=crossfade_s,
+        declick_s=declick_s,
     )  # fmt: skip
+    return render(laid, 0, options["total_samples"], **options)
 
 
 def level_gain(cue_lufs: float, *, target_lufs: float) -> float:
@@ -576,21 +568,62 @@ class Programme:
         return out
 
 
-def mix_programme(
-    music: np.ndarray,
-    dialogue: np.ndarray | None,
-    *,
-    sample_rate: int,
-    regions: list[tuple[int, int]],
-    target_lufs: float,
-    true_peak_dbtp: float,
-    dialogue_gated: bool = False,
-    duck_db: float = 10.0,
-    attack_s: float = 0.15,
-    release_s: float = 0.6,
-    music_vs_dialogue_lu: float = 0.0,
-    with_dialogue: bool = True,
-) -> Programme:
+@dataclass(frozen=True)
+class Mixing:
+    """How a programme is mixed and delivered: `mix_programme`'s options (and
+    `tasks.blocks.mix_programme_blocked`'s).
+
+    Attributes
+    ----------
+    sample_rate : int
+    regions : list of (start, end)
+        Dialogue regions in samples (`tasks.speech.speech_regions`).
+    target_lufs, true_peak_dbtp : float
+        The delivery preset.
+    dialogue_gated : bool
+        Measure the mix's loudness over the dialogue regions (e.g. Netflix), when there are
+        any; otherwise over the whole programme.
+    duck_db, attack_s, release_s : float
+        How far the music ducks under dialogue (0: not at all), and how fast (`duck_gain`).
+    music_vs_dialogue_lu : float
+        With dialogue, the music bus's loudness relative to the dialogue's before ducking.
+    with_dialogue : bool
+        Mix the original audio in (else it only steers the ducking).
+    """
+
+    sample_rate: int
+    regions: list[tuple[int, int]]
+    target_lufs: float
+    true_peak_dbtp: float
+    dialogue_gated: bool = False
+    duck_db: float = 10.0
+    attack_s: float = 0.15
+    release_s: float = 0.6
+    music_vs_dialogue_lu: float = 0.0
+    with_dialogue: bool = True
+
+    def level(self, speech_lufs: float, music_lufs: float) -> np.float32 | None:
+        """The music bus's gain to sit `music_vs_dialogue_lu` from the dialogue (None when
+        either is silent)."""
+        if np.isfinite(speech_lufs) and np.isfinite(music_lufs):
+            return np.float32(10 ** ((speech_lufs + self.music_vs_dialogue_lu - music_lufs) / 20))
+        return None
+
+    def ducking(self, total_samples: int) -> dict[str, Any] | None:
+        """`duck_gain`'s arguments for the whole programme (None when it does not duck)."""
+        if not self.duck_db > 0:
+            return None
+        return dict(regions=self.regions, total_samples=total_samples,
+                    sample_rate=self.sample_rate, depth_db=self.duck_db,
+                    attack_s=self.attack_s, release_s=self.release_s)  # fmt: skip
+
+    @property
+    def gate(self) -> list[tuple[int, int]] | None:
+        """The regions the mix's loudness is measured over (None: the whole programme)."""
+        return self.regions if self.dialogue_gated and self.regions else None
+
+
+def mix_programme(music: np.ndarray, dialogue: np.ndarray | None, **options: Any) -> Programme:
     """Duck the music under dialogue, mix it with the original audio, deliver to a preset.
 
     Parameters
@@ -599,50 +632,36 @@ def mix_programme(
         The placed cues.
     dialogue : np.ndarray, shape (channels, samples), optional
         The video's own audio, at `sample_rate` and the same length.
-    regions : list of (start, end)
-        Dialogue regions in samples (`tasks.speech.speech_regions`).
-    dialogue_gated : bool
-        Measure the mix's loudness over the dialogue regions (e.g. Netflix), when there are
-        any; otherwise over the whole programme.
-    music_vs_dialogue_lu : float
-        With dialogue, the music bus's loudness relative to the dialogue's before ducking.
-    with_dialogue : bool
-        Mix the original audio in (else it only steers the ducking).
+    **options
+        `Mixing`'s fields, by name: ``sample_rate``, ``regions``, ``target_lufs`` and
+        ``true_peak_dbtp`` required, the rest optional.
     """
-    report: dict[str, Any] = {"dialogue_regions": len(regions)}
+    m = Mixing(**options)
+    report: dict[str, Any] = {"dialogue_regions": len(m.regions)}
     bus = music
-    if dialogue is not None and regions:
-        speech = integrated_lufs(dialogue, sample_rate, regions=regions)
-        now = integrated_lufs(music, sample_rate)
-        if np.isfinite(speech) and np.isfinite(now):
-            bus = music * np.float32(10 ** ((speech + music_vs_dialogue_lu - now) / 20))
+    if dialogue is not None and m.regions:
+        speech = integrated_lufs(dialogue, m.sample_rate, regions=m.regions)
+        scale = m.level(speech, integrated_lufs(music, m.sample_rate))
+        if scale is not None:
+            bus = music * scale
         report["dialogue_lufs"] = speech
-        if duck_db > 0:
-            bus = bus * duck_gain(
-                regions,
-                total_samples=music.shape[-1],
-                sample_rate=sample_rate,
-                depth_db=duck_db,
-                attack_s=attack_s,
-                release_s=release_s,
-            )
-            report["duck_db"] = duck_db
+        duck = m.ducking(music.shape[-1])
+        if duck is not None:
+            bus = bus * duck_gain(**duck)
+            report["duck_db"] = m.duck_db
     alone, soundtrack_report = normalize(
-        bus, sample_rate, target_lufs=target_lufs, true_peak_dbtp_max=true_peak_dbtp
+        bus, m.sample_rate, target_lufs=m.target_lufs, true_peak_dbtp_max=m.true_peak_dbtp
     )
     report["soundtrack"] = soundtrack_report
-    if dialogue is None or not with_dialogue:
+    if dialogue is None or not m.with_dialogue:
         report.update(gate="programme", **soundtrack_report)
         return Programme(alone, alone, None, alone, report)
     total = bus + dialogue
-    gate = regions if dialogue_gated and regions else None
+    gate = m.gate
     gain, mix_report = normalize_gain(
-        total,
-        sample_rate,
-        target_lufs=target_lufs,
-        true_peak_dbtp_max=true_peak_dbtp,
+        total, m.sample_rate, target_lufs=m.target_lufs, true_peak_dbtp_max=m.true_peak_dbtp,
         regions=gate,
-    )
+    )  # fmt: skip
     report.update(gate="dialogue" if gate else "programme", **mix_report)
     music_out, dialogue_out = bus * gain, dialogue * gain
     return Programme(music_out + dialogue_out, music_out, dialogue_out, alone, report)

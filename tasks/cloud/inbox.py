@@ -4,6 +4,8 @@ ledger of what was scored or failed, kept beside the uploads.
 Plain functions, no Prefect: `flows/watch.py` runs them as flows. A pair is a video and a
 shot list (or cut) with the same stem in the same folder; it is identified by both URIs
 and ETags, so the same upload twice is scored once and a changed file is scored again.
+What counts as a shot list (its suffixes) is the caller's to say: the shot-list reader
+lives above this package (`tasks.interchange.shotlist.SUFFIXES`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import re
 import socket
 import time
 import urllib.parse
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scoreflow.tasks.cloud import storage
 from scoreflow.tasks.errors import InputError, MalformedEvent
-from scoreflow.tasks.interchange.shotlist import SUFFIXES as SHOT_SUFFIXES
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
 
@@ -50,12 +52,20 @@ class Pair:
         return PurePosixPath(self.video.uri).stem
 
 
-def kind_of(uri: str) -> str | None:
-    """``"video"``, ``"shots"`` or None for other files."""
+def kind_of(uri: str, *, shot_suffixes: Collection[str]) -> str | None:
+    """``"video"``, ``"shots"`` or None for other files.
+
+    Parameters
+    ----------
+    uri : str
+        An object's URI or a file's path.
+    shot_suffixes : collection of str
+        The lower-case suffixes (with the dot) of the shot lists and cuts that are read.
+    """
     suffix = PurePosixPath(uri).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    return "shots" if suffix in SHOT_SUFFIXES else None
+    return "shots" if suffix in shot_suffixes else None
 
 
 def s3_events(body: str) -> list[Upload]:
@@ -112,15 +122,18 @@ def siblings(uri: str) -> list[Upload]:
     return [Upload(str(p), storage.etag(p)) for p in sorted(path.parent.glob(f"{stem}.*"))]
 
 
-def pair_of(objects: list[Upload]) -> Pair | None:
-    """The video and the shot list among same-stem objects (the first of each, by name)."""
-    videos = sorted((o for o in objects if kind_of(o.uri) == "video"), key=lambda o: o.uri)
-    shots = sorted((o for o in objects if kind_of(o.uri) == "shots"), key=lambda o: o.uri)
+def pair_of(objects: list[Upload], *, shot_suffixes: Collection[str]) -> Pair | None:
+    """The video and the shot list among same-stem objects (the first of each, by name);
+    `shot_suffixes` as for `kind_of`."""
+    kinds = {o.uri: kind_of(o.uri, shot_suffixes=shot_suffixes) for o in objects}
+    videos = sorted((o for o in objects if kinds[o.uri] == "video"), key=lambda o: o.uri)
+    shots = sorted((o for o in objects if kinds[o.uri] == "shots"), key=lambda o: o.uri)
     return Pair(videos[0], shots[0]) if videos and shots else None
 
 
-def pairs_in(folder: str) -> list[Pair]:
-    """Every complete pair under a folder or prefix (polling mode)."""
+def pairs_in(folder: str, *, shot_suffixes: Collection[str]) -> list[Pair]:
+    """Every complete pair under a folder or prefix (polling mode); `shot_suffixes` as for
+    `kind_of`."""
     if storage.is_remote(folder):
         objects = [Upload(u, e) for u, e in storage.list_objects(folder)]
     else:
@@ -128,10 +141,10 @@ def pairs_in(folder: str) -> list[Pair]:
         objects = [Upload(str(p), storage.etag(p)) for p in sorted(root.rglob("*")) if p.is_file()]
     groups: dict[str, list[Upload]] = {}
     for o in objects:
-        if kind_of(o.uri):
+        if kind_of(o.uri, shot_suffixes=shot_suffixes):
             p = PurePosixPath(o.uri)
             groups.setdefault(f"{p.parent}/{p.stem}", []).append(o)
-    found = (pair_of(group) for group in groups.values())
+    found = (pair_of(group, shot_suffixes=shot_suffixes) for group in groups.values())
     return [p for p in found if p is not None]
 
 

@@ -1,6 +1,6 @@
-"""Text-to-music backends behind one interface, built from config by name.
+"""Text-to-music backends behind one interface, built from config by name (`REGISTRY`).
 
-Every backend looks like this (shaped like audiocraft's models)::
+Every backend looks like this (shaped like audiocraft's models, `base.MusicBackend`)::
 
     backend.sample_rate      # Hz of the audio it returns
     backend.max_seconds      # longest cue it makes in one go
@@ -17,122 +17,86 @@ seed only, which is how the flow calls them.
 
 from __future__ import annotations
 
-import inspect
+import importlib
 import json
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-
+from scoreflow.tasks.engines.base import HEADROOM, MusicBackend, settings_for, within_headroom
 from scoreflow.tasks.errors import InputError
-from scoreflow.tasks.timeline.model import Brief, Cue
+
+__all__ = [
+    "BACKENDS",
+    "HEADROOM",
+    "REGISTRY",
+    "EngineSpec",
+    "MusicBackend",
+    "get_backend",
+    "settings_for",
+    "within_headroom",
+]
 
 
-class MusicBackend(Protocol):
+@dataclass(frozen=True)
+class EngineSpec:
+    """One engine: its name (``pipeline.backend``), the class that builds it from config
+    (``module:Class``, imported only when chosen) and a one-line summary for the docs."""
+
     name: str
-    model: str
-    version: str
-    sample_rate: int
-    max_seconds: float
-    licence: str
-    commercial_use: bool  # may the output be used commercially without further licensing
-    batched: bool  # True: concurrent single-cue calls should be gathered (batching.py)
+    target: str
+    summary: str
 
-    def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
-        """One cue per brief, each `seconds[i]` long (the body; a tail may follow)."""
-        ...
+    def load(self) -> Any:
+        """The engine's class (it has ``from_config(config)``)."""
+        module, _, cls = self.target.partition(":")
+        return getattr(importlib.import_module(module), cls)
 
 
-HEADROOM = 0.89  # every backend's cues peak at most here (-1 dBFS): the mix sets the level
-
-
-def within_headroom(audio: np.ndarray) -> np.ndarray:
-    """`audio` scaled down so its sample peak is at most `HEADROOM` (unchanged if it is)."""
-    peak = float(np.abs(audio).max())
-    return audio * (HEADROOM / peak) if peak > HEADROOM else audio
-
-
-BACKENDS = ("composer", "musicgen", "audiocraft", "stable-audio", "ace-step")
-
-
-def settings_for(cls: type, cfg: dict[str, Any], section: str) -> dict[str, Any]:
-    """Keyword arguments for ``cls(...)``: the model and sample rate from ``[pipeline]``,
-    then every key of ``[section]`` that `cls` takes."""
-    params = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in cfg[section].items() if k in params}
-    return {
-        "model": cfg["pipeline"]["model"],
-        "sample_rate": cfg["pipeline"]["sample_rate"],
-        **kwargs,
-    }
-
-
-def check_pipeline_present(backend: Any) -> None:
-    """Read a diffusers model's index only (cheap): proves the model is there, offline
-    unless downloads are allowed; a missing one is the backend's ``_missing`` error."""
-    try:
-        backend._cls.load_config(backend.model_id, local_files_only=not backend.allow_download)
-    except (OSError, ValueError) as exc:
-        raise backend._missing(exc) from None
-
-
-def load_pipeline(backend: Any) -> Any:
-    """The diffusers pipeline of a neural `backend` (its ``_cls``, ``model_id``,
-    ``allow_download``, ``dtype``, ``device`` and ``_missing`` error): offline unless
-    downloads are allowed, progress bars off, on its device."""
-    try:
-        pipe = backend._cls.from_pretrained(
-            backend.model_id, local_files_only=not backend.allow_download, dtype=backend.dtype
-        )
-    except (OSError, ValueError) as exc:
-        raise backend._missing(exc) from None
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(backend.device)
-
+_E = "scoreflow.tasks.engines"
+REGISTRY: dict[str, EngineSpec] = {
+    spec.name: spec
+    for spec in (
+        EngineSpec("composer", f"{_E}.composer:Composer",
+                   "the embedded composer: plan, MIDI parts and a SoundFont; offline, no GPU"),
+        EngineSpec("musicgen", f"{_E}.musicgen:MusicGen",
+                   "MusicGen through transformers (weights CC-BY-NC: non-commercial)"),
+        EngineSpec("audiocraft", f"{_E}.audiocraft:AudiocraftMusicGen",
+                   "MusicGen through audiocraft's own API, in its own environment"),
+        EngineSpec("stable-audio", f"{_E}.stable_audio:StableAudio",
+                   "Stable Audio Open through diffusers: stereo latent diffusion"),
+        EngineSpec("ace-step", f"{_E}.ace_step:AceStep",
+                   "ACE-Step 1.5 through diffusers; can re-perform the composer's cue"),
+    )
+}  # fmt: skip
+BACKENDS = tuple(REGISTRY)
 
 _BUILT: dict[str, MusicBackend] = {}
+
+
+def _settings_key(config: dict[str, Any]) -> str:
+    """What a built backend depends on: its sections of `config` (and the composer's
+    vocabulary, which may change under us)."""
+    name = config["pipeline"]["backend"]
+    settings = {k: v for k, v in config.items() if k in ("pipeline", name, "musicgen")}
+    if name == "ace-step" and config[name].get("guide") == "composer":
+        settings["composer"] = config["composer"]
+    if "composer" in settings or name == "composer":
+        from scoreflow import config as shipped
+
+        settings["styles"] = shipped.styles_digest(config["composer"].get("styles", ""))
+    return json.dumps(settings, sort_keys=True, default=str)
 
 
 def get_backend(config: dict[str, Any]) -> MusicBackend:
     """The backend named in ``config["pipeline"]["backend"]``, built once per process for
     the same settings (a neural model is loaded once, not once per cue)."""
     name = config["pipeline"]["backend"]
-    settings = {k: v for k, v in config.items() if k in ("pipeline", name, "musicgen")}
-    if name == "ace-step" and config[name].get("guide") == "composer":
-        settings["composer"] = config["composer"]
-    if "composer" in settings or name == "composer":  # its vocabulary may change under us
-        from scoreflow import config as shipped
-
-        settings["styles"] = shipped.styles_digest(config["composer"].get("styles", ""))
-    key = json.dumps(settings, sort_keys=True, default=str)
+    key = _settings_key(config)
     if key in _BUILT:
         return _BUILT[key]
-    backend: MusicBackend
-    if name == "composer":
-        from scoreflow.tasks.engines.composer import Composer
-
-        backend = Composer.from_config(config)
-    elif name == "musicgen":
-        from scoreflow.tasks.engines.musicgen import MusicGen
-
-        backend = MusicGen.from_config(config)
-    elif name == "audiocraft":
-        from scoreflow.tasks.engines.audiocraft import AudiocraftMusicGen
-
-        backend = AudiocraftMusicGen.from_config(config)
-    elif name == "stable-audio":
-        from scoreflow.tasks.engines.stable_audio import StableAudio
-
-        backend = StableAudio.from_config(config)
-    elif name == "ace-step":
-        from scoreflow.tasks.engines.ace_step import AceStep
-
-        backend = AceStep.from_config(config)
-    else:
-        raise InputError(
-            "unknown backend",
-            field="pipeline.backend",
-            value=name,
-            fix=f"Use one of {', '.join(BACKENDS)}",
-        )
+    if name not in REGISTRY:
+        fix = f"Use one of {', '.join(BACKENDS)}"
+        raise InputError("unknown backend", field="pipeline.backend", value=name, fix=fix)
+    backend: MusicBackend = REGISTRY[name].load().from_config(config)
     _BUILT[key] = backend
     return backend

@@ -1,6 +1,6 @@
 """ACE-Step 1.5 through diffusers' `AceStepPipeline`: text to 48 kHz stereo music.
 
-The brief conditions the model in words (`musicgen.prompt_text`) and in metadata: its tempo
+The brief conditions the model in words (`base.prompt_text`) and in metadata: its tempo
 (``bpm``), key (``keyscale``) and metre (``timesignature``); cues are instrumental. The
 pipeline is loaded offline from a folder or the local Hugging Face cache unless
 ``ace-step.allow_download`` is set. The licence of the weights is read from the model's card
@@ -24,69 +24,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from scoreflow.tasks.audio import analysis
 from scoreflow.tasks.audio.align import fade
-from scoreflow.tasks.engines import (
-    check_pipeline_present,
-    load_pipeline,
+from scoreflow.tasks.engines.base import (
+    DiffusersEngine,
+    prompt_text,
     settings_for,
     within_headroom,
-)
-from scoreflow.tasks.engines.musicgen import (
-    generate_in_batches,
-    prompt_text,
-    resolve_device,
-    resolve_dtype,
 )
 from scoreflow.tasks.engines.stable_audio import crossfade_join
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.timeline.model import Brief, Cue
 
 DEFAULT_MODEL = "ACE-Step/acestep-v15-xl-turbo-diffusers"
-# Licences (model-card identifiers) that allow commercial use of the output.
-PERMISSIVE = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc0-1.0"}
 GUIDES = ("none", "composer")
 EDGE_S = 0.05  # crossfade where a repainted region meets the audio kept around it
-
-
-def _pipeline_class() -> Any:
-    try:
-        from diffusers import AceStepPipeline
-    except ImportError:
-        raise InputError(
-            "the ace-step backend needs diffusers 0.42 or later",
-            field="pipeline.backend",
-            value="ace-step",
-            fix="pip install 'scoreflow[neural]'",
-        ) from None
-    return AceStepPipeline
-
-
-def card_licence(model: str, *, allow_download: bool = False) -> str:
-    """The ``license`` in the metadata of a model's card (README.md in its folder or the
-    local Hugging Face cache); "" when there is no card or it names none."""
-    from huggingface_hub import ModelCard
-
-    folder = Path(model)
-    try:
-        if folder.is_dir():
-            path = folder / "README.md"
-            card = ModelCard.load(path) if path.is_file() else None
-        else:
-            from huggingface_hub import hf_hub_download
-
-            card = ModelCard.load(
-                hf_hub_download(model, "README.md", local_files_only=not allow_download)
-            )
-    except (OSError, ValueError):
-        return ""
-    licence = card.data.get("license") if card is not None else None
-    return str(licence or "").strip().lower()
 
 
 def keyscale(brief: Brief) -> str:
@@ -95,86 +52,59 @@ def keyscale(brief: Brief) -> str:
     return f"{brief.key} {'minor' if minor else 'major'}"
 
 
-class AceStep:
+@dataclass(kw_only=True, eq=False)
+class AceStep(DiffusersEngine):
     """ACE-Step 1.5 behind the scoreflow backend interface."""
 
     name = "ace-step"
-    version = "1"
-    batched = True  # the flow gathers concurrent cues into batched calls
+    section = "ace-step"
+    default_model = DEFAULT_MODEL
+    label = "ACE-Step"
+    download_fix = (
+        "Download it once with `hf download {model}`, set ace-step.allow_download = true, "
+        "or give a local folder in diffusers' layout"
+    )
+    pipeline = "AceStepPipeline"
+    needs = "diffusers 0.42 or later"
 
-    def __init__(
-        self,
-        *,
-        model: str = DEFAULT_MODEL,
-        sample_rate: int = 48000,
-        device: str = "auto",
-        dtype: str = "auto",
-        steps: int = 8,
-        guidance_scale: float = 7.0,
-        shift: float = 3.0,
-        window_s: float = 240.0,
-        overlap_s: float = 10.0,
-        max_batch: int = 8,
-        allow_download: bool = False,
-        raw_prompt: bool = False,
-        guide: str = "none",
-        cover_strength: float = 0.7,
-        composer: Any = None,
-    ) -> None:
-        self._cls = _pipeline_class()
-        if steps < 1 or not 0 < overlap_s < window_s / 2 or not 0 <= cover_strength <= 1:
+    steps: int = 8
+    guidance_scale: float = 7.0
+    shift: float = 3.0
+    window_s: float = 240.0
+    overlap_s: float = 10.0
+    guide: str = "none"
+    cover_strength: float = 0.7
+    composer: Any = None
+
+    def _check(self) -> None:
+        if (self.steps < 1 or not 0 < self.overlap_s < self.window_s / 2
+                or not 0 <= self.cover_strength <= 1):  # fmt: skip
             raise InputError(
                 "need steps >= 1, 0 < overlap_s < window_s / 2, 0 <= cover_strength <= 1",
                 field="ace-step",
-                value={"steps": steps, "overlap_s": overlap_s, "window_s": window_s,
-                       "cover_strength": cover_strength},
+                value={"steps": self.steps, "overlap_s": self.overlap_s,
+                       "window_s": self.window_s, "cover_strength": self.cover_strength},
             )  # fmt: skip
-        if guide not in GUIDES:
-            raise InputError(
-                "unknown guide", field="ace-step.guide", value=guide, fix="Use none or composer"
-            )
-        if guide == "composer" and composer is None:
+        if self.guide not in GUIDES:
+            fix = "Use none or composer"
+            raise InputError("unknown guide", field="ace-step.guide", value=self.guide, fix=fix)
+        if self.guide == "composer" and self.composer is None:
             raise ValueError("guide = composer needs the composer backend")
-        self.model_id = model or DEFAULT_MODEL
-        self.model = self.model_id
-        self.sample_rate = sample_rate
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.steps, self.guidance_scale, self.shift = steps, guidance_scale, shift
-        self.window_s, self.overlap_s, self.max_seconds = window_s, overlap_s, window_s
-        self.max_batch, self.allow_download, self.raw_prompt = max_batch, allow_download, raw_prompt
-        self.guide, self.cover_strength, self.composer = guide, cover_strength, composer
-        check_pipeline_present(self)
-        found = card_licence(self.model_id, allow_download=allow_download)
-        self.commercial_use = found in PERMISSIVE
-        said = f"{found} (from the model card)" if found else "unknown (the model card names none)"
-        self.licence = f"ACE-Step weights ({os.path.basename(self.model_id.rstrip('/'))}): {said}"
-        if guide == "composer":
-            self.version = f"1+{composer.name}-{composer.version}"
-        self._pipe: Any = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.licence_from_card("ACE-Step weights")
+        if self.guide == "composer":
+            self.version = f"1+{self.composer.name}-{self.composer.version}"
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> AceStep:
-        settings = settings_for(cls, cfg, "ace-step")
+        settings = settings_for(cls, cfg, cls.section)
         if settings.get("guide") == "composer":
             from scoreflow.tasks.engines.composer import Composer
 
             settings["composer"] = Composer.from_config(cfg)
         return cls(**settings)
-
-    def _missing(self, exc: Exception) -> InputError:
-        return InputError(
-            f"ACE-Step model not found locally ({type(exc).__name__})",
-            field="pipeline.model",
-            value=self.model_id,
-            fix=f"Download it once with `hf download {self.model_id}`, set "
-            "ace-step.allow_download = true, or give a local folder in diffusers' layout",
-        )
-
-    def load(self) -> None:
-        if self._pipe is not None:
-            return
-        self._pipe = load_pipeline(self)
 
     def self_check(self) -> str:
         self.load()
@@ -186,20 +116,14 @@ class AceStep:
         whole latent frames; cut back here)."""
         import torch
 
-        generator = torch.Generator(device="cpu").manual_seed(seed)
         if "src_audio" in task:
             task["src_audio"] = torch.from_numpy(np.ascontiguousarray(task["src_audio"]))
-        out = self._pipe(
-            texts,
-            lyrics="[Instrumental]",
-            audio_duration=seconds,
+        audio = self.seeded_call(
+            texts, seed, lyrics="[Instrumental]", audio_duration=seconds,
             num_inference_steps=self.steps,
             guidance_scale=1.0 if self._pipe.is_turbo else self.guidance_scale,
-            shift=self.shift,
-            generator=generator,
-            **task,
-        ).audios
-        audio = out.float().cpu().numpy()
+            shift=self.shift, **task,
+        )  # fmt: skip
         return audio[..., : round(seconds * self._pipe.sample_rate)]
 
     def _windows(self, texts: list[str], total: float, seed: int, **meta: Any) -> np.ndarray:
@@ -245,22 +169,16 @@ class AceStep:
                                                 / (self.max_seconds - self.overlap_s)))
                 }  # fmt: skip
 
-            made = generate_in_batches(
-                self, [briefs[i] for i in members], [seconds[i] for i in members],
+            made = self.generate_in_batches(
+                [briefs[i] for i in members], [seconds[i] for i in members],
                 seed=seed + members[0], model_rate=self._pipe.sample_rate, run=run,
-                metrics=self._metrics(),
+                metrics=self.metrics(),
             )  # fmt: skip
             cues.update(zip(members, made, strict=True))
         return [cues[i] for i in range(len(briefs))]
 
-    def _metrics(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model_id,
-            "device": self.device,
-            "dtype": str(self.dtype).removeprefix("torch."),
-            "steps": self.steps,
-            "commercial_use": self.commercial_use,
-        }
+    def metrics(self) -> dict[str, Any]:
+        return {**super().metrics(), "steps": self.steps, "commercial_use": self.commercial_use}
 
     # -- composer-guided ---------------------------------------------------------------
     def _guided(self, brief: Brief, seconds: float, seed: int) -> Cue:
@@ -278,7 +196,7 @@ class AceStep:
         body = guide.audio.shape[-1]
         metrics = {
             **guide.metrics,
-            **self._metrics(),
+            **self.metrics(),
             "guide": "composer",
             "cover_strength": self.cover_strength,
             **structure_kept(audio[:, :body], guide, self.sample_rate),

@@ -9,16 +9,11 @@ settings; audiocraft extends cues past the model's window itself (``extend_strid
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from scoreflow.tasks.engines import settings_for
-from scoreflow.tasks.engines.musicgen import (
-    DEFAULT_MODEL,
-    LICENCE,
-    generate_in_batches,
-    resolve_device,
-)
-from scoreflow.tasks.errors import InputError
+from scoreflow.tasks.engines.musicgen import MusicGenSettings
+from scoreflow.tasks.errors import InputError, MissingModelError
 from scoreflow.tasks.timeline.model import Brief, Cue
 
 
@@ -37,57 +32,33 @@ def _audiocraft() -> Any:
     return MusicGen
 
 
-class AudiocraftMusicGen:
+@dataclass(kw_only=True, eq=False)
+class AudiocraftMusicGen(MusicGenSettings):
     """audiocraft's MusicGen behind the scoreflow backend interface."""
 
     name = "audiocraft"
-    version = "1"
-    batched = True  # the flow gathers concurrent cues into batched calls
-    commercial_use = False
-    licence = LICENCE
 
-    def __init__(
-        self,
-        *,
-        model: str = DEFAULT_MODEL,
-        sample_rate: int = 48000,
-        device: str = "auto",
-        guidance_scale: float = 3.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 1.0,
-        window_s: float = 30.0,
-        stride_s: float = 20.0,
-        max_batch: int = 8,
-        raw_prompt: bool = False,
-    ) -> None:
+    def __post_init__(self) -> None:
         self._cls = _audiocraft()
-        self.model_id = model or DEFAULT_MODEL
-        self.model = self.model_id
-        self.sample_rate = sample_rate
-        self.device = resolve_device(device)
+        super().__post_init__()
+
+    def _setup(self) -> None:
         self.params = {
             "use_sampling": True,
-            "top_k": top_k,
-            "top_p": 0.0 if top_p >= 1 else top_p,  # audiocraft: 0 = off
-            "temperature": temperature,
-            "cfg_coef": guidance_scale,
-            "extend_stride": stride_s,
+            "top_k": self.top_k,
+            "top_p": 0.0 if self.top_p >= 1 else self.top_p,  # audiocraft: 0 = off
+            "temperature": self.temperature,
+            "cfg_coef": self.guidance_scale,
+            "extend_stride": self.stride_s,
         }
-        self.max_seconds = window_s
-        self.max_batch, self.raw_prompt = max_batch, raw_prompt
         self._model: Any = None
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> AudiocraftMusicGen:
-        return cls(**settings_for(cls, cfg, "musicgen"))
 
     def load(self) -> None:
         if self._model is None:
             try:
                 self._model = self._cls.get_pretrained(self.model_id, device=self.device)
             except (OSError, ValueError, RuntimeError) as exc:
-                raise InputError(
+                raise MissingModelError(
                     f"audiocraft could not load the model ({exc})",
                     field="pipeline.model",
                     value=self.model_id,
@@ -105,12 +76,7 @@ class AudiocraftMusicGen:
             self._model.set_generation_params(duration=duration, **self.params)
             return self._model.generate(texts).float().cpu().numpy(), {}
 
-        return generate_in_batches(
-            self,
-            briefs,
-            seconds,
-            seed=seed,
-            model_rate=int(self._model.sample_rate),
-            run=run,
-            metrics={"model_id": self.model_id, "device": self.device},
-        )
+        return self.generate_in_batches(
+            briefs, seconds, seed=seed, model_rate=int(self._model.sample_rate), run=run,
+            metrics=self.metrics(),
+        )  # fmt: skip

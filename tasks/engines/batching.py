@@ -1,5 +1,7 @@
-"""Batch single-cue requests made concurrently (one Prefect task per cue) into as few
-`generate` calls as possible, for backends that batch (``batched = True``).
+"""Batching for the engines that batch (``batched = True``): concurrent single-cue
+requests gathered into as few `generate` calls as possible (`BatchQueue`), and a call's
+cues grouped by length (`batches`) with a batch that runs out of memory split in halves
+(`split_on_oom`).
 
 Each cue stays its own task, so per-cue caching is untouched: cached cues never reach the
 backend, and the others arrive within moments of each other. The first waiting request
@@ -13,11 +15,47 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from scoreflow.tasks.errors import BackendError
 from scoreflow.tasks.timeline.model import Brief, Cue
+
+T = TypeVar("T")
+
+
+def batches(seconds: Sequence[float], *, max_batch: int, spread: float = 1.5) -> list[list[int]]:
+    """Indices grouped for batched generation: by length, at most `max_batch` a batch, the
+    longest in a batch at most `spread` times its shortest (each is trimmed to its own)."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(seconds)), key=lambda i: seconds[i]):
+        g = groups[-1] if groups else None
+        if g and len(g) < max_batch and seconds[i] <= spread * seconds[g[0]]:
+            g.append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def split_on_oom(run: Callable[[list[T]], list[Any]], items: list[T]) -> list[Any]:
+    """``run(items)``; when it runs out of memory, run each half on its own, recursively."""
+    import torch  # only engines that made sure it is there call this
+
+    try:
+        return run(items)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc):
+            raise
+        if len(items) == 1:
+            raise BackendError(
+                "out of memory generating a single cue: use a smaller model, "
+                "musicgen.dtype = 'fp16' or 'bf16', a shorter musicgen.window_s, or the CPU"
+            ) from None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(items) // 2
+        return split_on_oom(run, items[:half]) + split_on_oom(run, items[half:])
 
 
 @dataclass

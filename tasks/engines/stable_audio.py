@@ -9,13 +9,13 @@ with equal-power crossfades of ``overlap_s`` and then fitted by the align stage 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from scoreflow.tasks.audio.align import fade
-from scoreflow.tasks.engines import check_pipeline_present, load_pipeline, settings_for
-from scoreflow.tasks.engines.musicgen import generate_in_batches, resolve_device, resolve_dtype
+from scoreflow.tasks.engines.base import DiffusersEngine
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.timeline.model import Brief, Cue
 
@@ -24,19 +24,6 @@ LICENCE = (
     "Stable Audio Open weights: Stability AI Community License "
     "(restricted commercial use: free below USD 1M annual revenue, else an enterprise licence)"
 )
-
-
-def _pipeline_class() -> Any:
-    try:
-        from diffusers import StableAudioPipeline
-    except ImportError:
-        raise InputError(
-            "the stable-audio backend needs diffusers (and torchsde)",
-            field="pipeline.backend",
-            value="stable-audio",
-            fix="pip install 'scoreflow[neural]'",
-        ) from None
-    return StableAudioPipeline
 
 
 def crossfade_join(parts: list[np.ndarray], overlap: int) -> np.ndarray:
@@ -50,86 +37,53 @@ def crossfade_join(parts: list[np.ndarray], overlap: int) -> np.ndarray:
     return out
 
 
-class StableAudio:
+@dataclass(kw_only=True, eq=False)
+class StableAudio(DiffusersEngine):
     """Stable Audio Open behind the scoreflow backend interface."""
 
     name = "stable-audio"
-    version = "1"
-    batched = True  # the flow gathers concurrent cues into batched calls
-    commercial_use = False
+    section = "stable-audio"
+    default_model = DEFAULT_MODEL
     licence = LICENCE
+    label = "Stable Audio"
+    download_fix = (
+        "Download it once with `hf download {model}` (accept its licence first), "
+        "set stable-audio.allow_download = true, or give a local folder"
+    )
+    pipeline = "StableAudioPipeline"
+    needs = "diffusers (and torchsde)"
 
-    def __init__(
-        self,
-        *,
-        model: str = DEFAULT_MODEL,
-        sample_rate: int = 48000,
-        device: str = "auto",
-        dtype: str = "auto",
-        steps: int = 100,
-        guidance_scale: float = 7.0,
-        negative_prompt: str = "",
-        window_s: float = 47.0,
-        overlap_s: float = 2.0,
-        max_batch: int = 4,
-        allow_download: bool = False,
-        raw_prompt: bool = False,
-    ) -> None:
-        self._cls = _pipeline_class()
-        if steps < 1 or not 0 < overlap_s < window_s / 2:
+    steps: int = 100
+    guidance_scale: float = 7.0
+    negative_prompt: str = ""
+    window_s: float = 47.0
+    overlap_s: float = 2.0
+    max_batch: int = 4
+
+    def _check(self) -> None:
+        if self.steps < 1 or not 0 < self.overlap_s < self.window_s / 2:
             raise InputError(
                 "need steps >= 1 and 0 < overlap_s < window_s / 2",
                 field="stable-audio",
-                value={"steps": steps, "overlap_s": overlap_s, "window_s": window_s},
-            )
-        self.model_id = model or DEFAULT_MODEL
-        self.model = self.model_id
-        self.sample_rate = sample_rate
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.steps, self.guidance_scale = steps, guidance_scale
-        self.negative_prompt = negative_prompt
-        self.window_s, self.overlap_s = window_s, overlap_s
-        self.max_seconds = window_s
-        self.max_batch, self.allow_download, self.raw_prompt = max_batch, allow_download, raw_prompt
-        check_pipeline_present(self)
-        self._pipe: Any = None
+                value={"steps": self.steps, "overlap_s": self.overlap_s,
+                       "window_s": self.window_s},
+            )  # fmt: skip
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> StableAudio:
-        return cls(**settings_for(cls, cfg, "stable-audio"))
-
-    def _missing(self, exc: Exception) -> InputError:
-        return InputError(
-            f"Stable Audio model not found locally ({type(exc).__name__})",
-            field="pipeline.model",
-            value=self.model_id,
-            fix=f"Download it once with `hf download {self.model_id}` (accept its "
-            "licence first), set stable-audio.allow_download = true, or give a local folder",
-        )
-
-    def load(self) -> None:
-        if self._pipe is not None:
-            return
-        self._pipe = load_pipeline(self)
+    def _loaded(self) -> None:
         vae = self._pipe.vae
         longest = self._pipe.transformer.config.sample_size * vae.hop_length / vae.sampling_rate
         self.max_seconds = min(self.window_s, longest)
 
+    def metrics(self) -> dict[str, Any]:
+        return {**super().metrics(), "steps": self.steps}
+
     def _call(self, texts: list[str], seconds: float, seed: int) -> np.ndarray:
         """(len(texts), 2, samples) at the VAE's rate, `seconds` long."""
-        import torch
-
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        out = self._pipe(
-            texts,
-            negative_prompt=[self.negative_prompt] * len(texts) if self.negative_prompt else None,
-            num_inference_steps=self.steps,
-            guidance_scale=self.guidance_scale,
-            audio_end_in_s=seconds,
-            generator=generator,
-        ).audios
-        return out.float().cpu().numpy()
+        negative = [self.negative_prompt] * len(texts) if self.negative_prompt else None
+        return self.seeded_call(
+            texts, seed, negative_prompt=negative, num_inference_steps=self.steps,
+            guidance_scale=self.guidance_scale, audio_end_in_s=seconds,
+        )  # fmt: skip
 
     def generate(self, briefs: list[Brief], *, seconds: list[float], seed: int) -> list[Cue]:
         """One cue per brief, batched by length; a cue longer than the window is made of
@@ -150,18 +104,7 @@ class StableAudio:
             ]
             return np.stack(joined), {"windows": n}
 
-        return generate_in_batches(
-            self,
-            briefs,
-            seconds,
-            seed=seed,
-            model_rate=rate,
-            run=run,
-            metrics={
-                "model_id": self.model_id,
-                "device": self.device,
-                "dtype": str(self.dtype).removeprefix("torch."),
-                "steps": self.steps,
-                "model_sample_rate": rate,
-            },
-        )
+        return self.generate_in_batches(
+            briefs, seconds, seed=seed, model_rate=rate, run=run,
+            metrics={**self.metrics(), "model_sample_rate": rate},
+        )  # fmt: skip

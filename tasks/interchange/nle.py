@@ -257,26 +257,50 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
     """
     source = str(path)
     adapter = ADAPTERS[path.suffix.lower()]
-    regular_file(path, what="cut", max_bytes=256_000_000)
-    try:
-        text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read the cut: {exc.strerror}", source=source) from None
+    text = _read_text(path, source)
     events: list[_Event] = []
     drop = False
-    start: int | None = None
+    edl_rate: Fraction | None = None
     if adapter == "cmx_3600":
-        if rate is None:
-            raise InputError(
-                "an EDL does not say its frame rate",
-                source=source,
-                fix="Pass --fps (e.g. --fps 29.97) or give the video",
-            )
-        text, events, drop = _normalise_edl(text, rate, source)
-        kwargs: dict[str, Any] = {"rate": float(rate)}
-        edl_rate: Fraction | None = rate
-    else:
-        kwargs, edl_rate = {}, None
+        edl_rate = _edl_rate(rate, source)
+        text, events, drop = _normalise_edl(text, edl_rate, source)
+    timeline = _read_timeline(text, adapter, edl_rate=edl_rate, source=source)
+    track = _track(timeline, source)
+    rate = _cut_rate(track, edl_rate, rate=rate, source=source)
+    origin, start, drop = _programme_start(adapter, timeline, text, events, rate=rate, drop=drop)
+    place = _placing(events, source=source, rate=rate, origin=origin, drop=drop)
+    rows, spans = _clip_rows(track, place)
+    _sequence_markers([*timeline.tracks.markers, *track.markers], spans, place)
+    if not rows:
+        raise InputError("the cut has no clips", source=source, fix="Export a cut with clips")
+    return Cut(rows=rows, rate=rate, drop_frame=drop, start_frame=start)
+
+
+def _read_text(path: Path, source: str) -> str:
+    """The cut's text (a regular file of at most 256 MB, undecodable bytes replaced)."""
+    regular_file(path, what="cut", max_bytes=256_000_000)
+    try:
+        return path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read the cut: {exc.strerror}", source=source) from None
+
+
+def _edl_rate(rate: Fraction | None, source: str) -> Fraction:
+    """An EDL's rate: the one given, as an EDL does not say its own."""
+    if rate is None:
+        raise InputError(
+            "an EDL does not say its frame rate",
+            source=source,
+            fix="Pass --fps (e.g. --fps 29.97) or give the video",
+        )
+    return rate
+
+
+def _read_timeline(
+    text: str, adapter: str, *, edl_rate: Fraction | None, source: str
+) -> otio.schema.Timeline:
+    """The file's (first) timeline, read by OTIO's `adapter`."""
+    kwargs: dict[str, Any] = {"rate": float(edl_rate)} if edl_rate is not None else {}
     try:
         result = otio.adapters.read_from_string(text, adapter, **kwargs)
     except Exception as exc:  # adapters raise many kinds; all mean an unreadable cut
@@ -298,7 +322,14 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
             fix="Export the edit's timeline (sequence) from the editing system",
         )
     timeline: otio.schema.Timeline = result
-    track = _track(timeline, source)
+    return timeline
+
+
+def _cut_rate(
+    track: otio.schema.Track, edl_rate: Fraction | None, *, rate: Fraction | None, source: str
+) -> Fraction:
+    """The cut's rate (an EDL's as given, else its first clip's), which must be `rate`
+    when one is given."""
     first = next(i for i in track if isinstance(i, otio.core.Item))
     file_rate = edl_rate or _snap(first.range_in_parent().duration.rate, source)
     if rate is not None and file_rate != rate:
@@ -308,96 +339,160 @@ def read_cut(path: Path, *, rate: Fraction | None) -> Cut:
             field="rate",
             fix="Export the cut at the video's rate (or conform the video)",
         )
-    rate = file_rate
+    return file_rate
 
-    # programme frame at the track's time 0
+
+def _programme_start(
+    adapter: str,
+    timeline: otio.schema.Timeline,
+    text: str,
+    events: list[_Event],
+    *,
+    rate: Fraction,
+    drop: bool,
+) -> tuple[int, int | None, bool]:
+    """The programme frame at the track's time 0, the programme's start timecode in frames
+    when the file gives one, and whether the cut is drop-frame."""
     if adapter == "cmx_3600":
         origin = min(e.rec_in for e in events)
         hour = format_timecode(origin, rate, drop_frame=drop)[:2]  # the hour it starts in
         start = parse_timecode(f"{hour}:00:00{';' if drop else ':'}00", rate, drop_frame=drop)
-    elif adapter == "fcpx_xml":
-        origin, start = 0, _fcpxml_start(text, rate)
-    else:
-        gst = timeline.global_start_time
-        origin = _frames(gst, rate) if gst is not None else 0
-        start = origin if gst is not None else None
-        tc_meta = timeline.metadata.get("fcp_xml", {}).get("timecode", {})
-        if adapter == "fcp_xml":
-            drop = isinstance(tc_meta, Mapping) and tc_meta.get("displayformat") == "DF"
-        else:  # OTIO's own timecodes are drop-frame at 29.97 and 59.94
-            drop = supports_drop_frame(rate)
+        return origin, start, drop
+    if adapter == "fcpx_xml":
+        return 0, _fcpxml_start(text, rate), drop
+    gst = timeline.global_start_time
+    origin = _frames(gst, rate) if gst is not None else 0
+    tc_meta = timeline.metadata.get("fcp_xml", {}).get("timecode", {})
+    if adapter == "fcp_xml":
+        drop = isinstance(tc_meta, Mapping) and tc_meta.get("displayformat") == "DF"
+    else:  # OTIO's own timecodes are drop-frame at 29.97 and 59.94
+        drop = supports_drop_frame(rate)
+    return origin, origin if gst is not None else None, drop
 
-    rows: list[CutRow] = []
-    transition: tuple[str, float] | None = None
-    spans: list[tuple[int, int, CutRow]] = []
-    hour_frames = round(3600 * rate) if drop else 3600 * round(rate)
+
+@dataclass
+class _Placing:
+    """What placing a track's clips in the programme needs: the file, the rate, the
+    programme frame at the track's time 0, an hour in frames, and the EDL event of each
+    record span (the first, if one repeats)."""
+
+    source: str
+    rate: Fraction
+    origin: int
+    hour_frames: int
+    by_record: dict[tuple[int, int], _Event]
+
+
+def _placing(
+    events: list[_Event], *, source: str, rate: Fraction, origin: int, drop: bool
+) -> _Placing:
     by_record: dict[tuple[int, int], _Event] = {}
-    for e in events:  # the EDL event of each record span (the first, if one repeats)
+    for e in events:
         by_record.setdefault((e.rec_in, e.rec_out), e)
+    hour_frames = round(3600 * rate) if drop else 3600 * round(rate)
+    return _Placing(source, rate, origin, hour_frames, by_record)
+
+
+_Span = tuple[int, int, CutRow]  # a clip's record in and out, and its row
+
+
+def _clip_rows(track: otio.schema.Track, place: _Placing) -> tuple[list[CutRow], list[_Span]]:
+    """A row for each clip of `track`, a transition into it giving its crossfade; gaps
+    stay silent."""
+    rows: list[CutRow] = []
+    spans: list[_Span] = []
+    transition: tuple[str, float] | None = None
     n = 0
     for item in track:
         if isinstance(item, otio.schema.Transition):
-            length = _frames(item.in_offset + item.out_offset, rate)
-            transition = ("crossfade", float(Fraction(length) / rate))
+            length = _frames(item.in_offset + item.out_offset, place.rate)
+            transition = ("crossfade", float(Fraction(length) / place.rate))
             continue
         if isinstance(item, otio.schema.Gap) or not isinstance(item, otio.core.Item):
             transition = None
             continue
         n += 1
-        rng = item.range_in_parent()
-        rec_in = origin + _frames(rng.start_time, rate)
-        rec_out = rec_in + _frames(rng.duration, rate)
-        line, sid, where = 0, f"{n:03d}", f"{source} (clip {n} {item.name!r})"
-        event = by_record.get((rec_in, rec_out))
-        if event:
-            line, sid, where = event.line, event.number, f"{source}:{event.line}"
-        texts = _text_of(item)
-        hits: list[int] = []
-        src_start = item.trimmed_range().start_time
-        for marker in item.markers:
-            at = _marker_frame(marker, src_start, rate, rec_in=rec_in, rec_out=rec_out,
-                               hour=hour_frames, where=where)  # fmt: skip
-            if _frames(marker.marked_range.duration, rate) <= 1:
-                hits.append(at)
-            if marker.name:
-                texts.append(marker.name)
-        for at_written, words in event.locators if event else ():
-            located = event.record_frame(at_written) if event else None
-            if located is not None:
-                hits.append(located)
-                texts.append(words)
-        description, fields = _fields(texts)
-        row = CutRow(
-            line,
-            where,
-            {
-                "scene": sid,
-                "tc_in": rec_in,
-                "tc_out": rec_out,
-                "description": description,
-                "hits": hits,
-            },
-        )
-        if transition:
-            row.fields["transition"], row.fields["transition_s"] = transition
-            transition = None
-        row.fields.update(fields)
-        rows.append(row)
-        spans.append((rec_in, rec_out, row))
-    # markers on the sequence or the track: hits and text of the clip under them
-    for marker in [*timeline.tracks.markers, *track.markers]:
-        at = origin + _frames(marker.marked_range.start_time, rate)
+        span = _clip_row(item, n, place, transition=transition)
+        transition = None
+        rows.append(span[2])
+        spans.append(span)
+    return rows, spans
+
+
+def _clip_row(
+    item: otio.core.Item, n: int, place: _Placing, *, transition: tuple[str, float] | None
+) -> _Span:
+    """Clip `n` as a row at its record span: its EDL event's number and line when it has
+    one, its text and markers read into the description, fields and hit points."""
+    rate = place.rate
+    rng = item.range_in_parent()
+    rec_in = place.origin + _frames(rng.start_time, rate)
+    rec_out = rec_in + _frames(rng.duration, rate)
+    line, sid, where = 0, f"{n:03d}", f"{place.source} (clip {n} {item.name!r})"
+    event = place.by_record.get((rec_in, rec_out))
+    if event:
+        line, sid, where = event.line, event.number, f"{place.source}:{event.line}"
+    hits, notes = _clip_marks(item, event, place, rec_in=rec_in, rec_out=rec_out, where=where)
+    description, fields = _fields(_text_of(item) + notes)
+    row = CutRow(
+        line,
+        where,
+        {
+            "scene": sid,
+            "tc_in": rec_in,
+            "tc_out": rec_out,
+            "description": description,
+            "hits": hits,
+        },
+    )
+    if transition:
+        row.fields["transition"], row.fields["transition_s"] = transition
+    row.fields.update(fields)
+    return rec_in, rec_out, row
+
+
+def _clip_marks(
+    item: otio.core.Item,
+    event: _Event | None,
+    place: _Placing,
+    *,
+    rec_in: int,
+    rec_out: int,
+    where: str,
+) -> tuple[list[int], list[str]]:
+    """The hit points (zero-length markers, EDL locators) of a clip and the text of its
+    markers and locators."""
+    rate = place.rate
+    hits: list[int] = []
+    notes: list[str] = []
+    src_start = item.trimmed_range().start_time
+    for marker in item.markers:
+        at = _marker_frame(marker, src_start, rate, rec_in=rec_in, rec_out=rec_out,
+                           hour=place.hour_frames, where=where)  # fmt: skip
+        if _frames(marker.marked_range.duration, rate) <= 1:
+            hits.append(at)
+        if marker.name:
+            notes.append(marker.name)
+    for at_written, words in event.locators if event else ():
+        located = event.record_frame(at_written) if event else None
+        if located is not None:
+            hits.append(located)
+            notes.append(words)
+    return hits, notes
+
+
+def _sequence_markers(markers: list[Any], spans: list[_Span], place: _Placing) -> None:
+    """Markers on the sequence or the track: hits and text of the clip under them."""
+    for marker in markers:
+        at = place.origin + _frames(marker.marked_range.start_time, place.rate)
         for lo, hi, row in spans:
             if lo <= at < hi:
-                if _frames(marker.marked_range.duration, rate) <= 1:
+                if _frames(marker.marked_range.duration, place.rate) <= 1:
                     row.fields["hits"].append(at)
                 if marker.name:
                     row.fields["description"] = ". ".join(
                         p for p in (row.fields["description"], marker.name) if p
                     )
-    if not rows:
-        raise InputError("the cut has no clips", source=source, fix="Export a cut with clips")
-    return Cut(rows=rows, rate=rate, drop_frame=drop, start_frame=start)
 
 
 # --- writing the score back ---------------------------------------------------------------

@@ -213,6 +213,12 @@ def _yaml_value(node: yaml.Node, source: str) -> Any:
         raise InputError(f"unreadable value: {exc}", source=source) from None
 
 
+def _event_error(event: yaml.Event, message: str, *, source: str, fix: str) -> InputError:
+    """A shot-list error at the line of the YAML parser's `event`."""
+    line = event.start_mark.line + 1 if event.start_mark else None
+    return InputError(message, source=source, line=line, fix=fix)
+
+
 def _check_nesting(text: str, source: str, kind: str) -> None:
     """Refuse YAML aliases (an alias bomb grows without bound) and nesting deeper than
     `MAX_DEPTH`, by reading the parser's events (no objects are built)."""
@@ -220,25 +226,29 @@ def _check_nesting(text: str, source: str, kind: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
-                raise InputError(
-                    f"YAML alias *{event.anchor} is not accepted in a shot list",
-                    source=source,
-                    line=event.start_mark.line + 1 if event.start_mark else None,
-                    fix="Write each scene's values out in full",
-                )
+                alias = f"YAML alias *{event.anchor} is not accepted in a shot list"
+                fix = "Write each scene's values out in full"
+                raise _event_error(event, alias, source=source, fix=fix)
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise InputError(
-                        f"nested deeper than {MAX_DEPTH} levels",
-                        source=source,
-                        line=event.start_mark.line + 1 if event.start_mark else None,
-                        fix="A shot list is a list of flat scene objects",
-                    )
+                    deep = f"nested deeper than {MAX_DEPTH} levels"
+                    fix = "A shot list is a list of flat scene objects"
+                    raise _event_error(event, deep, source=source, fix=fix)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:
         return  # reported, with its place, by the reader itself
+
+
+def yaml_error(exc: yaml.YAMLError, *, source: str, kind: str) -> InputError:
+    """The user's error for a JSON/YAML text the YAML reader refuses, at its line."""
+    mark = getattr(exc, "problem_mark", None)
+    return InputError(
+        f"not valid {kind.upper()}: {getattr(exc, 'problem', exc)}",
+        source=source,
+        line=mark.line + 1 if mark else None,
+    )
 
 
 def _rows_tree(
@@ -255,12 +265,7 @@ def _rows_tree(
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(
-            f"not valid {kind.upper()}: {getattr(exc, 'problem', exc)}",
-            source=source,
-            line=mark.line + 1 if mark else None,
-        ) from None
+        raise yaml_error(exc, source=source, kind=kind) from None
     if root is None:
         raise InputError("empty shot list", source=source, fix="Add a list of scenes")
     meta: dict[str, tuple[Any, int]] = {}
@@ -300,7 +305,8 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: int) -> Scene:
+def _scene_id(row: _Row, source: str) -> str:
+    """The row's scene id: present, at most `MAX_ID` printable characters, not a path."""
     f = row.fields
     sid = _text(f["scene"][0]) if "scene" in f else ""
     scene_line = f["scene"][1] if "scene" in f else row.line
@@ -321,24 +327,51 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
             value=sid[:40] + ("..." if len(sid) > 40 else ""),
             fix=f"Use at most {MAX_ID} printable characters (they name the cue's files)",
         )
+    return sid
 
-    def fail(exc: InputError, name: str) -> InputError:
-        return exc.located(source=source, line=f[name][1], scene=sid, field=name)
 
-    def frame(value: Any, name: str, *, programme: bool = True) -> int:
+@dataclass
+class _RowReader:
+    """One row's fields read for its scene `sid`: each value checked, each error located
+    at its file, line, scene and field."""
+
+    row: _Row
+    sid: str
+    rate: Fraction
+    drop: bool
+    source: str
+    tc_start: int
+
+    def text(self, name: str) -> str:
+        """The field's text, stripped; empty when the row lacks it."""
+        return _text(self.row.fields.get(name, ("", 0))[0])
+
+    def fail(self, exc: InputError, name: str) -> InputError:
+        """`exc` located at field `name` of this row."""
+        line = self.row.fields[name][1]
+        return exc.located(source=self.source, line=line, scene=self.sid, field=name)
+
+    def missing(self, message: str, name: str, fix: str) -> InputError:
+        """A field the row needs and lacks, located at the row's line."""
+        return InputError(
+            message, source=self.source, line=self.row.line, scene=self.sid, field=name, fix=fix
+        )
+
+    def frame(self, value: Any, name: str, *, programme: bool = True) -> int:
         """A timecode (or programme frame from a cut) as a frame of the video."""
+        rate, drop = self.rate, self.drop
         if isinstance(value, int) and not isinstance(value, bool):
             at = value
         else:
             try:
                 at = parse_timecode(_text(value), rate, drop_frame=drop or None)
             except InputError as exc:
-                raise fail(exc, name) from None
+                raise self.fail(exc, name) from None
         if not programme:
             return at
-        if at < tc_start:
-            start_tc = format_timecode(tc_start, rate, drop_frame=drop)
-            raise fail(
+        if at < self.tc_start:
+            start_tc = format_timecode(self.tc_start, rate, drop_frame=drop)
+            raise self.fail(
                 InputError(
                     f"before the programme start {start_tc}",
                     value=format_timecode(at, rate, drop_frame=drop),
@@ -346,151 +379,172 @@ def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: 
                 ),
                 name,
             )
-        return at - tc_start
+        return at - self.tc_start
 
-    def tc(name: str) -> int:
-        if name not in f or not _text(f[name][0]):
-            raise InputError(
+    def tc(self, name: str) -> int:
+        """A required timecode field as a frame (a duration as a count of frames)."""
+        if not self.text(name):
+            raise self.missing(
                 f"no {name} in this row",
-                source=source,
-                line=row.line,
-                scene=sid,
-                field=name,
-                fix="Give every scene its in point (a short row? check the delimiters)",
+                name,
+                "Give every scene its in point (a short row? check the delimiters)",
             )
-        return frame(f[name][0], name, programme=name != "duration")
+        return self.frame(self.row.fields[name][0], name, programme=name != "duration")
 
-    def number(name: str, lo: float, hi: float, kind: type = float) -> Any:
-        raw = _text(f[name][0]) if name in f else ""
+    def number(self, name: str, lo: float, hi: float, kind: type = float) -> Any:
+        """An optional number within [lo, hi], or None."""
+        raw = self.text(name)
         if not raw:
             return None
         try:
             value = kind(raw)
         except ValueError:
-            raise fail(InputError(f"expected a {kind.__name__}", value=raw), name) from None
+            raise self.fail(InputError(f"expected a {kind.__name__}", value=raw), name) from None
         if not lo <= value <= hi:
-            raise fail(InputError(f"must be between {lo} and {hi}", value=raw), name)
+            raise self.fail(InputError(f"must be between {lo} and {hi}", value=raw), name)
         return value
 
-    start = tc("tc_in")
-    if _text(f.get("tc_out", ("", 0))[0]):
-        end = tc("tc_out")
-        if end <= start:
-            raise InputError(
-                "the out point is not after the in point",
-                source=source,
-                line=f["tc_out"][1],
-                scene=sid,
-                field="tc_out",
-                value=_text(f["tc_out"][0]),
-                fix=f"tc_out must be later than tc_in {_text(f['tc_in'][0])}",
-            )
-    elif _text(f.get("duration", ("", 0))[0]):
-        length = tc("duration")
-        if length <= 0:
-            raise fail(InputError("duration must be positive", value=f["duration"][0]), "duration")
-        end = start + length
-    else:
-        raise InputError(
-            "missing out point",
-            source=source,
-            line=row.line,
-            scene=sid,
-            field="tc_out",
-            fix="Give tc_out (or out/end) or a duration",
-        )
-
-    def flag(name: str) -> bool | None:
-        word = _text(f.get(name, ("", 0))[0]).lower()
+    def flag(self, name: str) -> bool | None:
+        """An optional yes/no field, or None."""
+        word = self.text(name).lower()
         if not word:
             return None
         if word not in _TRUE | _FALSE:
-            raise fail(InputError("expected yes/no, true/false or on/off", value=word), name)
+            raise self.fail(InputError("expected yes/no, true/false or on/off", value=word), name)
         return word in _TRUE
 
-    music = flag("music") is not False
+    def choice(self, name: str, word: str, *, known: Any, what: str, fix: str) -> None:
+        """Refuse `word` of field `name` unless `known` holds it."""
+        if word not in known:
+            raise self.fail(InputError(what, value=word, fix=fix), name)
 
-    key = _text(f["key"][0]) if "key" in f else ""
-    if key and not _KEY.match(key):
-        raise fail(
-            InputError("not a key", value=key, fix="Write e.g. 'D minor', 'F#m', 'Bb major'"),
-            "key",
-        )
-    hits: list[int] = []
-    raw_hits = f.get("hits", ("", 0))[0]
-    words = raw_hits if isinstance(raw_hits, list) else _text(raw_hits).replace(",", " ").split()
-    for word in words:
-        at = frame(word, "hits")
-        if not start <= at < end:
-            raise fail(
-                InputError(
-                    "hit point outside its scene",
-                    value=word,
-                    fix=f"Hits must lie within {format_timecode(start + tc_start, rate)} "
-                    "and the scene's out point",
-                ),
-                "hits",
+    def span(self) -> tuple[int, int]:
+        """The scene's first frame and the frame after its last: tc_in, and tc_out or a
+        duration."""
+        f = self.row.fields
+        start = self.tc("tc_in")
+        if self.text("tc_out"):
+            end = self.tc("tc_out")
+            if end <= start:
+                raise InputError(
+                    "the out point is not after the in point",
+                    source=self.source,
+                    line=f["tc_out"][1],
+                    scene=self.sid,
+                    field="tc_out",
+                    value=self.text("tc_out"),
+                    fix=f"tc_out must be later than tc_in {self.text('tc_in')}",
+                )
+        elif self.text("duration"):
+            length = self.tc("duration")
+            if length <= 0:
+                raise self.fail(
+                    InputError("duration must be positive", value=f["duration"][0]), "duration"
+                )
+            end = start + length
+        else:
+            raise self.missing(
+                "missing out point", "tc_out", "Give tc_out (or out/end) or a duration"
             )
-        hits.append(at)
-    transition = None
-    if _text(f.get("transition", ("", 0))[0]):
-        word = _text(f["transition"][0]).lower()
-        if word not in TRANSITIONS:
-            raise fail(
-                InputError("unknown transition", value=word, fix="Use cut, crossfade or fade"),
-                "transition",
+        return start, end
+
+    def key(self) -> str:
+        """The key as written ('D minor', 'F#m'), or empty."""
+        key = self.text("key")
+        if key and not _KEY.match(key):
+            fix = "Write e.g. 'D minor', 'F#m', 'Bb major'"
+            raise self.fail(InputError("not a key", value=key, fix=fix), "key")
+        return key
+
+    def hits(self, start: int, end: int) -> list[int]:
+        """The hit points as frames of the video, each inside [start, end)."""
+        hits: list[int] = []
+        raw = self.row.fields.get("hits", ("", 0))[0]
+        words = raw if isinstance(raw, list) else _text(raw).replace(",", " ").split()
+        for word in words:
+            at = self.frame(word, "hits")
+            if not start <= at < end:
+                first = format_timecode(start + self.tc_start, self.rate)
+                fix = f"Hits must lie within {first} and the scene's out point"
+                raise self.fail(
+                    InputError("hit point outside its scene", value=word, fix=fix), "hits"
+                )
+            hits.append(at)
+        return hits
+
+    def transition(self) -> str | None:
+        """The transition into the scene (cut, crossfade, fade), or None."""
+        if not self.text("transition"):
+            return None
+        word = self.text("transition").lower()
+        fix = "Use cut, crossfade or fade"
+        self.choice("transition", word, known=TRANSITIONS, what="unknown transition", fix=fix)
+        return TRANSITIONS[word]
+
+    def usage(self) -> str:
+        """The cue-sheet usage code, BI unless given."""
+        usage = self.text("usage").upper() or "BI"
+        fix = (
+            "Use BI (background instrumental), BV, VI (visual instrumental), VV, MT "
+            "(main title) or ET (end title)"
+        )
+        self.choice("usage", usage, known=USAGES, what="unknown cue-sheet usage", fix=fix)
+        return usage
+
+    def theme(self) -> str:
+        """The recurring theme's name, or empty."""
+        theme = self.text("theme").lower()
+        if theme and not _THEME.match(theme):
+            fix = (
+                "Name a recurring theme with letters, digits, - or _ (e.g. hero), "
+                "at most 40 characters"
             )
-        transition = TRANSITIONS[word]
-    usage = _text(f.get("usage", ("", 0))[0]).upper() or "BI"
-    if usage not in USAGES:
-        raise fail(
-            InputError(
-                "unknown cue-sheet usage",
-                value=usage,
-                fix="Use BI (background instrumental), BV, VI (visual instrumental), VV, MT "
-                "(main title) or ET (end title)",
-            ),
-            "usage",
-        )
-    theme = _text(f.get("theme", ("", 0))[0]).strip().lower()
-    if theme and not _THEME.match(theme):
-        raise fail(
-            InputError(
-                "not a theme name",
-                value=theme,
-                fix="Name a recurring theme with letters, digits, - or _ (e.g. hero), "
-                "at most 40 characters",
-            ),
-            "theme",
-        )
+            raise self.fail(InputError("not a theme name", value=theme, fix=fix), "theme")
+        return theme
+
+    def lower_or_none(self, name: str) -> str | None:
+        """A free word field in lower case, or None when empty."""
+        return self.text(name).lower() or None
+
+
+def _parse_row(row: _Row, *, rate: Fraction, drop: bool, source: str, tc_start: int) -> Scene:
+    """One row as a `Scene`, its fields checked in a fixed order (the first problem is the
+    one reported)."""
+    sid = _scene_id(row, source)
+    r = _RowReader(row, sid, rate=rate, drop=drop, source=source, tc_start=tc_start)
+    start, end = r.span()
+    music = r.flag("music") is not False
+    key = r.key()
+    hits = r.hits(start, end)
+    transition = r.transition()
+    usage = r.usage()
+    theme = r.theme()
     instruments = tuple(
-        w.strip().lower()
-        for w in re.split(r"[,;/+]", _text(f["instruments"][0]) if "instruments" in f else "")
-        if w.strip()
+        w.strip().lower() for w in re.split(r"[,;/+]", r.text("instruments")) if w.strip()
     )
     return Scene(
         id=sid,
         start_frame=start,
         end_frame=end,
         rate=rate,
-        description=_text(f["description"][0]) if "description" in f else "",
-        genre=_text(f["genre"][0]).lower() if "genre" in f and _text(f["genre"][0]) else None,
-        mood=_text(f["mood"][0]).lower() if "mood" in f and _text(f["mood"][0]) else None,
-        curve=_text(f["curve"][0]).lower() if "curve" in f and _text(f["curve"][0]) else None,
-        tempo_bpm=number("tempo_bpm", 20, 300),
+        description=r.text("description"),
+        genre=r.lower_or_none("genre"),
+        mood=r.lower_or_none("mood"),
+        curve=r.lower_or_none("curve"),
+        tempo_bpm=r.number("tempo_bpm", 20, 300),
         key=key or None,
         instruments=instruments,
-        intensity=number("intensity", 0.0, 1.0),
+        intensity=r.number("intensity", 0.0, 1.0),
         music=music,
-        seed=number("seed", 0, 2**32 - 1, int),
+        seed=r.number("seed", 0, 2**32 - 1, int),
         hits=tuple(sorted(set(hits))),
         drop_frame=drop,
         origin=row.origin or f"{source}:{row.line}",
         tc_start=tc_start,
         transition=transition,
-        transition_s=number("transition_s", 0.0, 10.0),
+        transition_s=r.number("transition_s", 0.0, 10.0),
         usage=usage,
-        dialogue=flag("dialogue"),
+        dialogue=r.flag("dialogue"),
         theme=theme or None,
     )
 
@@ -637,43 +691,41 @@ def _rate(
     )
 
 
+def _scene_error(
+    s: Scene, message: str, *, source: str, field: str, fix: str, value: object = None
+) -> InputError:
+    """An error in scene `s` as a whole, at its line."""
+    line = s.where()[1]
+    return InputError(
+        message, source=source, line=line, scene=s.id, field=field, value=value, fix=fix
+    )
+
+
 def _validate(scenes: list[Scene], *, source: str, media: MediaInfo | None) -> list[Scene]:
     """Unique ids, no overlaps, nothing past the video's end; returns timeline order."""
     seen: dict[str, Scene] = {}
     for s in scenes:
         if s.id in seen:
-            raise InputError(
-                f"duplicate scene id (first at {seen[s.id].origin})",
-                source=source,
-                line=s.where()[1],
-                scene=s.id,
-                field="scene",
-                fix="Scene ids must be unique",
-            )
+            first = f"duplicate scene id (first at {seen[s.id].origin})"
+            fix = "Scene ids must be unique"
+            raise _scene_error(s, first, source=source, field="scene", fix=fix)
         seen[s.id] = s
     ordered = sorted(scenes, key=lambda s: s.start_frame)
     for a, b in itertools.pairwise(ordered):
         if b.start_frame < a.end_frame:
-            raise InputError(
-                f"scene overlaps scene {a.id!r} ({a.tc_in}-{a.tc_out}, {a.origin})",
-                source=source,
-                line=b.where()[1],
-                scene=b.id,
-                field="tc_in",
-                value=b.tc_in,
-                fix=f"Start it at or after {a.tc_out}",
-            )
+            overlap = f"scene overlaps scene {a.id!r} ({a.tc_in}-{a.tc_out}, {a.origin})"
+            fix = f"Start it at or after {a.tc_out}"
+            raise _scene_error(b, overlap, source=source, field="tc_in", value=b.tc_in, fix=fix)
     if media is not None:
         for s in ordered:
             if s.end_frame > media.frames:
                 end_tc = s.timecode(media.frames)
                 start = s.timecode(0)
-                raise InputError(
+                raise _scene_error(
+                    s,
                     f"scene runs past the end of the video ({end_tc}, {media.frames} frames; "
                     f"programme start {start})",
                     source=source,
-                    line=s.where()[1],
-                    scene=s.id,
                     field="tc_out",
                     value=s.tc_out,
                     fix=f"End it at or before {end_tc}, or give the programme's start "

@@ -17,7 +17,6 @@ and the fix.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -36,8 +35,10 @@ from scoreflow.tasks.interchange.shotlist import (
     _decode,
     _rows_csv,
     format_of,
+    yaml_error,
 )
 from scoreflow.tasks.music.brief import make_brief
+from scoreflow.tasks.seeds import derive_seed
 from scoreflow.tasks.timeline.model import Brief, Scene
 
 TRACK_FIELDS = (
@@ -266,6 +267,26 @@ def read_brief(
     """
     path = Path(path)
     source = str(path)
+    top, entries = _read_entries(path, source)
+    plan = _plan(top, source, cfg=cfg, seed=seed)
+    if "grid" in top:
+        entries += _grid_entries(top["grid"], source)
+    if not entries:
+        raise _bad(
+            "no tracks in the brief",
+            source=source,
+            where=None,
+            fix="Give [[tracks]] (title, description ...) or a [grid] of genres x moods",
+        )
+    if tracks is not None and not 1 <= tracks <= MAX_TRACKS:
+        raise InputError(f"must be 1 to {MAX_TRACKS}", field="--tracks", value=tracks)
+    plan.tracks = _expand(entries, plan, vocab=vocab, tracks=tracks)
+    return plan
+
+
+def _read_entries(path: Path, source: str) -> tuple[dict[str, Any], list[_Entry]]:
+    """The brief's top-level tables and its track entries (not yet its grid's), its
+    sections checked."""
     kind = format_of(path, SUFFIXES, what="library brief")
     regular_file(path, what="library brief", max_bytes=MAX_SHOTLIST_BYTES)
     try:
@@ -290,6 +311,14 @@ def read_brief(
             value=key,
             fix="A brief has [library], [delivery], [grid] and [[tracks]]",
         )
+    return top, entries
+
+
+def _plan(
+    top: dict[str, Any], source: str, *, cfg: dict[str, Any], seed: int | None
+) -> LibraryPlan:
+    """The plan without its tracks: the delivery spec (the config's ``[library]`` under the
+    brief's ``[library]`` name and artist and its ``[delivery]``) and the library's seed."""
     lib = _table(top.get("library", {}), source, "library", ("name", "artist", "seed"))
     spec = dict(cfg["library"])
     given = _table(top.get("delivery", {}), source, "delivery", tuple(spec))
@@ -304,20 +333,7 @@ def read_brief(
             value=plan_seed,
             fix="A whole number from 0 to 4294967295",
         )
-    plan = LibraryPlan(source, delivery(spec, source=source), plan_seed)
-    if "grid" in top:
-        entries += _grid_entries(top["grid"], source)
-    if not entries:
-        raise _bad(
-            "no tracks in the brief",
-            source=source,
-            where=None,
-            fix="Give [[tracks]] (title, description ...) or a [grid] of genres x moods",
-        )
-    if tracks is not None and not 1 <= tracks <= MAX_TRACKS:
-        raise InputError(f"must be 1 to {MAX_TRACKS}", field="--tracks", value=tracks)
-    plan.tracks = _expand(entries, plan, vocab=vocab, tracks=tracks)
-    return plan
+    return LibraryPlan(source, delivery(spec, source=source), plan_seed)
 
 
 @dataclass
@@ -356,12 +372,7 @@ def _read_tree(text: str, source: str, kind: str) -> tuple[dict[str, Any], list[
             root = yaml.compose(text, Loader=yaml.SafeLoader)
             top = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise InputError(
-                f"not valid {kind.upper()}: {getattr(exc, 'problem', exc)}",
-                source=source,
-                line=mark.line + 1 if mark else None,
-            ) from None
+            raise yaml_error(exc, source=source, kind=kind) from None
         if not isinstance(top, dict):
             raise InputError("expected a mapping with tracks and/or grid", source=source, line=1)
         lines = []
@@ -473,7 +484,7 @@ def _expand(
             )
         if title:
             seen_titles[title.lower()] = str(entry.where)
-        seed = (p["seed"] + k) if p["seed"] is not None else _seed(plan.seed, track_id)
+        seed = (p["seed"] + k) if p["seed"] is not None else derive_seed(plan.seed, track_id)
         main_s = p["main_s"] or _main_length(plan.delivery.main_s, seed)
         scene = Scene(
             id=track_id,
@@ -522,10 +533,6 @@ def _relocate(exc: InputError, source: str, where: str | int) -> InputError:
 def _slug(entry: _Entry) -> str:
     parts = [entry.fields.get(k) for k in ("genre", "mood", "tempo_bpm")]
     return "-".join(re.sub(r"[^a-z0-9]+", "", str(p).lower()) for p in parts if p is not None)
-
-
-def _seed(base: int, track_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{base}:{track_id}".encode()).digest()[:4], "big")
 
 
 def _main_length(span: tuple[float, float], seed: int) -> float:

@@ -188,50 +188,108 @@ def _brightness(text: str, valence: float, vocab: dict[str, Any]) -> tuple[float
     return max(-1.0, min(1.0, 0.4 * valence + 0.6 * words)), found["bright"] + found["dark"]
 
 
+_Reading = list[tuple[str, str]]  # (words of the text, what they were read as)
+_Words = dict[str, list[tuple[str, bool, str]]]  # as `read_words` returns them
+
+
 def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     """Read a scene's description and explicit fields into the musical plan for its cue."""
     vocab = vocab or config.styles()
     text = scene.description
     lower = text.lower()
     words = read_words(text, vocab)
-    genres, moods = vocab["genres"], vocab["moods"]
-    reading: list[tuple[str, str]] = [
+    reading: _Reading = [
         (phrase, f"{category[:-1]} {name}" + (" (negated)" if neg else ""))
         for category in ("genres", "moods", "instruments")
         for name, neg, phrase in words[category]
     ]
+    genre = _named(scene, "genre", words["genres"], vocab["genres"], vocab)
+    mood = _named(scene, "mood", words["moods"], vocab["moods"], vocab)
+    g = vocab["genres"][genre]
+    valence, arousal = _affect(scene, mood, words, vocab)
+    tempo, tempo_range, read = _tempo(scene, lower, g, arousal)
+    reading += read
+    tonic, mode, read = _key(scene, lower, valence, f"{scene.id}:{genre}:{mood}", vocab)
+    reading += read
+    instruments = _instruments(scene, words, g, vocab)
+    no_drums, read = _no_drums(lower, vocab)
+    reading += read
+    curve, read = _energy(scene, lower, vocab)
+    reading += read
+    brightness, bright_words = _brightness(lower, valence, vocab)
+    reading += [(w, "brightness") for w in bright_words]
+    hits = [frame_to_seconds(h - scene.start_frame, scene.rate) for h in scene.hits]
+    found_hits, hit_reading = text_hits(scene)
+    reading += hit_reading
+    return Brief(
+        scene_id=scene.id,
+        prompt=text,
+        genre=genre,
+        mood=mood,
+        valence=round(valence, 3),
+        arousal=round(arousal, 3),
+        tempo_bpm=tempo,
+        tempo_range=tempo_range,
+        key=tonic,
+        mode=mode,
+        instruments=tuple(instruments),
+        intensity=float(_intensity(scene, arousal, vocab)),
+        drums=g["drums"] != "none" and not no_drums,
+        hits_s=tuple(sorted({round(h, 4) for h in hits + found_hits})),
+        curve=curve,
+        brightness=round(brightness, 3),
+        reading=tuple(reading),
+    )
 
-    if scene.genre:
-        genre = _explicit(scene, "genre", scene.genre, genres)
-    else:
-        genre = _most_common([n for n, neg, _ in words["genres"] if not neg]) or str(
-            vocab["defaults"]["genre"]
-        )
-    if scene.mood:
-        mood = _explicit(scene, "mood", scene.mood, moods)
-    else:
-        mood = _most_common([n for n, neg, _ in words["moods"] if not neg]) or str(
-            vocab["defaults"]["mood"]
-        )
-    g, md = genres[genre], moods[mood]
-    valence, arousal = float(md["valence"]), float(md["arousal"])
-    # Every matched mood word nudges the reading: "warm ... tense" is darker than "warm".
+
+def _named(
+    scene: Scene,
+    field: str,
+    found: list[tuple[str, bool, str]],
+    known: dict[str, Any],
+    vocab: dict[str, Any],
+) -> str:
+    """The scene's genre or mood (`field`): the explicit one, else the one its words name
+    most often (not negated), else the vocabulary's default."""
+    explicit = getattr(scene, field)
+    if explicit:
+        return _explicit(scene, field, explicit, known)
+    return _most_common([n for n, neg, _ in found if not neg]) or str(vocab["defaults"][field])
+
+
+def _affect(scene: Scene, mood: str, words: _Words, vocab: dict[str, Any]) -> tuple[float, float]:
+    """Valence and arousal: the mood's, or with the mood read from the text the mean over
+    every matched mood word ("warm ... tense" is darker than "warm")."""
+    moods = vocab["moods"]
+    valence, arousal = float(moods[mood]["valence"]), float(moods[mood]["arousal"])
     matched = [moods[n] for n, neg, _ in words["moods"] if not neg]
     if matched and not scene.mood:
         valence = sum(float(m["valence"]) for m in matched) / len(matched)
         arousal = sum(float(m["arousal"]) for m in matched) / len(matched)
+    return valence, arousal
 
-    lo, hi = (float(x) for x in g["tempo_bpm"])
+
+def _tempo(
+    scene: Scene, lower: str, genre: dict[str, Any], arousal: float
+) -> tuple[float, tuple[float, float], _Reading]:
+    """The tempo and its allowed range: the explicit one, a ``NN bpm`` in the text, else
+    the genre's range at the arousal."""
+    lo, hi = (float(x) for x in genre["tempo_bpm"])
     if scene.tempo_bpm:
-        tempo, tempo_range = float(scene.tempo_bpm), (float(scene.tempo_bpm),) * 2
-    elif m := _BPM.search(lower):
+        return float(scene.tempo_bpm), (float(scene.tempo_bpm),) * 2, []
+    if m := _BPM.search(lower):
         tempo = float(m[1])
-        tempo_range = (tempo, tempo)
-        reading.append((m[0], f"tempo {tempo:g} bpm"))
-    else:
-        tempo, tempo_range = round(lo + (hi - lo) * arousal, 1), (lo, hi)
+        return tempo, (tempo, tempo), [(m[0], f"tempo {tempo:g} bpm")]
+    return round(lo + (hi - lo) * arousal, 1), (lo, hi), []
 
+
+def _key(
+    scene: Scene, lower: str, valence: float, token: str, vocab: dict[str, Any]
+) -> tuple[str, str, _Reading]:
+    """Tonic and mode: the explicit key, a key named in the text, else a mode from the
+    valence and a tonic picked from the vocabulary's defaults by `token`."""
     mode: str | None = None
+    reading: _Reading = []
     if scene.key:
         km = _KEY_FIELD.match(scene.key)
         if km is None:  # the reader checks keys; a Scene built by hand may not be
@@ -246,10 +304,16 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
     mode = mode or ("minor" if valence < 0 else "major")
     if not tonic:
         tonic = _seed_pick(
-            vocab["defaults"][f"key_{'minor' if mode == 'minor' else 'major'}"],
-            f"{scene.id}:{genre}:{mood}",
+            vocab["defaults"][f"key_{'minor' if mode == 'minor' else 'major'}"], token
         )
+    return tonic, mode, reading
 
+
+def _instruments(
+    scene: Scene, words: _Words, genre: dict[str, Any], vocab: dict[str, Any]
+) -> list[str]:
+    """The explicit instruments, else those the text names (not negated) and the genre's
+    for each role still missing (unless negated)."""
     known_inst = vocab["instruments"]
     if scene.instruments:
         instruments = [_explicit(scene, "instruments", i, known_inst) for i in scene.instruments]
@@ -257,57 +321,39 @@ def make_brief(scene: Scene, *, vocab: dict[str, Any] | None = None) -> Brief:
         unwanted = {n for n, neg, _ in words["instruments"] if neg}
         instruments = [n for n, neg, _ in words["instruments"] if not neg]
         roles = {known_inst[n]["role"] for n in instruments}
-        for n in g["instruments"]:
+        for n in genre["instruments"]:
             if n not in unwanted and known_inst[n]["role"] not in roles:
                 instruments.append(n)
                 roles.add(known_inst[n]["role"])
-    instruments = list(dict.fromkeys(instruments))
+    return list(dict.fromkeys(instruments))
 
+
+def _no_drums(lower: str, vocab: dict[str, Any]) -> tuple[re.Match[str] | None, _Reading]:
+    """A negated drum word ("no drums") in the text, if any."""
     drum_words = set(vocab["negations"]["drum_words"])
     no_drums = re.search(
         rf"\b(?:{'|'.join(vocab['negations']['words'])})\s+(?:{'|'.join(drum_words)})\b", lower
     )
-    if no_drums:
-        reading.append((no_drums[0], "no drums"))
+    return no_drums, [(no_drums[0], "no drums")] if no_drums else []
 
+
+def _energy(scene: Scene, lower: str, vocab: dict[str, Any]) -> tuple[str, _Reading]:
+    """The energy curve: the explicit one, else the text's, else the default."""
     if scene.curve:
-        curve = _explicit(scene, "curve", scene.curve, vocab["energy"])
-    else:
-        found_curve, phrase = _curve(lower, vocab)
-        curve = found_curve or str(vocab["defaults"]["energy"])
-        if found_curve:
-            reading.append((phrase, f"energy {curve}"))
-    brightness, bright_words = _brightness(lower, valence, vocab)
-    reading += [(w, "brightness") for w in bright_words]
+        return _explicit(scene, "curve", scene.curve, vocab["energy"]), []
+    found_curve, phrase = _curve(lower, vocab)
+    curve = found_curve or str(vocab["defaults"]["energy"])
+    return curve, [(phrase, f"energy {curve}")] if found_curve else []
 
-    hits = [frame_to_seconds(h - scene.start_frame, scene.rate) for h in scene.hits]
-    found_hits, hit_reading = text_hits(scene)
-    reading += hit_reading
+
+def _intensity(scene: Scene, arousal: float, vocab: dict[str, Any]) -> float:
+    """The explicit intensity, else a quiet underscore for an empty description, else the
+    arousal."""
     if scene.intensity is not None:
-        intensity = scene.intensity
-    elif not text.strip():
-        intensity = float(vocab["defaults"]["underscore_intensity"])
-    else:
-        intensity = round(arousal, 2)
-    return Brief(
-        scene_id=scene.id,
-        prompt=text,
-        genre=genre,
-        mood=mood,
-        valence=round(valence, 3),
-        arousal=round(arousal, 3),
-        tempo_bpm=tempo,
-        tempo_range=tempo_range,
-        key=tonic,
-        mode=mode,
-        instruments=tuple(instruments),
-        intensity=float(intensity),
-        drums=g["drums"] != "none" and not no_drums,
-        hits_s=tuple(sorted({round(h, 4) for h in hits + found_hits})),
-        curve=curve,
-        brightness=round(brightness, 3),
-        reading=tuple(reading),
-    )
+        return scene.intensity
+    if not scene.description.strip():
+        return float(vocab["defaults"]["underscore_intensity"])
+    return round(arousal, 2)
 
 
 def explain(scene: Scene, brief: Brief | None) -> list[str]:

@@ -459,24 +459,18 @@ def with_originality(
 
 # -- a programme -------------------------------------------------------------------------------
 def cue_report(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    brief: Brief,
-    midi: bytes | None,
-    bpm: float | None,
-    settings: dict[str, Any],
-    melody: str = "",
+    audio: np.ndarray, sample_rate: int, *, melody: str = "", **cue: Any
 ) -> dict[str, Any]:
-    """What is measured of one cue on its own: ``quality`` (`measure_cue`), the
-    ``features`` it is compared with the others by (`originality.features`), and its
-    ``motif`` n-grams (`motif_ngrams`; `melody` names the part with the tune)."""
+    """What is measured of one cue on its own: ``quality`` (`measure_cue`, given `cue`: its
+    ``brief``, ``midi``, ``bpm`` and ``settings``), the ``features`` it is compared with the
+    others by (`originality.features`), and its ``motif`` n-grams (`motif_ngrams`; `melody`
+    names the part with the tune)."""
+    brief: Brief = cue["brief"]
+    midi: bytes | None = cue["midi"]
     chroma = originality.audio_features(audio, sample_rate)  # once, for both
     features = originality.features(audio, sample_rate, midi=midi, melody=melody, chroma=chroma)
     return {
-        "quality": measure_cue(
-            audio, sample_rate, brief=brief, midi=midi, bpm=bpm, settings=settings, chroma=chroma
-        ),
+        "quality": measure_cue(audio, sample_rate, chroma=chroma, **cue),
         "features": features,
         "theme": brief.theme,
         "motif": motif_ngrams(midi, melody=melody) if midi else None,

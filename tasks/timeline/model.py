@@ -5,13 +5,13 @@ Time is exact: frames at a `Fraction` rate, half-open ranges ``[start_frame, end
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from scoreflow.tasks.seeds import derive_seed
 from scoreflow.tasks.timeline.timecode import format_timecode, frame_to_sample, frame_to_seconds
 
 
@@ -85,10 +85,7 @@ class Scene:
 
 def scene_seed(base_seed: int, scene: Scene) -> int:
     """A scene's own seed: explicit, else derived from the base seed and the scene id."""
-    if scene.seed is not None:
-        return scene.seed
-    digest = hashlib.sha256(f"{base_seed}:{scene.id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
+    return scene.seed if scene.seed is not None else derive_seed(base_seed, scene.id)
 
 
 @dataclass(frozen=True)

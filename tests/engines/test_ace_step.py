@@ -34,21 +34,8 @@ def offline(monkeypatch):
 
 
 def cfg(model, **settings):
-    s = {
-        "device": "cpu",
-        "dtype": "auto",
-        "steps": 2,
-        "guidance_scale": 7.0,
-        "shift": 3.0,
-        "window_s": 240.0,
-        "overlap_s": 10.0,
-        "max_batch": 8,
-        "allow_download": False,
-        "raw_prompt": False,
-        "guide": "none",
-        "cover_strength": 0.7,
-    }
-    s.update(settings)
+    """A config for the ace-step backend: the settings that differ from its defaults."""
+    s = {"device": "cpu", "steps": 2, **settings}
     return {
         "pipeline": {"backend": "ace-step", "model": model, "sample_rate": SR},
         "ace-step": s,

@@ -9,10 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from conftest import t5_tokenizer  # noqa: E402
-
 from scoreflow.tasks.engines import get_backend  # noqa: E402
-from scoreflow.tasks.engines.musicgen import MusicGen, batches, prompt_text, split_on_oom  # noqa: E402
+from scoreflow.tasks.engines.base import prompt_text  # noqa: E402
+from scoreflow.tasks.engines.batching import batches, split_on_oom  # noqa: E402
+from scoreflow.tasks.engines.debug import random_musicgen, t5_tokenizer  # noqa: E402
+from scoreflow.tasks.engines.musicgen import MusicGen  # noqa: E402
 from scoreflow.tasks.errors import BackendError, InputError  # noqa: E402
 from scoreflow.tasks.music.brief import make_brief  # noqa: E402
 from scoreflow.tasks.timeline.model import Scene  # noqa: E402
@@ -23,15 +24,7 @@ SR = 48000
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """musicgen-small's layout at toy size: EnCodec 32 kHz, 50 frames/s, 4 codebooks of 64."""
-    from transformers import (
-        EncodecConfig,
-        EncodecFeatureExtractor,
-        MusicgenConfig,
-        MusicgenDecoderConfig,
-        MusicgenForConditionalGeneration,
-        MusicgenProcessor,
-        T5Config,
-    )
+    from transformers import EncodecConfig, EncodecFeatureExtractor, MusicgenProcessor, T5Config
 
     tokenizer = t5_tokenizer()
     text = T5Config(
@@ -47,25 +40,10 @@ def tiny_model(tmp_path_factory):
         num_residual_layers=1,
         codebook_dim=16,
     )
-    decoder = MusicgenDecoderConfig(
-        vocab_size=64,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        ffn_dim=32,
-        num_codebooks=4,
-        max_position_embeddings=2048,
-    )
-    config = MusicgenConfig(
-        text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict()
-    )
-    torch.manual_seed(0)
-    model = MusicgenForConditionalGeneration(config)
+    model = random_musicgen(text, audio, width=16, layers=1, heads=2, ffn=32)
     with torch.no_grad():  # codebooks start at zero: give codes distinct sounds
         for layer in model.audio_encoder.quantizer.layers:
             layer.codebook.embed.normal_()
-    model.generation_config.decoder_start_token_id = 64
-    model.generation_config.pad_token_id = 64
     processor = MusicgenProcessor(
         feature_extractor=EncodecFeatureExtractor(sampling_rate=32000, feature_size=1),
         tokenizer=tokenizer,
@@ -77,21 +55,8 @@ def tiny_model(tmp_path_factory):
 
 
 def cfg(model, **musicgen):
-    settings = {
-        "device": "auto",
-        "dtype": "auto",
-        "guidance_scale": 3.0,
-        "temperature": 1.0,
-        "top_k": 50,
-        "top_p": 1.0,
-        "window_s": 30.0,
-        "stride_s": 20.0,
-        "max_batch": 8,
-        "allow_download": False,
-        "raw_prompt": False,
-        "static_cache": False,
-    }
-    settings.update(musicgen)
+    """A config for the musicgen backend: the settings that differ from its defaults."""
+    settings = {"top_k": 50, **musicgen}
     return {
         "pipeline": {"backend": "musicgen", "model": model, "sample_rate": SR},
         "musicgen": settings,
@@ -196,14 +161,9 @@ def test_errors_say_what_to_do(tiny_model, model, settings, message):
         MusicGen.from_config(cfg(tiny_model if model == "TINY" else model, **settings))
 
 
-def test_cli_warns_about_non_commercial_weights(tiny_model, tmp_path, capsys):
-    from scoreflow.flows.cli import main
-
-    shots = tmp_path / "s.csv"
-    shots.write_text("scene,tc_in,tc_out,description\n1,0,4,rock\n")
-    args = ["check", "--shots", str(shots), "--fps", "25", "--backend", "musicgen"]
-    assert main([*args, "--model", tiny_model]) == 0
-    assert "warning: MusicGen weights: CC-BY-NC 4.0" in capsys.readouterr().err
+def test_cli_warns_about_non_commercial_weights(tiny_model, check_cli):
+    code, err = check_cli("musicgen", tiny_model)
+    assert code == 0 and "warning: MusicGen weights: CC-BY-NC 4.0" in err
 
 
 def test_audiocraft_backend_says_how_to_install(tiny_model, tmp_path):

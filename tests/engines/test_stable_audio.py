@@ -9,9 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from conftest import t5_tokenizer  # noqa: E402
-
 from scoreflow.tasks.engines import get_backend  # noqa: E402
+from scoreflow.tasks.engines.debug import t5_tokenizer  # noqa: E402
 from scoreflow.tasks.engines.stable_audio import crossfade_join  # noqa: E402
 from scoreflow.tasks.errors import InputError  # noqa: E402
 from scoreflow.tasks.music.brief import make_brief  # noqa: E402
@@ -80,18 +79,8 @@ def tiny_pipeline(tmp_path_factory):
 
 
 def cfg(model, **settings):
-    s = {
-        "device": "cpu",
-        "dtype": "auto",
-        "steps": 3,
-        "guidance_scale": 7.0,
-        "negative_prompt": "low quality",
-        "window_s": 47.0,
-        "overlap_s": 0.5,
-        "max_batch": 4,
-        "allow_download": False,
-        "raw_prompt": False,
-    }
+    """A config for the stable-audio backend: the settings that differ from its defaults."""
+    s = {"device": "cpu", "steps": 3, "negative_prompt": "low quality", "overlap_s": 0.5}
     s.update(settings)
     return {
         "pipeline": {"backend": "stable-audio", "model": model, "sample_rate": SR},
@@ -153,11 +142,6 @@ def test_errors(tiny_pipeline, model, settings, message):
         get_backend(cfg(tiny_pipeline if model == "TINY" else model, **settings))
 
 
-def test_cli_warns_about_the_licence(tiny_pipeline, tmp_path, capsys):
-    from scoreflow.flows.cli import main
-
-    shots = tmp_path / "s.csv"
-    shots.write_text("scene,tc_in,tc_out,description\n1,0,4,rock\n")
-    args = ["check", "--shots", str(shots), "--fps", "25", "--backend", "stable-audio"]
-    assert main([*args, "--model", tiny_pipeline]) == 0
-    assert "warning: Stable Audio Open weights" in capsys.readouterr().err
+def test_cli_warns_about_the_licence(tiny_pipeline, check_cli):
+    code, err = check_cli("stable-audio", tiny_pipeline)
+    assert code == 0 and "warning: Stable Audio Open weights" in err

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,106 @@ def test_keys_change_with_the_code(monkeypatch):
     monkeypatch.setattr(cache, "__version__", "9.9.9")
     assert cache.cue_key(PAYLOAD, settings()) != before
     cache.code_digest.cache_clear()
+
+
+def cue_inputs(**changes):
+    """A cue task's inputs: a real brief, length, seed and music settings."""
+    from fractions import Fraction
+
+    from scoreflow.flows.stages import music_settings
+    from scoreflow.tasks.music.brief import make_brief
+    from scoreflow.tasks.timeline.model import Scene
+
+    project = changes.pop("project", {})
+    scene = Scene("1", 0, 50, Fraction(25), description=changes.pop("description", "calm piano"))
+    cfg = config.load_config(None, {"project": project})
+    inputs = {"brief": make_brief(scene, vocab=config.styles()), "samples": 96000, "seed": 3,
+              "settings": music_settings(cfg)}  # fmt: skip
+    return {**inputs, **changes}
+
+
+def measure_inputs(**changes):
+    import numpy as np
+
+    from scoreflow.tasks.timeline.model import Cue
+
+    audio = np.full((2, 4800), changes.pop("level", 0.1), np.float32)
+    cue = Cue("1", audio, 48000, "composer", "test", changes.pop("prompt", "a prompt"), 7, "x",
+              bpm=changes.pop("bpm", 120.0), midi=changes.pop("midi", None))  # fmt: skip
+    inputs = {"cue": cue, "brief": cue_inputs()["brief"], "settings": {"min_score": 0.5}}
+    return {**inputs, **changes}
+
+
+def picture_inputs(**changes):
+    cfg = config.load_config(None, changes.pop("cfg", {}))
+    return {"video": changes.pop("video", "/a/v.mp4"), "cfg": cfg, "video_sha256": "ab", **changes}
+
+
+KEY_CASES = [  # (policy, inputs, other inputs, same key)
+    ("CUE_POLICY", cue_inputs, {}, True),
+    ("CUE_POLICY", cue_inputs, {"seed": 4}, False),
+    ("CUE_POLICY", cue_inputs, {"samples": 96001}, False),
+    ("CUE_POLICY", cue_inputs, {"description": "tense rock"}, False),
+    ("CUE_POLICY", cue_inputs, {"project": {"name": "spot13"}}, False),
+    ("MEASURE_POLICY", measure_inputs, {}, True),
+    ("MEASURE_POLICY", measure_inputs, {"prompt": "another"}, True),  # not what is measured
+    ("MEASURE_POLICY", measure_inputs, {"level": 0.2}, False),
+    ("MEASURE_POLICY", measure_inputs, {"midi": b"MThd"}, False),
+    ("MEASURE_POLICY", measure_inputs, {"bpm": 90.0}, False),
+    ("MEASURE_POLICY", measure_inputs, {"settings": {"min_score": 0.6}}, False),
+    ("PICTURE_POLICY", picture_inputs, {"video": "/elsewhere/copy.mp4"}, True),  # content
+    ("PICTURE_POLICY", picture_inputs, {"cfg": {"mix": {"duck_db": 3.0}}}, True),  # unread
+    ("PICTURE_POLICY", picture_inputs, {"video_sha256": "cd"}, False),
+    ("PICTURE_POLICY", picture_inputs, {"cfg": {"mix": {"speech_margin_db": 3.0}}}, False),
+    ("PICTURE_POLICY", picture_inputs, {"cfg": {"picture": {"genre": "thriller"}}}, False),
+]
+
+
+@pytest.mark.parametrize(("policy", "inputs", "other", "same"), KEY_CASES)
+def test_a_cache_key_follows_what_makes_the_result(policy, inputs, other, same):
+    prefix = {"CUE_POLICY": "scoreflow-cue-", "MEASURE_POLICY": "scoreflow-quality-",
+              "PICTURE_POLICY": "scoreflow-picture-"}[policy]  # fmt: skip
+    policy = getattr(cache, policy)
+    key = policy.compute_key(None, inputs(), {})
+    assert (policy.compute_key(None, inputs(**other), {}) == key) is same
+    assert key.startswith(prefix)
+
+
+@pytest.mark.parametrize(
+    ("policy", "inputs", "digest"),
+    [
+        ("CUE_POLICY", cue_inputs, "code_digest"),
+        ("MEASURE_POLICY", measure_inputs, "quality_digest"),
+        ("PICTURE_POLICY", picture_inputs, "picture_digest"),
+    ],
+)
+def test_a_cache_key_changes_with_the_code(monkeypatch, policy, inputs, digest):
+    policy = getattr(cache, policy)
+    before = policy.compute_key(None, inputs(), {})
+    getattr(cache, digest).cache_clear()
+    monkeypatch.setattr(cache, "__version__", "9.9.9")
+    assert policy.compute_key(None, inputs(), {}) != before
+    getattr(cache, digest).cache_clear()
+
+
+def test_a_cache_key_is_the_same_in_another_process():
+    """Another worker finds the cue: its key does not depend on the process."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_cache import cue_inputs, measure_inputs, picture_inputs\n"
+        "from scoreflow.flows import cache\n"
+        "print(cache.CUE_POLICY.compute_key(None, cue_inputs(), {}))\n"
+        "print(cache.MEASURE_POLICY.compute_key(None, measure_inputs(), {}))\n"
+        "print(cache.PICTURE_POLICY.compute_key(None, picture_inputs(), {}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    here = [
+        cache.CUE_POLICY.compute_key(None, cue_inputs(), {}),
+        cache.MEASURE_POLICY.compute_key(None, measure_inputs(), {}),
+        cache.PICTURE_POLICY.compute_key(None, picture_inputs(), {}),
+    ]
+    assert proc.stdout.split() == here
 
 
 def test_task_options_follow_the_config(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from scoreflow.tasks.audio.media import generate_video, probe
+from scoreflow.tasks.audio.media import probe
 from scoreflow.tasks.delivery.deliver import write_interchange
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.interchange.shotlist import read_shotlist
@@ -139,17 +139,8 @@ def test_edl_fps_must_match_the_video(tmp_path, video_25):
         read_shotlist(path, fps="24", media=probe(video_25))
 
 
-def test_edl_start_from_the_video_timecode(tmp_path):
-    video = generate_video(
-        tmp_path / "tc.mov",
-        seconds=400,
-        rate="30000/1001",
-        size="64x36",
-        crf=51,
-        dialogue=False,
-        start_tc="01:00:00;00",
-    )
-    info = probe(video)
+def test_edl_start_from_the_video_timecode(tmp_path, timecoded_video):
+    info = timecoded_video(seconds=400, rate="30000/1001", start_tc="01:00:00;00", crf=51)
     assert info.start_tc == "01:00:00;00"
     path = tmp_path / "df.edl"
     path.write_text(EDL_DF.split("004")[0])

@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from scoreflow.tasks.audio.media import generate_video, probe
+from scoreflow.tasks.audio.media import probe
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.interchange.shotlist import read_shotlist
 
@@ -84,6 +84,11 @@ def test_rate_from_video_and_past_end(tmp_path, video_25):
 HEAD = "scene,tc_in,tc_out,description\n"
 
 
+def column(name, value):
+    """A shot list of one 5-second scene with one more column, `name`, set to `value`."""
+    return f"{HEAD.strip()},{name}\n1,0,5,a,{value}\n"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "fps", "expected"),
     [
@@ -141,30 +146,6 @@ HEAD = "scene,tc_in,tc_out,description\n"
         ),
         ("dup.csv", HEAD + "1,0,5,a\n1,5,8,b\n", "25", ["dup.csv:3", "duplicate scene id"]),
         ("rate.csv", HEAD + "1,0,5,a\n", "31", ["unknown frame rate", "'31'", "29.97"]),
-        (
-            "music.csv",
-            "scene,tc_in,tc_out,description,music\n1,0,5,a,maybe\n",
-            "25",
-            ["music.csv:2", "field 'music'", "'maybe'", "yes/no"],
-        ),
-        (
-            "int.csv",
-            "scene,tc_in,tc_out,description,intensity\n1,0,5,a,1.5\n",
-            "25",
-            ["int.csv:2", "field 'intensity'", "between 0.0 and 1.0", "'1.5'"],
-        ),
-        (
-            "key.csv",
-            "scene,tc_in,tc_out,description,key\n1,0,5,a,H major\n",
-            "25",
-            ["field 'key'", "'H major'", "D minor"],
-        ),
-        (
-            "hit.csv",
-            "scene,tc_in,tc_out,description,hits\n1,0,5,a,00:00:06:00\n",
-            "25",
-            ["field 'hits'", "outside its scene"],
-        ),
         ("noid.csv", HEAD + ",0,5,a\n", "25", ["noid.csv:2", "empty scene id"]),
         (
             "noout.csv",
@@ -191,36 +172,6 @@ HEAD = "scene,tc_in,tc_out,description\n"
         ("norate.csv", HEAD + "1,0,5,a\n", None, ["no frame rate", "--fps"]),
         ("item.yaml", "- just a string\n", None, ["item.yaml:1", "object of fields"]),
         (
-            "trans.csv",
-            "scene,tc_in,tc_out,description,transition\n1,0,5,a,wipe\n",
-            "25",
-            ["trans.csv:2", "field 'transition'", "'wipe'", "cut, crossfade or fade"],
-        ),
-        (
-            "translen.csv",
-            "scene,tc_in,tc_out,description,transition_s\n1,0,5,a,12\n",
-            "25",
-            ["field 'transition_s'", "between 0.0 and 10.0"],
-        ),
-        (
-            "dlg.csv",
-            "scene,tc_in,tc_out,description,dialogue\n1,0,5,a,some\n",
-            "25",
-            ["dlg.csv:2", "field 'dialogue'", "'some'", "yes/no"],
-        ),
-        (
-            "usage.csv",
-            "scene,tc_in,tc_out,description,usage\n1,0,5,a,XX\n",
-            "25",
-            ["usage.csv:2", "field 'usage'", "'XX'", "BI (background instrumental)"],
-        ),
-        (
-            "theme.csv",
-            "scene,tc_in,tc_out,description,theme\n1,0,5,a,the hero!\n",
-            "25",
-            ["theme.csv:2", "field 'theme'", "'the hero!'", "letters, digits"],
-        ),
-        (
             "start.yaml",
             "fps: 25\nstart_tc: '01:00:00:00'\nscenes:\n"
             "  - {scene: 1, tc_in: '00:59:59:00', tc_out: '01:00:01:00', description: x}\n",
@@ -239,6 +190,43 @@ def test_invalid(tmp_path, name, content, fps, expected):
     with pytest.raises(InputError) as err:
         read_shotlist(path, fps=fps)
     for part in expected:
+        assert part in str(err.value), (part, str(err.value))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("music", "off", {"music": False}),
+        ("music", "maybe", "yes/no"),
+        ("intensity", "0.5", {"intensity": 0.5}),
+        ("intensity", "1.5", "between 0.0 and 1.0"),
+        ("key", "F#m", {"key": "F#m"}),
+        ("key", "H major", "D minor"),
+        ("hits", "00:00:03:00", {"hits": (75,)}),
+        ("hits", "00:00:06:00", "outside its scene"),
+        ("transition", "dissolve", {"transition": "crossfade"}),
+        ("transition", "wipe", "cut, crossfade or fade"),
+        ("transition_s", "2.5", {"transition_s": 2.5}),
+        ("transition_s", "12", "between 0.0 and 10.0"),
+        ("dialogue", "yes", {"dialogue": True}),
+        ("dialogue", "some", "yes/no"),
+        ("usage", "mt", {"usage": "MT"}),
+        ("usage", "XX", "BI (background instrumental)"),
+        ("theme", "Hero", {"theme": "hero"}),
+        ("theme", "the hero!", "letters, digits"),
+    ],
+)
+def test_an_optional_field(tmp_path, field, value, expected):
+    """A valid value sets the scene's attribute; an invalid one is refused at its file,
+    line and field, quoting it and saying what would be valid."""
+    path = write(tmp_path, "f.csv", column(field, value))
+    if isinstance(expected, dict):
+        scene = read_shotlist(path, fps="25")[0]
+        assert {name: getattr(scene, name) for name in expected} == expected
+        return
+    with pytest.raises(InputError) as err:
+        read_shotlist(path, fps="25")
+    for part in ("f.csv:2", f"field '{field}'", f"(got '{value}')", expected):
         assert part in str(err.value), (part, str(err.value))
 
 
@@ -280,16 +268,8 @@ def test_transition_usage_and_programme_start(tmp_path):
     assert moved[0].start_frame == 25 and moved[0].tc_in == "01:00:00:00"
 
 
-def test_programme_start_from_the_video_timecode(tmp_path):
-    video = generate_video(
-        tmp_path / "tc.mov",
-        seconds=6,
-        rate="25",
-        size="64x36",
-        dialogue=False,
-        start_tc="10:00:00:00",
-    )
-    info = probe(video)
+def test_programme_start_from_the_video_timecode(tmp_path, timecoded_video):
+    info = timecoded_video(seconds=6, rate="25", start_tc="10:00:00:00")
     csv = "scene,tc_in,tc_out,description\n1,10:00:01:00,10:00:05:00,x\n"
     scenes = read_shotlist(write(tmp_path, "s.csv", csv), media=info)
     assert (scenes[0].start_frame, scenes[0].end_frame) == (25, 125)

@@ -26,7 +26,7 @@ import numpy as np
 import pretty_midi
 
 from scoreflow import config
-from scoreflow.tasks.engines import within_headroom
+from scoreflow.tasks.engines.base import within_headroom
 from scoreflow.tasks.engines.composer import render as _render
 from scoreflow.tasks.engines.composer.parts import TAIL_S, Writer, melody_instrument
 from scoreflow.tasks.engines.composer.plan import (

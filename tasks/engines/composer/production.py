@@ -150,30 +150,20 @@ def _gain_db(level_db, threshold_db, ratio, knee_db, attack, release):  # type: 
     return out
 
 
-def compress(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    threshold_db: float,
-    ratio: float,
-    attack_ms: float,
-    release_ms: float,
-    knee_db: float = 6.0,
-) -> np.ndarray:
+def compress(audio: np.ndarray, sample_rate: int, **settings: float) -> np.ndarray:
     """A stereo-linked feed-forward compressor on the peak of the channels, with make-up
-    gain for half the reduction at the loudest point (`compressor_gain` applied).
+    gain for half the reduction at the loudest point: `audio` times its `compressor_gain`.
 
     Parameters
     ----------
     audio : np.ndarray, shape (2, samples), float32
-    threshold_db : float
-        Relative to the material's loud level (the 95th percentile of its peak level where
-        it sounds, above -60 dBFS), so a part compresses alike at any gain.
+    **settings : float
+        `compressor_gain`'s: ``threshold_db`` (relative to the material's loud level, the
+        95th percentile of its peak level where it sounds, above -60 dBFS, so a part
+        compresses alike at any gain), ``ratio``, ``attack_ms``, ``release_ms`` and
+        optionally ``knee_db``.
     """
-    gain = compressor_gain(
-        audio, sample_rate, threshold_db=threshold_db, ratio=ratio, attack_ms=attack_ms,
-        release_ms=release_ms, knee_db=knee_db,
-    )  # fmt: skip
+    gain = compressor_gain(audio, sample_rate, **settings)
     return audio if gain is None else audio * gain
 
 

@@ -116,6 +116,12 @@ def midi_bytes(
     The first track carries the tempo map, time signatures and key, so in a DAW the file's
     bars are the plan's bars (hit points on downbeats, the last barline on the cut), and
     `sound` (a `sound_text`) as a text event.
+
+    Written by hand, not with mido: mido's writer always uses running status (a repeated
+    status byte is left out), so the same messages come out as other bytes (4-8 % fewer)
+    and every exported file's hash in the run manifest would change; it is also 4-30 times
+    slower here (mido 1.3, seven 20 s cues of five genres: 0.7-3 ms against 2.7-27 ms a
+    file). mido reads both files back as the same messages.
     """
     starts = np.array([b.start_s for b in plan.bars])
     beat_s = np.array([b.beat_s for b in plan.bars])
