@@ -40,8 +40,12 @@ def code_digest(backend: str) -> str:
     from scoreflow.tasks import engines
 
     root = Path(engines.__file__).parent
-    files = sorted(root.glob("composer/*.py")) if backend == "composer" else []
-    files += [*sorted(root.glob(f"{backend.replace('-', '_')}.py")), root / "__init__.py"]
+    if backend == "composer":  # its plan reads music theory, which the measures share
+        files = [*sorted(root.glob("composer/*.py")), root.parent / "music" / "theory.py"]
+    else:  # a neural engine's own module on the shared base
+        files = [*sorted(root.glob(f"{backend.replace('-', '_')}.py")), root / "base.py",
+                 root / "batching.py"]  # fmt: skip
+    files.append(root / "__init__.py")
     digest = hashlib.sha256(__version__.encode())
     for path in files:
         digest.update(path.read_bytes())

@@ -28,7 +28,7 @@ from prefect.context import TaskRunContext
 
 from scoreflow import config
 from scoreflow.flows import cache, progress, runners
-from scoreflow.flows.score import STORAGE_RETRIES, fetch_task, music_settings
+from scoreflow.flows.stages import STORAGE_RETRIES, fetch_task, music_settings
 from scoreflow.tasks.cloud import storage
 from scoreflow.tasks.delivery.outdir import RunFolder
 from scoreflow.tasks.engines import get_backend

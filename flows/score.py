@@ -23,35 +23,18 @@ from scoreflow.flows.revise import check_revision, record_changes
 from scoreflow.flows.run import Mixed, Plan, Run, detail, new_run_id, open_run, stage
 from scoreflow.flows.scenes import Cut, read_cut
 from scoreflow.flows.stages import (
-    STORAGE_RETRIES,
     brief_task,
     dialogue_task,
     fetch_task,
     mix_task,
-    music_settings,
     programme_quality_task,
-    read_picture_task,
 )
-from scoreflow.flows.takes import Made, Take, make_cues, reachable, take_seed, take_task
+from scoreflow.flows.takes import Made, make_cues
 from scoreflow.tasks.audio import mix, spool
 from scoreflow.tasks.cloud.storage import work_dir
 from scoreflow.tasks.delivery.manifest import RevisionEntry, build_manifest, quality_line
 from scoreflow.tasks.quality import measures as quality
 from scoreflow.tasks.timeline.timecode import frame_to_sample
-
-# what other modules and tests import from here
-__all__ = [
-    "STORAGE_RETRIES",
-    "Take",
-    "_reachable",
-    "fetch_task",
-    "music_settings",
-    "read_picture_task",
-    "score_video",
-    "take_seed",
-    "take_task",
-]
-_reachable = reachable  # tests/flows/test_runners.py's name for it
 
 
 @flow(name="score-video", flow_run_name=prefect_ui.run_name)

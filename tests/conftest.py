@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Before anything imports prefect: no telemetry, results and state in a throwaway home.
 _HOME = tempfile.mkdtemp(prefix="scoreflow-prefect-")
@@ -17,7 +19,8 @@ os.environ["SCOREFLOW_CACHE_DIR"] = str(Path(_HOME) / "cues")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from scoreflow.tasks.audio.media import generate_video  # noqa: E402
+from scoreflow.tasks.audio.media import generate_video, probe  # noqa: E402
+from scoreflow.tasks.timeline.model import MediaInfo  # noqa: E402
 
 # The longest modules, longest first (minutes each on a 2-core machine). They run first, so
 # that with `--dist loadfile` (`make test`) the two workers end together.
@@ -68,15 +71,6 @@ def noise(seconds: float, sr: int = 48000, *, seed: int = 0, db: float = -20.0) 
     return (x * 10 ** (db / 20)).astype(np.float32)
 
 
-def t5_tokenizer(model_max_length: int = 512):
-    """A T5 tokenizer with no files, trained on a few music phrases (model weights and
-    their tokenizers cannot be downloaded here)."""
-    from scoreflow.tasks.engines.debug import t5_tokenizer as trained
-
-    phrases = ["tense cinematic music, strings", "calm ambient pad, 70 bpm", "rock anthem drums"]
-    return trained(phrases * 5, model_max_length=model_max_length)
-
-
 @pytest.fixture(scope="module")
 def aws():
     """A real S3 + SQS server (moto's, over HTTP on 127.0.0.1) the AWS clients point at."""
@@ -104,3 +98,34 @@ def aws():
             os.environ[k] = v
     storage.aws_client.cache_clear()
     server.stop()
+
+
+@pytest.fixture
+def timecoded_video(tmp_path: Path) -> Callable[..., MediaInfo]:
+    """Make (and probe) a 64x36 video without audio whose first frame has timecode
+    `start_tc`; other options go to `generate_video`."""
+
+    def make(*, seconds: float, rate: str, start_tc: str, **options: Any) -> MediaInfo:
+        path = tmp_path / "tc.mov"
+        video = generate_video(path, seconds=seconds, rate=rate, size="64x36", dialogue=False,
+                               start_tc=start_tc, **options)  # fmt: skip
+        return probe(video)
+
+    return make
+
+
+@pytest.fixture
+def check_cli(tmp_path, capsys):
+    """``scoreflow check`` of a one-scene shot list with a backend and a model: a function
+    of (backend, model) that returns the exit code and what was printed on stderr."""
+
+    def run(backend, model):
+        from scoreflow.flows.cli import main
+
+        shots = tmp_path / "s.csv"
+        shots.write_text("scene,tc_in,tc_out,description\n1,0,4,rock\n")
+        args = ["check", "--shots", str(shots), "--fps", "25", "--backend", backend]
+        code = main([*args, "--model", model])
+        return code, capsys.readouterr().err
+
+    return run

@@ -79,27 +79,19 @@ def _check_note(args: argparse.Namespace) -> None:
 
 
 def _check_scene(args: argparse.Namespace, manifest: dict[str, Any]) -> None:
-    """--scene names a music scene of the run; `pick`'s --take is one the run has.
-    (`flows.score._check_revision` checks the same again in the run.)"""
-    music = {s["id"] for s in manifest["scenes"] if s.get("cue")}
-    if args.scene is not None and args.scene not in music:
-        raise InputError(
-            "no music scene with this id in the run",
-            field="--scene",
-            value=args.scene,
-            fix=f"Use one of {', '.join(sorted(music))}",
-        )
-    if args.command == "pick":
-        count = len(
-            next(s for s in manifest["scenes"] if s["id"] == args.scene)["cue"].get("takes", [None])
-        )
-        if not 1 <= args.take <= count:
-            raise InputError(
-                f"scene {args.scene} has takes 1 to {count}",
-                field="--take",
-                value=args.take,
-                fix=f"Pick a take from 1 to {count} (score with --takes N for more)",
-            )
+    """--scene names a music scene of the run; `pick`'s --take is one the run has: the
+    run's own check (`flows.revise.check_revision`), before any Prefect run starts."""
+    from scoreflow.flows import revise
+
+    takes = {
+        s["id"]: len(s["cue"].get("takes", [None])) for s in manifest["scenes"] if s.get("cue")
+    }
+    revise.check_revision(
+        takes,
+        scenes=[args.scene] if args.scene is not None else [],
+        picks={args.scene: args.take} if args.command == "pick" else None,
+        takes=takes,
+    )
 
 
 _PARSERS = {"pick": _add_pick, "revise": _add_revise}

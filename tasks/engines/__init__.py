@@ -20,21 +20,14 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scoreflow.tasks.engines.base import HEADROOM, MusicBackend, settings_for, within_headroom
 from scoreflow.tasks.errors import InputError
 
-__all__ = [
-    "BACKENDS",
-    "HEADROOM",
-    "REGISTRY",
-    "EngineSpec",
-    "MusicBackend",
-    "get_backend",
-    "settings_for",
-    "within_headroom",
-]
+if TYPE_CHECKING:  # `base` brings numpy and scipy: the CLI reads `BACKENDS` on every start
+    from scoreflow.tasks.engines.base import MusicBackend
+
+__all__ = ["BACKENDS", "REGISTRY", "EngineSpec", "get_backend"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from scoreflow import config
 from scoreflow.flows import runners
-from scoreflow.flows.score import take_task
+from scoreflow.flows.takes import take_task
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_a_take_spooled_where_this_machine_cannot_read_is_named(tmp_path):
     the run stops with the scene, the worker, the path and the fix, not a traceback."""
     import numpy as np
 
-    from scoreflow.flows.score import Take, _reachable
+    from scoreflow.flows.takes import Take, reachable
     from scoreflow.tasks.audio import spool
     from scoreflow.tasks.errors import InputError
     from scoreflow.tasks.timeline.model import Cue
@@ -74,10 +74,10 @@ def test_a_take_spooled_where_this_machine_cannot_read_is_named(tmp_path):
     cue = Cue("3", audio, 48000, "composer", "test", "a prompt", 7, "Apache-2.0")
     held = spool.spool(cue, tmp_path / "cues", lufs=-20.0)
     take = Take(2, 7, held, {}, False, "render-7/4242")
-    assert _reachable(take, "3") is take
+    assert reachable(take, "3") is take
     held.signal.path.unlink()  # as seen from the run's machine
     with pytest.raises(InputError) as caught:
-        _reachable(take, "3")
+        reachable(take, "3")
     text = str(caught.value)
     for part in (
         "scene '3'",

@@ -274,7 +274,7 @@ def run_counts(uri, tmp_path):
     """How many times the fetch task ran for `uri` (retries without delay)."""
     from prefect import flow
 
-    from scoreflow.flows.score import fetch_task
+    from scoreflow.flows.stages import fetch_task
 
     @flow
     def fetch_once():

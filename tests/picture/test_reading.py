@@ -189,7 +189,7 @@ def test_the_reading_is_cached_on_the_video_and_its_settings(prefect_server, df_
     read again."""
     from prefect import flow
 
-    from scoreflow.flows.score import read_picture_task
+    from scoreflow.flows.stages import read_picture_task
 
     video, _ = df_video
     cfg = config.load_config()
