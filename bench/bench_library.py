@@ -90,11 +90,9 @@ def main() -> None:
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cfg = config.load_config()
-    cfg["library"]["main_s"] = args.main_s
-    for key in ("cutdowns_s", "loops_bars"):
-        if getattr(args, key) is not None:
-            cfg["library"][key] = getattr(args, key)
+    lengths = {"main_s": [args.main_s, args.main_s], "cutdowns_s": args.cutdowns_s,
+               "loops_bars": args.loops_bars}  # fmt: skip
+    cfg = config.load_settings(None, {"library": lengths})  # None: the config's
     work = Path(tempfile.mkdtemp(prefix="bench-library-"))
     brief = work / "grid.toml"
     brief.write_text(GRID)

@@ -23,7 +23,7 @@ import soundfile
 
 from scoreflow.tasks.audio.blocks import mix_programme_blocked
 from scoreflow.tasks.audio.media import generate_video, measure_loudness
-from scoreflow.tasks.audio.mix import integrated_lufs, mix_programme
+from scoreflow.tasks.audio.mix import Mixing, integrated_lufs, mix_programme
 from scoreflow.tasks.audio.speech import dialogue_track
 from scoreflow.tasks.audio.spool import DiskSignal, SignalWriter
 from scoreflow.tasks.delivery.deliver import write_programme
@@ -43,10 +43,9 @@ def _to_disk(path: Path, audio: np.ndarray) -> DiskSignal:
         return writer.close()
 
 
-def _blocked(music: DiskSignal, dialogue: DiskSignal, work: Path, **options) -> None:
+def _blocked(music: DiskSignal, dialogue: DiskSignal, work: Path, mixing: Mixing) -> None:
     """The blocked mix, its WAVs written as the flow writes them."""
-    programme = mix_programme_blocked(music, dialogue, sample_rate=SR, work=work / "gain",
-                                      **options)  # fmt: skip
+    programme = mix_programme_blocked(music, dialogue, mixing=mixing, work=work / "gain")
     write_programme(work / "out", programme, SR, subtype="PCM_24")
 
 
@@ -84,21 +83,13 @@ def main() -> None:
         ("ebu-r128", -23.0, -1.0, False),
         ("netflix", -27.0, -2.0, True),
     ):
-        _, took = timed(
-            mix_programme,
-            music,
-            dialogue,
-            sample_rate=SR,
-            regions=regions,
-            target_lufs=target,
-            true_peak_dbtp=tp,
+        mixing = Mixing(
+            sample_rate=SR, regions=regions, target_lufs=target, true_peak_dbtp=tp,
             dialogue_gated=gated,
-        )
-        print(f"mix_programme to {name}: {took:.2f} s = {seconds / took:.0f}x real time")
-        _, blocked = timed(
-            _blocked, music_file, dialogue_file, work, regions=regions, target_lufs=target,
-            true_peak_dbtp=tp, dialogue_gated=gated,
         )  # fmt: skip
+        _, took = timed(mix_programme, music, dialogue, mixing=mixing)
+        print(f"mix_programme to {name}: {took:.2f} s = {seconds / took:.0f}x real time")
+        _, blocked = timed(_blocked, music_file, dialogue_file, work, mixing)
         print(
             f"  in blocks from disk (tasks.blocks), written: {blocked:.2f} s = "
             f"{seconds / blocked:.0f}x real time, {blocked / took:.2f}x the in-memory time "

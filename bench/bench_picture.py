@@ -36,10 +36,9 @@ READ = """
 import json, resource, sys, time
 from scoreflow import config
 from scoreflow.tasks.picture import reading as picture
-cfg = config.load_config()
-cfg["picture"]["detector"] = sys.argv[2]
+cfg = config.load_settings(None, {"picture": {"detector": sys.argv[2]}})
 t = time.perf_counter()
-r = picture.read_picture(sys.argv[1], settings=cfg["picture"], mapping=config.styles()["picture"])
+r = picture.read_picture(sys.argv[1], settings=cfg.picture, mapping=config.styles()["picture"])
 print(json.dumps({"wall_s": time.perf_counter() - t, "seconds": r.seconds,
                   "duration_s": r.source.duration_s, "shots": len(r.shots),
                   "scenes": len(r.spots), "cuts": len(r.transitions),

@@ -141,21 +141,21 @@ def scene(scene_id: str, text: str, start_s: float, seconds: float, **fields) ->
 
 def programme(composer: Composer, scenes: list[Scene], briefs: list[Brief], total_s: float):
     """The soundtrack as the flow mixes it (default config: intensity range, preset)."""
-    cfg = config.load_config(None)
+    cfg = config.load_settings(None)
     chosen = config.preset(cfg)
     placements = []
     for k, (s, b) in enumerate(zip(scenes, briefs, strict=True)):
         start, end = s.sample_span(SR)
         cue = composer.generate([b], seconds=[(end - start) / SR], seed=100 + k)[0]
         cue = align.fit_cue(cue, end - start)
-        level = mix.intensity_level_db(b.intensity, range_lu=cfg["mix"]["intensity_range_lu"])
+        level = mix.intensity_level_db(b.intensity, range_lu=cfg.mix.intensity_range_lu)
         placements.append(mix.Placement(cue, start, end, level_db=level))
     total = round(total_s * SR)
     bus = mix.music_bus(placements, target_lufs=chosen["target_lufs"], total_samples=total,
-                        sample_rate=SR, crossfade_s=cfg["mix"]["crossfade_s"])  # fmt: skip
-    return mix.mix_programme(bus, None, sample_rate=SR, regions=[],
-                             target_lufs=chosen["target_lufs"],
-                             true_peak_dbtp=chosen["true_peak_dbtp"]).music  # fmt: skip
+                        sample_rate=SR, crossfade_s=cfg.mix.crossfade_s)  # fmt: skip
+    mixing = mix.Mixing(sample_rate=SR, regions=[], target_lufs=chosen["target_lufs"],
+                        true_peak_dbtp=chosen["true_peak_dbtp"])  # fmt: skip
+    return mix.mix_programme(bus, None, mixing=mixing).music
 
 
 def rms_db(audio: np.ndarray) -> float:

@@ -49,13 +49,8 @@ __all__ = [
 ]
 
 
-def _settings(cfg: Settings | dict[str, Any]) -> Settings:
-    return cfg if isinstance(cfg, Settings) else Settings.from_dict(cfg)
-
-
-def preset(cfg: Settings | dict[str, Any]) -> dict[str, Any]:
-    """The delivery preset a config chose, with ``gate`` ("programme" or "dialogue")."""
-    settings = _settings(cfg)
+def preset(settings: Settings) -> dict[str, Any]:
+    """The delivery preset the settings chose, with ``gate`` ("programme" or "dialogue")."""
     name = settings.pipeline.preset
     chosen = {"gate": "programme", **loudness_presets()[name], "name": name}
     if name == "custom":
@@ -118,14 +113,15 @@ PATHS = (
 )
 
 
-def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`base` settings with the tables of `over` merged into them key by key (None values
-    of `over` skipped): an earlier run's settings under new flags."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+def layered(base: Settings, over: dict[str, Any]) -> Settings:
+    """`base` with the tables of `over` (flags, nested like the TOML) merged into them key by
+    key, None values skipped, validated as the command line's: an earlier run's settings
+    under new flags."""
+    out = base.model_dump()
     for section, values in over.items():
         kept = {k: v for k, v in values.items() if v is not None}
         out[section] = {**out.get(section, {}), **kept}
-    return out
+    return load_settings(None, out)
 
 
 def load_config(
@@ -143,16 +139,12 @@ def load_settings(
     Parameters
     ----------
     path : str or Path, optional
-        A project config with any subset of the keys of config/defaults.toml (a local path
-        or an ``s3://`` URI).
+        A local project config with any subset of the keys of config/defaults.toml (the
+        flows fetch an ``s3://`` one first: `scoreflow.flows.settings.load`).
     overrides : dict, optional
         Nested like the TOML (``{"pipeline": {"seed": 3}}``); ``None`` values are skipped.
     """
     config = defaults()
-    if path is not None and str(path).startswith("s3://"):
-        from scoreflow.tasks.cloud.storage import fetch, work_dir
-
-        path = fetch(path, work_dir(), what="config")
     if path is not None:
         project = read_toml(Path(path))
         for section, key in PATHS:  # paths in a project file are relative to it
@@ -186,10 +178,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[key] = value
 
 
-def cache_dir(cfg: Settings | dict[str, Any]) -> Path:
+def cache_dir(settings: Settings) -> Path:
     """Where generated cues are kept: ``cache.dir``, else ``$SCOREFLOW_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/scoreflow`` (``~/.cache/scoreflow``)."""
-    chosen = _settings(cfg).cache.dir or os.environ.get("SCOREFLOW_CACHE_DIR")
+    chosen = settings.cache.dir or os.environ.get("SCOREFLOW_CACHE_DIR")
     if not chosen:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         chosen = str(Path(base) / "scoreflow")

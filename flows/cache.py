@@ -27,6 +27,7 @@ from prefect.context import TaskRunContext
 from prefect.utilities.hashing import hash_objects
 
 from scoreflow import __version__, config
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.cloud.storage import S3Uri
 from scoreflow.tasks.errors import InputError
 
@@ -79,14 +80,26 @@ def picture_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def cue_key(payload: dict[str, Any], cfg: dict[str, Any]) -> str:
+def music_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that define the music a backend makes, as plain data for cache keys:
+    its backend, model and sample rate, the project, the composer's table (its vocabulary
+    also shapes every brief) and the backend's own table (audiocraft reads musicgen's)."""
+    dumped = settings.model_dump(mode="json")
+    pipeline = dumped["pipeline"]
+    table = "musicgen" if pipeline["backend"] == "audiocraft" else pipeline["backend"]
+    return {
+        "pipeline": {k: pipeline[k] for k in ("backend", "model", "sample_rate")},
+        **{t: dumped[t] for t in ("project", "composer", table) if t in dumped},
+    }
+
+
+def cue_key(payload: dict[str, Any], settings: Settings) -> str:
     """The cache key of a cue: what defines its music (`payload`), namespaced by the project
     (client and name) and by `code_digest`, so projects and checkouts never collide."""
-    backend = cfg["pipeline"]["backend"]
     scope = {
-        "client": cfg["project"]["client"],
-        "project": cfg["project"]["name"],
-        "code": code_digest(backend),
+        "client": settings.project.client,
+        "project": settings.project.name,
+        "code": code_digest(settings.pipeline.backend),
     }
     blob = json.dumps({**payload, "scope": scope}, sort_keys=True, default=str).encode()
     return KEY_PREFIX + hashlib.sha256(blob).hexdigest()
@@ -123,16 +136,18 @@ class Named(CachePolicy):
         return None if key is None else self.prefix + key
 
 
-def music_scope(inputs: dict[str, Any]) -> dict[str, str]:
-    """What shapes a cue besides its inputs: the backend's version, the style vocabulary
-    and the code (`code_digest`); the project is in its settings."""
+def music_scope(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What shapes a cue besides its other inputs: the settings that define its music (with
+    the project: `music_settings`), the backend's version, the style vocabulary and the
+    code (`code_digest`)."""
     from scoreflow.tasks.engines import get_backend
 
-    settings = inputs["settings"]
+    settings: Settings = inputs["settings"]
     return {
+        "settings": music_settings(settings),
         "backend_version": get_backend(settings).version,
-        "styles": config.styles_digest(settings["composer"]["styles"]),
-        "code": code_digest(settings["pipeline"]["backend"]),
+        "styles": config.styles_digest(settings.composer.styles),
+        "code": code_digest(settings.pipeline.backend),
     }
 
 
@@ -149,14 +164,14 @@ def measuring_code(inputs: dict[str, Any]) -> str:
     return quality_digest()
 
 
-def picture_settings(inputs: dict[str, Any]) -> dict[str, Any]:
-    """What the picture reader reads of the config: ``[picture]``, the vocabulary and the
+def picture_settings(inputs: dict[str, Any]) -> dict[str, object]:
+    """What the picture reader reads of the settings: ``[picture]``, the vocabulary and the
     dialogue margin."""
-    cfg = inputs["cfg"]
+    settings: Settings = inputs["cfg"]
     return {
-        "picture": cfg["picture"],
-        "styles": config.styles_digest(cfg["composer"]["styles"]),
-        "speech_margin_db": cfg["mix"]["speech_margin_db"],
+        "picture": settings.picture,
+        "styles": config.styles_digest(settings.composer.styles),
+        "speech_margin_db": settings.mix.speech_margin_db,
     }
 
 
@@ -164,8 +179,8 @@ def reading_code(inputs: dict[str, Any]) -> str:
     return picture_digest()
 
 
-#: a cue: its brief, length, seed and music settings (with the project), and `music_scope`
-CUE_POLICY = Named(prefix=KEY_PREFIX, policy=Inputs() + Digest(of=music_scope))
+#: a cue: its brief, length and seed, and `music_scope` (the settings that define its music)
+CUE_POLICY = Named(prefix=KEY_PREFIX, policy=Inputs(exclude=["settings"]) + Digest(of=music_scope))
 #: a cue's measures: its content, brief and thresholds, and the measuring code
 MEASURE_POLICY = Named(
     prefix="scoreflow-quality-",
@@ -179,11 +194,11 @@ PICTURE_POLICY = Named(
 )
 
 
-def task_options(cfg: dict[str, Any]) -> dict[str, Any]:
+def task_options(settings: Settings) -> dict[str, Any]:
     """``with_options`` for the cue task: its result storage and expiry from ``[cache]``."""
     return {
-        "result_storage": result_storage(cfg["cache"]["storage"]) or config.cache_dir(cfg),
-        "cache_expiration": timedelta(days=cfg["cache"]["expire_days"]),
+        "result_storage": result_storage(settings.cache.storage) or config.cache_dir(settings),
+        "cache_expiration": timedelta(days=settings.cache.expire_days),
     }
 
 

@@ -49,7 +49,7 @@ def write_outputs(run: Run, cut: Cut, plan: Plan, made: Made, mixed: Mixed) -> W
     takes, the cue sheet and the NLE files."""
     stage(run.log, 6, "writing soundtrack, mix, stems and cues")
     out_p, sr, video_p = run.out_p, run.sample_rate, run.video_p
-    subtype = run.cfg["output"]["wav_subtype"]
+    subtype = run.cfg.output.wav_subtype
     audio_files = deliver.write_programme(out_p, mixed.programme, sr, subtype=subtype)
     scored_p = out_p / f"{video_p.stem}.scored{video_p.suffix}"
     main = audio_files.get("mix", audio_files["soundtrack"])
@@ -78,7 +78,7 @@ def _write_edit(
     on the music track, and the NLE files written."""
     out_p, cfg = run.out_p, run.cfg
     wavs = {sid: out_p / f["wav"] for sid, f in cue_files.items()}
-    crossfade_s = cfg["mix"]["crossfade_s"]
+    crossfade_s = cfg.mix.crossfade_s
     clips = {c.scene_id: c for c in fcp.cue_clips(cut.scenes, wavs, crossfade_s=crossfade_s)}
     deliver.write_cuesheet(
         out_p / "cuesheet.csv",
@@ -87,10 +87,10 @@ def _write_edit(
             {c.scene_id: c.cue for c in mixed.cues},
             {b.scene_id: b for b in plan.briefs},
             production=run.video_p.stem,
-            people=cfg["cuesheet"],
+            people=cfg.cuesheet,
         ),
     )
-    if not (cfg["output"]["interchange"] and cue_files):
+    if not (cfg.output.interchange and cue_files):
         return clips, []
     edit_files = deliver.write_interchange(
         out_p, cut.scenes, wavs, video=run.video_p, media=cut.info, crossfade_s=crossfade_s,
@@ -144,7 +144,7 @@ def manifest_record(
             record.Source(str(run.video), etag(run.video), cut.video_sha256), cut.info, shots
         ),
         picture=picture,
-        settings=run.cfg,
+        settings=run.cfg.model_dump(mode="json"),
         scenes=_scene_entries(
             cut.scenes,
             run.sample_rate,

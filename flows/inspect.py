@@ -12,9 +12,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoreflow.tasks.errors import InputError
+
+if TYPE_CHECKING:  # the command imports this module on every start: pydantic only when used
+    from scoreflow.config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Inputs:
     """What `check` and `explain` both read: config, backend, vocabulary, the video's
     media info, scenes, and with no shot list the picture's reading (else None)."""
 
-    cfg: dict[str, Any]
+    cfg: Settings
     engine: Any
     vocab: Any
     info: Any
@@ -46,6 +49,7 @@ def read_inputs(source: Source, *, overrides: dict[str, Any], picture: bool = Tr
     """Read the config, backend and scenes; with no shot list the scenes are read from the
     picture (none if not `picture`)."""
     from scoreflow import config
+    from scoreflow.flows import settings
     from scoreflow.tasks.audio.media import probe
     from scoreflow.tasks.cloud.storage import fetch, work_dir
     from scoreflow.tasks.engines import get_backend
@@ -53,11 +57,9 @@ def read_inputs(source: Source, *, overrides: dict[str, Any], picture: bool = Tr
 
     shots, video, start_tc = source.shots, source.video, source.start_tc
     guide = overrides.pop("guide", None)
-    cfg = config.load_config(
-        source.config_file, {"pipeline": overrides, "ace-step": {"guide": guide}}
-    )
+    cfg = settings.load(source.config_file, {"pipeline": overrides, "ace-step": {"guide": guide}})
     engine = get_backend(cfg)
-    vocab = config.styles(cfg["composer"]["styles"])
+    vocab = config.styles(cfg.composer.styles)
     if shots is None and not video:
         raise InputError(
             "no shot list and no video",
@@ -79,7 +81,7 @@ def read_inputs(source: Source, *, overrides: dict[str, Any], picture: bool = Tr
     from scoreflow.tasks.picture import reading as pic
 
     reading = pic.read_with(video_p, cfg)
-    scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
+    scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg.picture.genre)
     return Inputs(cfg, engine, vocab, info, scenes, reading)
 
 
@@ -108,8 +110,8 @@ def check(
     if got.info is not None:
         from scoreflow.tasks.audio.mux import check_audio_options
 
-        out = got.cfg["output"]
-        check_audio_options(got.info.container, out["audio_codec"], out["audio_bitrate"])
+        out = got.cfg.output
+        check_audio_options(got.info.container, out.audio_codec, out.audio_bitrate)
     lines = [f"backend: {_ready(got.engine)}"]
     lines += [f"video: {describe(got.info)}"] if got.info else []
     if got.reading is not None:
@@ -206,7 +208,7 @@ def _spot_lines(spot: Any) -> list[str]:
     return lines + [f"  picture hit: {why}" for why in spot.hit_why]
 
 
-def _plan_lines(engine: Any, cfg: dict[str, Any], scene: Any, brief: Any) -> list[str]:
+def _plan_lines(engine: Any, cfg: Settings, scene: Any, brief: Any) -> list[str]:
     """The composer's plan for a scene's cue (nothing for another backend)."""
     from scoreflow.tasks.engines.composer import Composer
     from scoreflow.tasks.timeline.model import scene_seed
@@ -215,9 +217,7 @@ def _plan_lines(engine: Any, cfg: dict[str, Any], scene: Any, brief: Any) -> lis
         return []
     start, end = scene.sample_span(engine.sample_rate)
     seconds = (end - start) / engine.sample_rate
-    plan, _ = engine.compose(
-        brief, seconds=seconds, seed=scene_seed(cfg["pipeline"]["seed"], scene)
-    )
+    plan, _ = engine.compose(brief, seconds=seconds, seed=scene_seed(cfg.pipeline.seed, scene))
     return list(plan.summary())
 
 
@@ -240,7 +240,7 @@ def quality_lines(q: dict[str, Any] | None) -> list[str]:
 
 def render(midi: str, *, out: str, seconds: float | None, config_file: str | None) -> str:
     """Render a MIDI file to a WAV through the composer's SoundFont and room."""
-    from scoreflow import config
+    from scoreflow.flows import settings
     from scoreflow.tasks.cloud.storage import (
         S3Uri,
         check_not_input,
@@ -253,7 +253,7 @@ def render(midi: str, *, out: str, seconds: float | None, config_file: str | Non
     from scoreflow.tasks.delivery.deliver import write_wav
     from scoreflow.tasks.engines.composer import Composer
 
-    cfg = config.load_config(config_file)
+    cfg = settings.load(config_file)
     if str(out) == str(midi):
         raise InputError("refusing to overwrite an input file", source=midi)
     source = fetch(midi, work_dir(), what="MIDI file")
@@ -264,7 +264,7 @@ def render(midi: str, *, out: str, seconds: float | None, config_file: str | Non
         check_not_input(target, [source])
     composer = Composer.from_config(cfg)
     audio = composer.render_file(source, seconds=seconds)
-    write_wav(target, audio, composer.sample_rate, subtype=cfg["output"]["wav_subtype"])
+    write_wav(target, audio, composer.sample_rate, subtype=cfg.output.wav_subtype)
     if is_remote(out):
         upload(target, out)
     return f"{out}: {audio.shape[1] / composer.sample_rate:.2f} s"
@@ -297,14 +297,15 @@ def library_plan(
 ) -> list[str]:
     """Validate a library brief (and the backend) and describe the plan: tracks x versions."""
     from scoreflow import config
+    from scoreflow.flows import settings
     from scoreflow.tasks.cloud.storage import fetch, work_dir
     from scoreflow.tasks.library.plan import read_brief
 
-    cfg = config.load_config(config_file, {"pipeline": {"backend": backend}})
+    cfg = settings.load(config_file, {"pipeline": {"backend": backend}})
     path = fetch(brief, work_dir(), what="library brief")
     try:
         plan = read_brief(
-            path, cfg=cfg, vocab=config.styles(cfg["composer"]["styles"]), tracks=tracks, seed=seed
+            path, cfg=cfg, vocab=config.styles(cfg.composer.styles), tracks=tracks, seed=seed
         )
     except InputError as exc:
         raise exc.renamed(str(path), brief) if str(path) != brief else exc from None
@@ -326,9 +327,9 @@ def library_plan(
     return [*lines[:1], *notes, *lines[1:]]
 
 
-def _library_backend_notes(cfg: dict[str, Any]) -> list[str]:
+def _library_backend_notes(cfg: Settings) -> list[str]:
     """What a backend other than the composer leaves out of a library (and its warnings)."""
-    if cfg["pipeline"]["backend"] == "composer":
+    if cfg.pipeline.backend == "composer":
         return []
     from scoreflow.tasks.engines import get_backend
 
@@ -367,13 +368,13 @@ def read_cuts(
 ) -> Cuts:
     """Read the picture's cuts, scenes and hit points; refuse an `out` file that is the
     video or, without `force`, a file that is there."""
-    from scoreflow import config
+    from scoreflow.flows import settings
     from scoreflow.tasks.cloud.storage import fetch, work_dir
     from scoreflow.tasks.interchange import cutlist
     from scoreflow.tasks.picture import reading as pic
 
     kinds = [(Path(o), cutlist.format_for(o)) for o in out]
-    cfg = config.load_config(config_file)
+    cfg = settings.load(config_file)
     video_p = fetch(video, work_dir(), what="video")
     for path, _ in kinds:
         if path.exists() and (path.resolve() == Path(video_p).resolve() or not force):
@@ -381,7 +382,7 @@ def read_cuts(
                              fix="Give another name, or --force to replace it")  # fmt: skip
     reading = pic.read_with(video_p, cfg)
     info = reading.source.media_info()
-    scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg["picture"]["genre"])
+    scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg.picture.genre)
     return Cuts(Path(video_p), reading, scenes, kinds)
 
 

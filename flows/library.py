@@ -27,8 +27,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from scoreflow import config
+from scoreflow.config.settings import Settings
 from scoreflow.flows import cache, progress, runners
-from scoreflow.flows.stages import STORAGE_RETRIES, fetch_task, music_settings
+from scoreflow.flows import settings as run_settings
+from scoreflow.flows.stages import STORAGE_RETRIES, fetch_task
 from scoreflow.tasks.cloud import storage
 from scoreflow.tasks.delivery.outdir import RunFolder
 from scoreflow.tasks.engines import get_backend
@@ -52,7 +54,7 @@ def _code_digest() -> str:
 
 
 def track_key(
-    spec: TrackSpec, *, seed: int, title: str, spec_d: dict[str, Any], settings: dict[str, Any]
+    spec: TrackSpec, *, seed: int, title: str, spec_d: dict[str, Any], settings: Settings
 ) -> str:
     """What defines a track's files: its music, seed, title, the delivery spec, the
     backend's settings and vocabulary, and the code that makes them."""
@@ -62,9 +64,9 @@ def track_key(
         "seed": seed,
         "title": title,
         "delivery": spec_d,
-        "settings": settings,
+        "settings": cache.music_settings(settings),
         "library_code": _code_digest(),
-        "styles": config.styles_digest(settings["composer"]["styles"]),
+        "styles": config.styles_digest(settings.composer.styles),
     }
     return cache.cue_key(payload, settings).replace(cache.KEY_PREFIX, "scoreflow-track-")
 
@@ -86,7 +88,7 @@ def track_task(
     title: str,
     key: str,
     spec_d: dict[str, Any],
-    settings: dict[str, Any],
+    settings: Settings,
     versions: list[str],
     root: str,
 ) -> dict[str, Any]:
@@ -145,10 +147,10 @@ def make_library(
     than the catalogue already holds from this brief (a nightly schedule's "20 new
     tracks"), never touching the others.
     """
-    cfg = config.load_config(config_file, {"pipeline": {"backend": backend}})
+    cfg = run_settings.load(config_file, {"pipeline": {"backend": backend}})
     log = get_run_logger()
     brief_p = fetch_task(brief, storage.work_dir(), "library brief")
-    vocab = config.styles(cfg["composer"]["styles"])
+    vocab = config.styles(cfg.composer.styles)
     existing = read_catalogue(out)
     if add is not None:  # this many more than the catalogue holds from this brief
         if not 1 <= add <= 10_000:
@@ -156,13 +158,12 @@ def make_library(
         held = sum(1 for t in existing["tracks"] if t.get("brief") == Path(brief).name)
         tracks = held + add
     library = read_brief(brief_p, cfg=cfg, vocab=vocab, tracks=tracks, seed=seed)
-    settings = music_settings(cfg)
-    music = get_backend(settings)
+    music = get_backend(cfg)
     for notice in getattr(music, "notices", []):
         log.warning("%s", notice)
     with contextlib.ExitStack() as stack:
         stage, folder = _output(stack, out)
-        run = _Run.start(cfg, settings, library)
+        run = _Run.start(cfg, library)
         result = _make(run, library, existing, stage=stage, brief=brief, out=out, log=log)
         names = result.pop("_names")
         if folder is None:
@@ -183,27 +184,26 @@ def _output(stack: contextlib.ExitStack, out: str) -> tuple[Path, RunFolder | No
 
 @dataclass(frozen=True)
 class _Run:
-    """What every track of one library run shares: the config, the track task with the
-    run's cache options, the delivery spec, the backend's settings, the versions and the
-    cache folder the tracks' files go to."""
+    """What every track of one library run shares: the settings, the track task with the
+    run's cache options, the delivery spec, the versions and the cache folder the tracks'
+    files go to."""
 
-    cfg: dict[str, Any]
+    cfg: Settings
     task: Any
     spec_d: dict[str, Any]
-    settings: dict[str, Any]
     versions: list[str]
     root: Path
 
     @classmethod
-    def start(cls, cfg: dict[str, Any], settings: dict[str, Any], library: LibraryPlan) -> _Run:
-        """The run of `library`'s tracks under `cfg` and the backend's `settings`."""
+    def start(cls, cfg: Settings, library: LibraryPlan) -> _Run:
+        """The run of `library`'s tracks under the settings `cfg`."""
         task_ = track_task.with_options(**cache.task_options(cfg))
         spec_d, versions = library.delivery.to_dict(), library.versions()
-        return cls(cfg, task_, spec_d, settings, versions, config.cache_dir(cfg) / "library")
+        return cls(cfg, task_, spec_d, versions, config.cache_dir(cfg) / "library")
 
     def key(self, spec: TrackSpec, *, seed: int, title: str) -> str:
         """The track task's cache key for `spec` made with `seed` under `title`."""
-        return track_key(spec, seed=seed, title=title, spec_d=self.spec_d, settings=self.settings)
+        return track_key(spec, seed=seed, title=title, spec_d=self.spec_d, settings=self.cfg)
 
     def args(self, spec: TrackSpec, *, seed: int, title: str, key: str) -> dict[str, Any]:
         """The track task's arguments."""
@@ -213,7 +213,7 @@ class _Run:
             "title": title,
             "key": key,
             "spec_d": self.spec_d,
-            "settings": self.settings,
+            "settings": self.cfg,
             "versions": self.versions,
             "root": str(self.root),
         }
@@ -283,7 +283,7 @@ def _titled(
     ids = {s.id for s in library.tracks}
     taken = {t["title"].lower() for t in existing["tracks"] if t["id"] not in ids}
     taken |= {s.title.lower() for s in library.tracks if s.title}
-    vocab = config.styles(run.cfg["composer"]["styles"])
+    vocab = config.styles(run.cfg.composer.styles)
     titled = []
     for spec in library.tracks:
         title = spec.title or catalogue_index.make_title(
@@ -304,7 +304,7 @@ def _fan_out(run: _Run, jobs: list[dict[str, Any]]) -> None:
     on the workers, so the loop that checks each track against the earlier ones finds them
     in the cache. The thread runner keeps tracks one at a time (a track's peak memory is
     the library's)."""
-    runner = runners.cue_runner(run.cfg["pipeline"])
+    runner = runners.cue_runner(run.cfg.pipeline)
     if runner is None or len(jobs) < 2:
         return
     with runner:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.delivery.deliver import scored_video
 from scoreflow.tasks.delivery.report import qc_rows
 
@@ -20,16 +21,16 @@ def run_name() -> str:
     return f"score-{stem}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}"
 
 
-def run_tags(cfg: dict[str, Any]) -> list[str]:
+def run_tags(cfg: Settings) -> list[str]:
     """Tags from the settings: backend, preset, and the project's client and name."""
-    project = cfg["project"]
-    tags = ["scoreflow", f"backend:{cfg['pipeline']['backend']}"]
-    tags.append(f"preset:{cfg['pipeline']['preset']}")
-    tags += [f"client:{project['client']}"] if project["client"] else []
-    return tags + ([f"project:{project['name']}"] if project["name"] else [])
+    project = cfg.project
+    tags = ["scoreflow", f"backend:{cfg.pipeline.backend}"]
+    tags.append(f"preset:{cfg.pipeline.preset}")
+    tags += [f"client:{project.client}"] if project.client else []
+    return tags + ([f"project:{project.name}"] if project.name else [])
 
 
-def tag_run(cfg: dict[str, Any]) -> None:
+def tag_run(cfg: Settings) -> None:
     """Add `run_tags` to the flow run in progress (whoever started it: CLI, deployment)."""
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext

@@ -23,15 +23,21 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.cloud.storage import S3Uri, fetch, is_remote, sha256_file, work_dir
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.music.brief import brief_changes
 from scoreflow.tasks.timeline.model import Brief, Scene
 
 
+def _manifest_of(out: str) -> str:
+    """Where the manifest of the run in `out` is."""
+    return f"{out.rstrip('/')}/manifest.json"
+
+
 def load_run(out: str) -> dict[str, Any]:
     """The manifest of the run in `out` (a run folder, or an ``s3://`` run prefix)."""
-    where = f"{out.rstrip('/')}/manifest.json"
+    where = _manifest_of(out)
     if is_remote(out):
         path = fetch(where, work_dir(), what="manifest")
     else:
@@ -121,7 +127,7 @@ def rerun(
             video=inputs["video"]["path"],
             shots=(inputs.get("shots") or {}).get("path"),
             out=target,
-            settings=manifest["settings"],
+            settings=Settings.from_dict(manifest["settings"], source=_manifest_of(out)),
             fps=programme["rate"],
             start_tc=programme["start_tc"],
             revision=revision,
@@ -182,7 +188,7 @@ def record_changes(
     scored: list[Scene],
     briefs: list[Brief],
     notes: dict[str, list[str]],
-    cfg: dict[str, Any],
+    cfg: Settings,
 ) -> list[dict[str, Any]]:
     """The history with what its newest note changed in its scene's brief (the brief
     made again without that note, against `briefs`)."""
@@ -195,7 +201,7 @@ def record_changes(
     earlier = {**notes, sid: notes.get(sid, [])[:-1]}
     before = next(
         b
-        for b in brief_task.fn(scored, cfg["composer"]["styles"], earlier, cfg["pipeline"]["seed"])
+        for b in brief_task.fn(scored, cfg.composer.styles, earlier, cfg.pipeline.seed)
         if b.scene_id == sid
     )
     after = next(b for b in briefs if b.scene_id == sid)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scoreflow.config.settings import Settings
 from scoreflow.flows import progress
 from scoreflow.tasks.audio.blocks import StreamedProgramme
 from scoreflow.tasks.audio.spool import SpooledCue
@@ -28,7 +29,7 @@ class Run:
     """A run in progress: its settings, its inputs as given and as fetched, and where it
     writes (`out_p`: staged; `final`: the local folder it ends up in)."""
 
-    cfg: dict[str, Any]
+    cfg: Settings
     log: Any  # the flow run's logger
     stack: contextlib.ExitStack  # what the run holds until it ends (folder, spool, futures)
     video: str
@@ -44,7 +45,7 @@ class Run:
 
     @property
     def sample_rate(self) -> int:
-        return int(self.cfg["pipeline"]["sample_rate"])
+        return int(self.cfg.pipeline.sample_rate)
 
     @property
     def spool_dir(self) -> Path:
@@ -85,7 +86,7 @@ def new_run_id() -> str:
 def open_run(
     stack: contextlib.ExitStack,
     *,
-    cfg: dict[str, Any],
+    cfg: Settings,
     log: Any,
     given: tuple[str, str | None, str],
     fetched: tuple[Path, Path | None],

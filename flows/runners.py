@@ -23,20 +23,21 @@ from typing import Any, cast
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from scoreflow.config.settings import PipelineSettings
 from scoreflow.tasks.errors import InputError
 
 CUE_TAG = "scoreflow-cue"  # every take carries it; `cue_concurrency` limits it
 
 
-def cue_runner(pipeline: dict[str, Any], *, batched: bool = False) -> TaskRunner[Any] | None:
+def cue_runner(pipeline: PipelineSettings, *, batched: bool = False) -> TaskRunner[Any] | None:
     """The task runner for a run's cue takes (None: the flow's own, unbounded threads).
 
     Threads are bounded by ``threads`` (0: one a core): more takes rendering at once than
     cores only add their memory. A `batched` backend (one generate call for many cues)
     gets as many threads as there are takes unless ``threads`` says otherwise.
     """
-    if pipeline["task_runner"] == "thread":
-        n = pipeline["threads"] or (0 if batched else os.cpu_count() or 1)
+    if pipeline.task_runner == "thread":
+        n = pipeline.threads or (0 if batched else os.cpu_count() or 1)
         return ThreadPoolTaskRunner(max_workers=n) if n else None
     try:
         from prefect_dask import DaskTaskRunner
@@ -45,10 +46,10 @@ def cue_runner(pipeline: dict[str, Any], *, batched: bool = False) -> TaskRunner
             "the dask task runner needs prefect-dask", field="pipeline.task_runner",
             value="dask", fix="pip install 'scoreflow[dask]', or use \"thread\"",
         ) from None  # fmt: skip
-    if pipeline["dask_address"]:
-        return DaskTaskRunner(address=pipeline["dask_address"])
+    if pipeline.dask_address:
+        return DaskTaskRunner(address=pipeline.dask_address)
     cluster = {
-        "n_workers": pipeline["dask_workers"],
+        "n_workers": pipeline.dask_workers,
         "threads_per_worker": 1,
         "processes": True,
         "host": "127.0.0.1",

@@ -39,8 +39,8 @@ def read_cut(run: Run, *, fps: str | None, start_tc: str | None) -> Cut:
     try:
         info = probe_task(run.video_p)
         detail(run.log, "%s", media.describe(info))
-        o = run.cfg["output"]
-        mux.check_audio_options(info.container, o["audio_codec"], o["audio_bitrate"])
+        o = run.cfg.output
+        mux.check_audio_options(info.container, o.audio_codec, o.audio_bitrate)
         video_sha256 = sha256_file(run.video_p)
         cut = _scenes(run, info, video_sha256, fps=fps, start_tc=start_tc)
     except InputError as exc:
@@ -61,7 +61,7 @@ def _scenes(
         stage(log, 2, "reading the picture of %s (no shot list)", video_p.name)
         reading = read_picture_task(video_p, cfg, video_sha256)
         detail(log, "%s", picture.summary(reading))
-        genre = cfg["picture"]["genre"]
+        genre = cfg.picture.genre
         scenes = picture.scenes_for(reading, info, start_tc=start_tc, genre=genre)
         return Cut(info, video_sha256, scenes, reading, {})
     stage(log, 2, "reading shot list %s", run.shots_p.name)
@@ -69,12 +69,12 @@ def _scenes(
     if str(run.shots_p) != run.shots:  # a fetched copy: scenes point at what the user gave
         given = (str(run.shots_p), run.shots)
         scenes = [replace(x, origin=x.origin.replace(*given)) for x in scenes]
-    if not cfg["picture"]["suggest"] or not any(s.music for s in scenes):
+    if not cfg.picture.suggest or not any(s.music for s in scenes):
         return Cut(info, video_sha256, scenes, None, {})
     reading = read_picture_task(video_p, cfg, video_sha256)
-    vocab = config.styles(cfg["composer"]["styles"])
+    vocab = config.styles(cfg.composer.styles)
     scenes, suggested = picture.suggest(
-        scenes, reading, settings=cfg["picture"], mapping=vocab["picture"], vocab=vocab
+        scenes, reading, settings=cfg.picture, mapping=vocab["picture"], vocab=vocab
     )
     if suggested:
         detail(log, "from the picture: %s", "; ".join(f"scene {k}: {len(v)} suggestion(s)"

@@ -17,11 +17,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from scoreflow import config
+from scoreflow.config.settings import Settings
 from scoreflow.flows import deliverables, prefect_ui
+from scoreflow.flows import settings as run_settings
 from scoreflow.flows.revise import check_revision, record_changes
 from scoreflow.flows.run import Mixed, Plan, Run, detail, new_run_id, open_run, stage
 from scoreflow.flows.scenes import Cut, read_cut
+from scoreflow.flows.settings import Flags
 from scoreflow.flows.stages import (
     brief_task,
     dialogue_task,
@@ -54,7 +56,7 @@ def score_video(
     allow_qc_fail: bool = False,
     takes: int | None = None,
     revision: dict[str, Any] | None = None,
-    settings: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Score `video` from the shot list `shots` into the folder `out`; with no `shots`,
     from the scenes, energy and hit points read from the picture (`tasks.picture`).
@@ -63,8 +65,8 @@ def score_video(
     quality score (`tasks.quality`); the best is used unless `revision` picks another.
     `revision` (what `scoreflow pick` and `revise` pass) holds per-scene ``notes`` merged
     into the briefs, ``picks`` (scene id -> take), and the ``history`` the manifest keeps;
-    `settings` are an earlier run's whole settings (its manifest's), used instead of the
-    defaults and `config_file`.
+    `settings` are an earlier run's whole settings (its manifest's, as `Settings`), used
+    instead of the defaults and `config_file`.
 
     A run whose deliverables fail QC (loudness off target, true peak over the ceiling,
     clipping, a silent music scene, audio and picture of different lengths) is written and
@@ -74,20 +76,20 @@ def score_video(
     a remote `out` receives the run under ``out/<run id>/``, its manifest uploaded last.
     Returns the manifest (also written as ``manifest.json``).
     """
-    flags: dict[str, dict[str, Any]] = {
+    flags: Flags = {
         "pipeline": {"backend": backend, "model": model, "preset": preset, "seed": seed},
         "output": {"keep_original_audio": keep_original_audio},
         "ace-step": {"guide": guide},
     }
     flags["pipeline"]["takes"] = takes
-    cfg = _settings(config_file, settings, flags)
+    cfg = run_settings.of_run(config_file, settings, flags)
     prefect_ui.tag_run(cfg)
     work = work_dir()
     video_p = fetch_task(video, work, "video")
     shots_p = fetch_task(shots, work, "shot list") if shots else None
     run_id = new_run_id()
-    inputs = {"config": config_file or "", "styles": cfg["composer"]["styles"],
-              "SoundFont": cfg["composer"]["soundfont"]}  # fmt: skip
+    inputs = {"config": config_file or "", "styles": cfg.composer.styles,
+              "SoundFont": cfg.composer.soundfont}  # fmt: skip
     with contextlib.ExitStack() as stack:
         run = open_run(
             stack, cfg=cfg, log=get_run_logger(), given=(video, shots, out),
@@ -96,16 +98,6 @@ def score_video(
         return _score(
             run, fps=fps, start_tc=start_tc, revision=revision or {}, allow_qc_fail=allow_qc_fail
         )
-
-
-def _settings(
-    config_file: str | None, settings: dict[str, Any] | None, flags: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """The run's settings: the config file's (else the defaults), or an earlier run's
-    whole `settings`, with the command line's `flags` over them."""
-    if settings is None:
-        return config.load_config(config_file, flags)
-    return config.load_config(None, config.layered(settings, flags))
 
 
 def _score(
@@ -138,9 +130,9 @@ def _plan(run: Run, cut: Cut, revision: dict[str, Any]) -> Plan:
     cfg = run.cfg
     notes, picks = revision.get("notes", {}), revision.get("picks", {})
     music = {s.id for s in cut.scored}
-    check_revision(music, scenes=notes, picks=picks, takes=cfg["pipeline"]["takes"])
-    reference = quality.load_reference(cfg["quality"]["reference"]) or None
-    briefs = brief_task(cut.scored, cfg["composer"]["styles"], notes, cfg["pipeline"]["seed"])
+    check_revision(music, scenes=notes, picks=picks, takes=cfg.pipeline.takes)
+    reference = quality.load_reference(cfg.quality.reference) or None
+    briefs = brief_task(cut.scored, cfg.composer.styles, notes, cfg.pipeline.seed)
     history = record_changes(revision.get("history", []), cut.scored, briefs, notes, cfg)
     entry = RevisionEntry(revision.get("number", 0), notes, picks, history)
     return Plan(cut.scored, briefs, entry, reference, revising=bool(revision))
@@ -150,13 +142,13 @@ def _make_music(run: Run, plan: Plan) -> tuple[Made, dict[str, dict[str, Any]]]:
     """Stages 3 and 4: every cue made (its takes, spooled to disk), and their quality
     measured against each other."""
     cfg, log, sr = run.cfg, run.log, run.sample_rate
-    backend = cfg["pipeline"]["backend"]
+    backend = cfg.pipeline.backend
     stage(log, 3, "generating %d cues with %s, each fitted to its scene", len(plan.scored), backend)
     spans = {s.id: s.sample_span(sr) for s in plan.scored}
     spool.sweep(work_dir() / "spool")  # what killed runs left a day ago or more
     run.stack.callback(shutil.rmtree, run.spool_dir, ignore_errors=True)
     made = make_cues(plan.scored, plan.briefs, spans, cfg, plan.revision.picks, run.spool_dir)
-    qualities = programme_quality_task(made.reports, cfg["quality"], plan.reference)
+    qualities = programme_quality_task(made.reports, cfg.quality, plan.reference)
     detail(log, "quality: %s", quality_line(qualities))
     cached = list(made.cached.values())
     stage(
@@ -169,7 +161,7 @@ def _mix(run: Run, cut: Cut, plan: Plan, made: Made) -> Mixed:
     """Stage 5: the video's dialogue found, the cues leveled by their intensity and placed
     with their transitions, and the programme mixed and brought to the preset."""
     cfg, log, sr = run.cfg, run.log, run.sample_rate
-    stage(log, 5, "mixing to %s", cfg["pipeline"]["preset"])
+    stage(log, 5, "mixing to %s", cfg.pipeline.preset)
     total = frame_to_sample(cut.info.frames, cut.info.rate, sr)
     dialogue, regions = dialogue_task(run.video_p, cut.info, total, cut.scenes, cfg, run.spool_dir)
     regions_s = [(a / sr, b / sr) for a, b in regions]
@@ -194,7 +186,7 @@ def _placements(
 ) -> tuple[list[spool.SpooledCue], list[mix.Placement]]:
     """The cues with their level (from their brief's intensity), and where each goes."""
     sr, by_scene = run.sample_rate, {s.id: s for s in plan.scored}
-    range_lu = run.cfg["mix"]["intensity_range_lu"]
+    range_lu = run.cfg.mix.intensity_range_lu
     levels = {
         b.scene_id: mix.intensity_level_db(b.intensity, range_lu=range_lu) for b in plan.briefs
     }

@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from scoreflow import config
+from scoreflow.config.settings import AlignSettings, QualitySettings, Settings
 from scoreflow.flows import cache
 from scoreflow.tasks.audio import align, blocks, media, mix, mux, speech, spool
 from scoreflow.tasks.cloud.storage import S3Uri, atomic_path, fetch, upload
@@ -27,18 +28,6 @@ from scoreflow.tasks.quality import measures as quality
 from scoreflow.tasks.timeline.model import Brief, Cue, MediaInfo, Scene
 
 PROGRAMME_THEME = "main"  # the theme of every scene without a theme column of its own
-
-
-def music_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The part of the config that defines the music a backend makes."""
-    backend = cfg["pipeline"]["backend"]
-    section = "musicgen" if backend == "audiocraft" else backend  # audiocraft shares it
-    return {
-        "pipeline": {k: cfg["pipeline"][k] for k in ("backend", "model", "sample_rate")},
-        "project": dict(cfg["project"]),
-        "composer": dict(cfg["composer"]),  # its vocabulary also shapes every brief
-        **({section: dict(cfg[section])} if section in cfg else {}),
-    }
 
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -90,7 +79,7 @@ def read_shots_task(
 
 @task(name="read-picture", cache_policy=cache.PICTURE_POLICY, persist_result=True,
       result_serializer="pickle")  # fmt: skip
-def read_picture_task(video: Path, cfg: dict[str, Any], video_sha256: str) -> picture.Reading:
+def read_picture_task(video: Path, cfg: Settings, video_sha256: str) -> picture.Reading:
     return picture.read_with(video, cfg)
 
 
@@ -122,7 +111,7 @@ ON_DISK: dict[str, Any] = {
 
 @task(name="generate-cue", task_run_name="generate-cue-{brief.scene_id}",
       cache_policy=cache.CUE_POLICY, **ON_DISK)  # fmt: skip
-def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str, Any]) -> Cue:
+def generate_cue_task(brief: Brief, samples: int, seed: int, settings: Settings) -> Cue:
     backend = get_backend(settings)
     seconds = samples / backend.sample_rate
     if backend.batched:  # concurrent cue tasks share batched calls
@@ -131,13 +120,16 @@ def generate_cue_task(brief: Brief, samples: int, seed: int, settings: dict[str,
 
 
 @task(name="fit-cue", task_run_name="fit-cue-{cue.scene_id}", cache_policy=NO_CACHE)
-def fit_task(cue: Cue, samples: int, settings: dict[str, Any]) -> Cue:
-    return align.fit_cue(cue, samples, **settings)
+def fit_task(cue: Cue, samples: int, settings: AlignSettings) -> Cue:
+    return align.fit_cue(
+        cue, samples, max_stretch=settings.max_stretch, fade_out_s=settings.fade_out_s,
+        declick_s=settings.declick_s,
+    )  # fmt: skip
 
 
 @task(name="measure-cue", task_run_name="measure-cue-{cue.scene_id}",
       cache_policy=cache.MEASURE_POLICY, **ON_DISK)  # fmt: skip
-def measure_cue_task(cue: Cue, brief: Brief, settings: dict[str, Any]) -> dict[str, Any]:
+def measure_cue_task(cue: Cue, brief: Brief, settings: QualitySettings) -> dict[str, Any]:
     return quality.cue_report(
         cue.audio, cue.sample_rate, brief=brief, midi=cue.midi, bpm=cue.bpm, settings=settings,
         melody=str(cue.metrics.get("melody", "")),
@@ -147,7 +139,7 @@ def measure_cue_task(cue: Cue, brief: Brief, settings: dict[str, Any]) -> dict[s
 @task(name="programme-quality", cache_policy=NO_CACHE)
 def programme_quality_task(
     reports: dict[str, dict[str, Any]],
-    settings: dict[str, Any],
+    settings: QualitySettings,
     reference: dict[str, dict[str, Any]] | None,
 ) -> dict[str, dict[str, Any]]:
     return quality.programme_quality(reports, settings, reference=reference)
@@ -159,7 +151,7 @@ def dialogue_task(
     info: MediaInfo,
     total: int,
     scenes: list[Scene],
-    cfg: dict[str, Any],
+    cfg: Settings,
     spool_dir: Path,
 ) -> tuple[spool.DiskSignal | None, list[tuple[int, int]]]:
     """The video's own audio, decoded to disk as `total` samples at the pipeline rate, and
@@ -167,10 +159,10 @@ def dialogue_task(
     `dialogue` column says yes or no."""
     if not info.audio_streams:
         return None, []
-    sr = cfg["pipeline"]["sample_rate"]
+    sr = cfg.pipeline.sample_rate
     audio = spool.decode_to_disk(video, spool_dir / "dialogue.f32", sample_rate=sr, samples=total)
     found = speech.speech_regions_streamed(
-        audio.read, total, sr, margin_db=cfg["mix"]["speech_margin_db"]
+        audio.read, total, sr, margin_db=cfg.mix.speech_margin_db
     )
     regions = speech.override_regions(
         found,
@@ -187,57 +179,53 @@ def mix_task(
     total: int,
     dialogue: spool.DiskSignal | None,
     regions: list[tuple[int, int]],
-    cfg: dict[str, Any],
+    cfg: Settings,
     spool_dir: Path,
 ) -> blocks.StreamedProgramme:
     """The programme mixed in blocks (`tasks.blocks`): the spooled cues leveled and
     placed to disk, then ducked, mixed and brought to the preset."""
-    chosen, m = config.preset(cfg), cfg["mix"]
-    sr = cfg["pipeline"]["sample_rate"]
+    chosen, m = config.preset(cfg), cfg.mix
+    sr = cfg.pipeline.sample_rate
     gains = [
         mix.level_gain(cast(spool.SpooledCue, p.cue).lufs,
                        target_lufs=chosen["target_lufs"] + p.level_db)
         for p in placements
     ]  # fmt: skip
     laid = mix.lay_out(
-        placements, sample_rate=sr, crossfade_s=m["crossfade_s"],
-        declick_s=cfg["align"]["declick_s"], gains=gains,
+        placements, sample_rate=sr, crossfade_s=m.crossfade_s,
+        declick_s=cfg.align.declick_s, gains=gains,
     )  # fmt: skip
     music = blocks.place_to_disk(
         laid, spool_dir / "music.f32", total_samples=total, sample_rate=sr,
-        fade_in_s=m["fade_in_s"], fade_out_s=m["fade_out_s"],
+        fade_in_s=m.fade_in_s, fade_out_s=m.fade_out_s,
     )  # fmt: skip
-    return blocks.mix_programme_blocked(
-        music,
-        dialogue,
+    mixing = mix.Mixing(
         sample_rate=sr,
         regions=regions,
         target_lufs=chosen["target_lufs"],
         true_peak_dbtp=chosen["true_peak_dbtp"],
-        work=spool_dir / "gain",
         dialogue_gated=chosen["gate"] == "dialogue",
-        duck_db=m["duck_db"],
-        attack_s=m["duck_attack_s"],
-        release_s=m["duck_release_s"],
-        music_vs_dialogue_lu=m["music_vs_dialogue_lu"],
-        with_dialogue=m["with_original"],
+        duck_db=m.duck_db,
+        attack_s=m.duck_attack_s,
+        release_s=m.duck_release_s,
+        music_vs_dialogue_lu=m.music_vs_dialogue_lu,
+        with_dialogue=m.with_original,
     )
+    return blocks.mix_programme_blocked(music, dialogue, mixing=mixing, work=spool_dir / "gain")
 
 
 @task(name="mux", cache_policy=NO_CACHE)
-def mux_task(
-    video: Path, soundtrack: Path, out: Path, info: MediaInfo, cfg: dict[str, Any]
-) -> list[str]:
-    o = cfg["output"]
+def mux_task(video: Path, soundtrack: Path, out: Path, info: MediaInfo, cfg: Settings) -> list[str]:
+    o = cfg.output
     with atomic_path(out, inputs=[video]) as tmp:
         command = mux.mux(
             video,
             soundtrack,
             tmp,
             media=info,
-            audio_codec=o["audio_codec"],
-            audio_bitrate=o["audio_bitrate"],
-            keep_original_audio=o["keep_original_audio"],
+            audio_codec=o.audio_codec,
+            audio_bitrate=o.audio_bitrate,
+            keep_original_audio=o.keep_original_audio,
         )
     return [out.name if a == tmp.name else a for a in command]
 

@@ -18,8 +18,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.transactions import CommitMode, transaction
 
+from scoreflow.config.settings import Settings
 from scoreflow.flows import cache, progress, runners
-from scoreflow.flows.stages import fit_task, generate_cue_task, measure_cue_task, music_settings
+from scoreflow.flows.stages import fit_task, generate_cue_task, measure_cue_task
 from scoreflow.tasks.audio import mix, spool
 from scoreflow.tasks.engines import get_backend
 from scoreflow.tasks.engines.batching import batch_queue
@@ -66,7 +67,7 @@ def take_task(
     number: int,
     samples: int,
     seed: int,
-    cfg: dict[str, Any],
+    cfg: Settings,
     spool_dir: Path,
 ) -> Take:
     """One take of a cue: generated (cached on its music), fitted to its scene, measured
@@ -77,10 +78,10 @@ def take_task(
     # take lost with its worker after generating finds its cue in the cache on the rerun
     with transaction(commit_mode=CommitMode.EAGER):
         made = generate_cue_task.with_options(**options)(
-            brief, samples=samples, seed=seed, settings=music_settings(cfg), return_state=True
+            brief, samples=samples, seed=seed, settings=cfg, return_state=True
         )
-        fitted = fit_task(made.result(), samples=samples, settings=cfg["align"])
-        report = measure_cue_task.with_options(**options)(fitted, brief, cfg["quality"])
+        fitted = fit_task(made.result(), samples=samples, settings=cfg.align)
+        report = measure_cue_task.with_options(**options)(fitted, brief, cfg.quality)
     lufs = mix.integrated_lufs(fitted.audio, fitted.sample_rate)
     held = spool.spool(fitted, spool_dir / "cues", lufs=lufs)
     worker = f"{socket.gethostname()}/{os.getpid()}"
@@ -91,20 +92,20 @@ def make_cues(
     scored: list[Scene],
     briefs: list[Brief],
     spans: dict[str, tuple[int, int]],
-    cfg: dict[str, Any],
+    cfg: Settings,
     picks: dict[str, int],
     spool_dir: Path,
 ) -> Made:
     """Make every take of every cue (`take_task`: from the cache where it can), counting
     them on the terminal as they finish; then choose each scene's take: the one picked,
     else the best by quality score (the first of equals)."""
-    music = get_backend(music_settings(cfg))
+    music = get_backend(cfg)
     log = get_run_logger()
     if not music.commercial_use:
         log.warning("%s: not for commercial use", music.licence)
     for notice in getattr(music, "notices", []):
         log.warning("%s", notice)
-    n = cfg["pipeline"]["takes"]
+    n = cfg.pipeline.takes
     if music.batched:
         batch_queue(music).expect(len(scored) * n)
     takes = _make_takes(scored, briefs, spans, cfg, spool_dir, batched=music.batched)
@@ -124,19 +125,19 @@ def _make_takes(
     scored: list[Scene],
     briefs: list[Brief],
     spans: dict[str, tuple[int, int]],
-    cfg: dict[str, Any],
+    cfg: Settings,
     spool_dir: Path,
     *,
     batched: bool,
 ) -> dict[str, list[Take]]:
     """Every take of every scene's cue, on the configured runner (`runners.cue_runner`),
     each seeded by `take_seed` from its scene's seed."""
-    n = cfg["pipeline"]["takes"]
+    n = cfg.pipeline.takes
     jobs = [(s, b, k) for s, b in zip(scored, briefs, strict=True) for k in range(1, n + 1)]
-    seeds = {s.id: scene_seed(cfg["pipeline"]["seed"], s) for s in scored}
-    runners.limit_cues(cfg["pipeline"]["cue_concurrency"])
+    seeds = {s.id: scene_seed(cfg.pipeline.seed, s) for s in scored}
+    runners.limit_cues(cfg.pipeline.cue_concurrency)
     with contextlib.ExitStack() as stack:
-        runner = runners.cue_runner(cfg["pipeline"], batched=batched)
+        runner = runners.cue_runner(cfg.pipeline, batched=batched)
         if runner is not None:
             stack.enter_context(runner)
         futures = [

@@ -18,19 +18,19 @@ def _add_cache(sub: Subparsers) -> None:
 
 def _cache(args: argparse.Namespace) -> int:
     from scoreflow import config
-    from scoreflow.flows import cache
+    from scoreflow.flows import cache, settings
 
-    cfg = config.load_config(args.config)
+    cfg = settings.load(args.config)
     folder = config.cache_dir(cfg)
-    if cfg["cache"]["storage"]:
-        print(f"cues are kept in the Prefect block {cfg['cache']['storage']}: expire them "
+    if cfg.cache.storage:
+        print(f"cues are kept in the Prefect block {cfg.cache.storage}: expire them "
               "with the bucket's lifecycle rules")  # fmt: skip
     if args.action == "info":
         files, size = cache.usage(folder)
         print(f"{folder}: {files} files, {size / 1e6:.1f} MB; "
-              f"cues expire after {cfg['cache']['expire_days']:g} days")  # fmt: skip
+              f"cues expire after {cfg.cache.expire_days:g} days")  # fmt: skip
         return 0
-    days = cfg["cache"]["expire_days"] if args.older_than is None else args.older_than
+    days = cfg.cache.expire_days if args.older_than is None else args.older_than
     if days < 0:
         raise InputError("must be 0 or more", field="--older-than", value=days)
     files, size = cache.prune(folder, older_than_days=days, dry_run=args.dry_run)

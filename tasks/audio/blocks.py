@@ -234,13 +234,13 @@ def mix_programme_blocked(
     music: DiskSignal,
     dialogue: DiskSignal | None,
     *,
+    mixing: mix.Mixing,
     work: Path,
     block: int = BLOCK,
-    **options: Any,
 ) -> StreamedProgramme:
-    """`mix.mix_programme` of signals on disk, in blocks: its options (`mix.Mixing`'s
-    fields, by name), and the folder `work` for the gain curves."""
-    m = mix.Mixing(**options)
+    """`mix.mix_programme` of signals on disk, in blocks: its `mixing`, and the folder
+    `work` for the gain curves."""
+    m = mixing
     n, sample_rate = music.samples, m.sample_rate
     report: dict[str, Any] = {"dialogue_regions": len(m.regions)}
     scale = np.float32(1.0)

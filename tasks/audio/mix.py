@@ -449,11 +449,19 @@ def _apply(sig: np.ndarray, u: int, a: int, b: int, curve: Any) -> None:
 
 
 def place(
-    placements: list[Placement], *, crossfade_s: float, declick_s: float = 0.005, **options: Any
+    placements: list[Placement],
+    *,
+    total_samples: int,
+    sample_rate: int,
+    crossfade_s: float,
+    declick_s: float = 0.005,
+    fade_in_s: float = 0.0,
+    fade_out_s: float = 0.0,
+    channels: int = 2,
 ) -> np.ndarray:
-    """Lay cues on a silent timeline of ``total_samples``: `lay_out`, then `render` of the
-    whole timeline with `options` (its ``total_samples`` and ``sample_rate``, and its
-    optional ``fade_in_s``, ``fade_out_s`` and ``channels``).
+    """Lay cues on a silent timeline of `total_samples`: `lay_out`, then `render` of the
+    whole timeline. (Its parameters repeat theirs on purpose: typed keywords, not
+    ``**options``.)
 
     Where one cue ends exactly where the next begins, the next one's `transition` applies:
     a crossfade crosses them on equal-power curves centred on the cut (the outgoing cue,
@@ -467,10 +475,12 @@ def place(
     np.ndarray, shape (channels, total_samples), float32
     """
     laid = lay_out(
-        placements, sample_rate=options["sample_rate"], crossfade_s=crossfade_s,
-        declick_s=declick_s,
+        placements, sample_rate=sample_rate, crossfade_s=crossfade_s, declick_s=declick_s
+    )
+    return render(
+        laid, 0, total_samples, total_samples=total_samples, sample_rate=sample_rate,
+        fade_in_s=fade_in_s, fade_out_s=fade_out_s, channels=channels,
     )  # fmt: skip
-    return render(laid, 0, options["total_samples"], **options)
 
 
 def level_gain(cue_lufs: float, *, target_lufs: float) -> float:
@@ -570,7 +580,7 @@ class Programme:
 
 @dataclass(frozen=True)
 class Mixing:
-    """How a programme is mixed and delivered: `mix_programme`'s options (and
+    """How a programme is mixed and delivered: `mix_programme`'s `mixing` (and
     `tasks.blocks.mix_programme_blocked`'s).
 
     Attributes
@@ -623,7 +633,7 @@ class Mixing:
         return self.regions if self.dialogue_gated and self.regions else None
 
 
-def mix_programme(music: np.ndarray, dialogue: np.ndarray | None, **options: Any) -> Programme:
+def mix_programme(music: np.ndarray, dialogue: np.ndarray | None, *, mixing: Mixing) -> Programme:
     """Duck the music under dialogue, mix it with the original audio, deliver to a preset.
 
     Parameters
@@ -632,11 +642,10 @@ def mix_programme(music: np.ndarray, dialogue: np.ndarray | None, **options: Any
         The placed cues.
     dialogue : np.ndarray, shape (channels, samples), optional
         The video's own audio, at `sample_rate` and the same length.
-    **options
-        `Mixing`'s fields, by name: ``sample_rate``, ``regions``, ``target_lufs`` and
-        ``true_peak_dbtp`` required, the rest optional.
+    mixing : Mixing
+        The sample rate, dialogue regions, preset, ducking and what is mixed in.
     """
-    m = Mixing(**options)
+    m = mixing
     report: dict[str, Any] = {"dialogue_regions": len(m.regions)}
     bus = music
     if dialogue is not None and m.regions:

@@ -21,6 +21,7 @@ import numpy as np
 import soundfile
 
 from scoreflow import __version__
+from scoreflow.config.settings import CuesheetSettings
 from scoreflow.tasks.audio.align import ring_out
 from scoreflow.tasks.audio.blocks import StreamedProgramme
 from scoreflow.tasks.audio.media import audio_duration_s, measure_loudness, stream_hash
@@ -201,14 +202,15 @@ def cuesheet_rows(
     briefs: dict[str, Brief],
     *,
     production: str = "",
-    people: dict[str, str] | None = None,
+    people: CuesheetSettings | None = None,
 ) -> list[dict[str, Any]]:
     """One row per cue with what performing-rights organisations ask for.
 
     Usage comes from the scene (BI background instrumental by default, VI visual ...);
-    composer and publisher come from the config's ``[cuesheet]`` (blank placeholders else).
+    composer and publisher come from `people`, the config's ``[cuesheet]`` (blank
+    placeholders without it).
     """
-    people = people or {}
+    names: dict[str, str] = {} if people is None else people.model_dump()
     rows = []
     for number, scene in enumerate((s for s in scenes if s.id in cues), start=1):
         cue, brief = cues[scene.id], briefs[scene.id]
@@ -224,12 +226,12 @@ def cuesheet_rows(
                 "duration": pro_duration(scene.duration_s),
                 "duration_tc": format_timecode(scene.frames, scene.rate, drop_frame=False),
                 **{
-                    f"{role}{suffix}": people.get(f"{role}{suffix}", "")
+                    f"{role}{suffix}": names.get(f"{role}{suffix}", "")
                     for role in ("composer", "publisher")
                     for suffix in ("", "_affiliation")
                 },
-                "composer_share": "100" if people.get("composer") else "",
-                "publisher_share": "100" if people.get("publisher") else "",
+                "composer_share": "100" if names.get("composer") else "",
+                "publisher_share": "100" if names.get("publisher") else "",
                 "backend": cue.backend,
                 "model": cue.model,
                 "licence": cue.licence,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from scoreflow.tasks.errors import InputError
 
 if TYPE_CHECKING:  # `base` brings numpy and scipy: the CLI reads `BACKENDS` on every start
+    from scoreflow.config.settings import Settings
     from scoreflow.tasks.engines.base import MusicBackend
 
 __all__ = ["BACKENDS", "REGISTRY", "EngineSpec", "get_backend"]
@@ -40,7 +41,7 @@ class EngineSpec:
     summary: str
 
     def load(self) -> Any:
-        """The engine's class (it has ``from_config(config)``)."""
+        """The engine's class (it has ``from_config(settings)``)."""
         module, _, cls = self.target.partition(":")
         return getattr(importlib.import_module(module), cls)
 
@@ -66,30 +67,34 @@ BACKENDS = tuple(REGISTRY)
 _BUILT: dict[str, MusicBackend] = {}
 
 
-def _settings_key(config: dict[str, Any]) -> str:
-    """What a built backend depends on: its sections of `config` (and the composer's
-    vocabulary, which may change under us)."""
-    name = config["pipeline"]["backend"]
-    settings = {k: v for k, v in config.items() if k in ("pipeline", name, "musicgen")}
-    if name == "ace-step" and config[name].get("guide") == "composer":
-        settings["composer"] = config["composer"]
-    if "composer" in settings or name == "composer":
+def _settings_key(settings: Settings) -> str:
+    """What a built backend depends on: the backend, model and sample rate, the backend's
+    table (``[musicgen]`` for audiocraft), the composer's where it plays (and its
+    vocabulary, which may change under us); not the seed, takes or runner."""
+    pipeline, name = settings.pipeline, settings.pipeline.backend
+    dump = settings.model_dump()
+    guided = name == "ace-step" and settings.ace_step.guide == "composer"
+    tables = ("musicgen" if name == "audiocraft" else name, "composer" if guided else "")
+    parts: dict[str, object] = {k: dump[k] for k in tables if k in dump}
+    parts["pipeline"] = {"backend": name, "model": pipeline.model,
+                         "sample_rate": pipeline.sample_rate}  # fmt: skip
+    if "composer" in parts:
         from scoreflow import config as shipped
 
-        settings["styles"] = shipped.styles_digest(config["composer"].get("styles", ""))
-    return json.dumps(settings, sort_keys=True, default=str)
+        parts["styles"] = shipped.styles_digest(settings.composer.styles)
+    return json.dumps(parts, sort_keys=True, default=str)
 
 
-def get_backend(config: dict[str, Any]) -> MusicBackend:
-    """The backend named in ``config["pipeline"]["backend"]``, built once per process for
-    the same settings (a neural model is loaded once, not once per cue)."""
-    name = config["pipeline"]["backend"]
-    key = _settings_key(config)
+def get_backend(settings: Settings) -> MusicBackend:
+    """The backend named in ``settings.pipeline.backend``, built once per process for the
+    same settings (a neural model is loaded once, not once per cue)."""
+    name = settings.pipeline.backend
+    key = _settings_key(settings)
     if key in _BUILT:
         return _BUILT[key]
     if name not in REGISTRY:
         fix = f"Use one of {', '.join(BACKENDS)}"
         raise InputError("unknown backend", field="pipeline.backend", value=name, fix=fix)
-    backend: MusicBackend = REGISTRY[name].load().from_config(config)
+    backend: MusicBackend = REGISTRY[name].load().from_config(settings)
     _BUILT[key] = backend
     return backend

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.audio import analysis
 from scoreflow.tasks.audio.align import fade
 from scoreflow.tasks.engines.base import (
@@ -98,13 +99,13 @@ class AceStep(DiffusersEngine):
             self.version = f"1+{self.composer.name}-{self.composer.version}"
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> AceStep:
-        settings = settings_for(cls, cfg, cls.section)
-        if settings.get("guide") == "composer":
+    def from_config(cls, settings: Settings) -> AceStep:
+        kwargs = settings_for(cls, settings, cls.section)
+        if settings.ace_step.guide == "composer":
             from scoreflow.tasks.engines.composer import Composer
 
-            settings["composer"] = Composer.from_config(cfg)
-        return cls(**settings)
+            kwargs["composer"] = Composer.from_config(settings)
+        return cls(**kwargs)
 
     def self_check(self) -> str:
         self.load()

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import numpy as np
 from scipy import signal
 
+from scoreflow.config.settings import Settings, Table
 from scoreflow.tasks.engines.batching import batches, split_on_oom
 from scoreflow.tasks.errors import InputError, MissingModelError
 from scoreflow.tasks.timeline.model import Brief, Cue
@@ -59,14 +60,15 @@ def within_headroom(audio: np.ndarray) -> np.ndarray:
     return audio * (HEADROOM / peak) if peak > HEADROOM else audio
 
 
-def settings_for(cls: type, cfg: dict[str, Any], section: str) -> dict[str, Any]:
+def settings_for(cls: type, settings: Settings, section: str) -> dict[str, Any]:
     """Keyword arguments for ``cls(...)``: the model and sample rate from ``[pipeline]``,
-    then every key of ``[section]`` that `cls` takes."""
+    then every key of ``[section]`` (its TOML name) that `cls` takes."""
     params = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in cfg[section].items() if k in params}
+    table: Table = getattr(settings, section.replace("-", "_"))
+    kwargs = {k: v for k, v in table.model_dump().items() if k in params}
     return {
-        "model": cfg["pipeline"]["model"],
-        "sample_rate": cfg["pipeline"]["sample_rate"],
+        "model": settings.pipeline.model,
+        "sample_rate": settings.pipeline.sample_rate,
         **kwargs,
     }
 
@@ -222,9 +224,9 @@ class NeuralEngine:
         """Finish the engine once its model and device are known."""
 
     @classmethod
-    def from_config(cls: type[E], cfg: dict[str, Any]) -> E:
+    def from_config(cls: type[E], settings: Settings) -> E:
         """The engine with the settings of its ``[section]`` (and ``[pipeline]``)."""
-        return cls(**settings_for(cls, cfg, cls.section))
+        return cls(**settings_for(cls, settings, cls.section))
 
     def metrics(self) -> dict[str, Any]:
         """What every cue records about how it was made."""

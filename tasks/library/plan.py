@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.cloud.storage import regular_file
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.interchange.shotlist import (
@@ -241,7 +242,7 @@ def delivery(spec: dict[str, Any], *, source: str, where: str = "delivery") -> D
 def read_brief(
     path: str | Path,
     *,
-    cfg: dict[str, Any],
+    cfg: Settings,
     vocab: dict[str, Any],
     tracks: int | None = None,
     seed: int | None = None,
@@ -250,8 +251,8 @@ def read_brief(
 
     Parameters
     ----------
-    cfg : dict
-        The loaded config; its ``[library]`` is the delivery spec a brief's
+    cfg : Settings
+        The run's settings; its ``[library]`` is the delivery spec a brief's
         ``[delivery]`` overrides.
     tracks : int, optional
         How many tracks: the brief's entries (and grid cells) are cycled, each round with
@@ -314,16 +315,14 @@ def _read_entries(path: Path, source: str) -> tuple[dict[str, Any], list[_Entry]
     return top, entries
 
 
-def _plan(
-    top: dict[str, Any], source: str, *, cfg: dict[str, Any], seed: int | None
-) -> LibraryPlan:
+def _plan(top: dict[str, Any], source: str, *, cfg: Settings, seed: int | None) -> LibraryPlan:
     """The plan without its tracks: the delivery spec (the config's ``[library]`` under the
     brief's ``[library]`` name and artist and its ``[delivery]``) and the library's seed."""
     lib = _table(top.get("library", {}), source, "library", ("name", "artist", "seed"))
-    spec = dict(cfg["library"])
+    spec = cfg.library.model_dump()
     given = _table(top.get("delivery", {}), source, "delivery", tuple(spec))
     spec.update({k: v for k, v in lib.items() if k in ("name", "artist")}, **given)
-    plan_seed = seed if seed is not None else lib.get("seed", cfg["pipeline"]["seed"])
+    plan_seed = seed if seed is not None else lib.get("seed", cfg.pipeline.seed)
     if isinstance(plan_seed, bool) or not isinstance(plan_seed, int) or not 0 <= plan_seed < 2**32:
         raise _bad(
             "not a seed",

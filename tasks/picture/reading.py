@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from scoreflow.config.settings import PictureSettings, Settings
 from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.picture import frames as fr
 from scoreflow.tasks.picture import shots as sh
@@ -86,21 +87,21 @@ def choose_detector(name: str) -> str:
 
 
 def read_picture(
-    video: str | Path, *, settings: dict[str, Any], mapping: dict[str, Any],
+    video: str | Path, *, settings: PictureSettings, mapping: dict[str, Any],
     speech_margin_db: float = 6.0,
 ) -> Reading:  # fmt: skip
     """Read `video`'s picture and sound into scenes.
 
     Parameters
     ----------
-    settings : dict
+    settings : PictureSettings
         ``[picture]`` of the config (detector, thresholds, cue lengths, hit rules).
     mapping : dict
         ``[picture]`` of config/styles.toml: figures to intensity, curve and mood.
     """
     started = time.perf_counter()
     source = fr.open_source(video)
-    detector = choose_detector(settings["detector"])
+    detector = choose_detector(settings.detector)
     features = fr.FeatureReader()
     net = None
     if detector == "transnetv2":
@@ -119,11 +120,11 @@ def read_picture(
     if net is not None:
         single, many = net.result()
         transitions = sh.transnetv2_transitions(single, many, f, rate=rate,
-                                                threshold=settings["threshold"],
-                                                min_shot_s=settings["min_shot_s"])  # fmt: skip
+                                                threshold=settings.threshold,
+                                                min_shot_s=settings.min_shot_s)  # fmt: skip
     else:
-        transitions = sh.content_transitions(f, rate=rate, min_shot_s=settings["min_shot_s"],
-                                             min_content=settings["min_content"])  # fmt: skip
+        transitions = sh.content_transitions(f, rate=rate, min_shot_s=settings.min_shot_s,
+                                             min_content=settings.min_content)  # fmt: skip
     sound = fr.read_sound(source, speech_margin_db=speech_margin_db)
     heard = time.perf_counter()
     spans = sh.shots_from(transitions, f.frames)
@@ -138,16 +139,16 @@ def read_picture(
     return Reading(source, detector, transitions, shots, spots, f, sound, seconds)
 
 
-def read_with(video: str | Path, cfg: dict[str, Any]) -> Reading:
+def read_with(video: str | Path, cfg: Settings) -> Reading:
     """`read_picture` with a run's whole config: its ``[picture]``, its styles' mapping and
     its dialogue margin."""
     from scoreflow import config
 
     return read_picture(
         video,
-        settings=cfg["picture"],
-        mapping=config.styles(cfg["composer"]["styles"])["picture"],
-        speech_margin_db=cfg["mix"]["speech_margin_db"],
+        settings=cfg.picture,
+        mapping=config.styles(cfg.composer.styles)["picture"],
+        speech_margin_db=cfg.mix.speech_margin_db,
     )
 
 
@@ -197,7 +198,7 @@ def scenes_for(
 
 
 def suggest(
-    scenes: list[Scene], reading: Reading, *, settings: dict[str, Any],
+    scenes: list[Scene], reading: Reading, *, settings: PictureSettings,
     mapping: dict[str, Any], vocab: dict[str, Any],
 ) -> tuple[list[Scene], dict[str, list[str]]]:  # fmt: skip
     """Fill, from the picture, what each music scene of a shot list leaves empty: its

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import median_filter, uniform_filter1d
 
+from scoreflow.config.settings import PictureSettings
 from scoreflow.tasks.picture.frames import Features, Sound, hist_distance
 from scoreflow.tasks.picture.shots import Transition
 
@@ -103,34 +104,34 @@ def _tc(frame: int, rate: float) -> str:
 
 def _joins(
     spot: Spot, shot: ShotInfo, index: int, shots: list[ShotInfo], sound: Sound | None, *,
-    rate: float, settings: dict[str, Any],
+    rate: float, settings: PictureSettings,
 ) -> tuple[bool, str]:  # fmt: skip
     """Whether `shot` joins `spot`, and why (a new scene's first reason when not).
     Dialogue running across the cut, a look like one of the scene's recent shots, or a
     sound that carries on join; so does a shot the cutting comes back from within two
     shots (a reverse shot), if it came in on a cut and its sound does not change."""
     at = _tc(shot.start, rate)
-    if (shot.end - spot.start) / rate > settings["max_cue_s"]:
+    if (shot.end - spot.start) / rate > settings.max_cue_s:
         return False, f"starts at {at} (shot {index + 1}): the scene before reached max_cue_s"
     if sound is not None and sound.speech_across(
-        shot.start / rate, margin_s=settings["dialogue_across_s"]
+        shot.start / rate, margin_s=settings.dialogue_across_s
     ):
         return True, f"shot {index + 1}: the dialogue runs across the cut at {at}"
     recent = spot.shots[-RECENT_SHOTS:]
     looks = [float(hist_distance(shot.look, shots[m].look)) for m in recent]
-    if min(looks) <= settings["look_threshold"]:
+    if min(looks) <= settings.look_threshold:
         nearest = recent[int(np.argmin(looks))]
         return True, f"shot {index + 1} looks like shot {nearest + 1} ({min(looks):.2f})"
     before = shots[index - 1]
-    change = _sound_change(before, shot, silent_db=settings["silent_db"])
-    if change is not None and change <= settings["sound_threshold_db"]:
+    change = _sound_change(before, shot, silent_db=settings.silent_db)
+    if change is not None and change <= settings.sound_threshold_db:
         return True, f"shot {index + 1}: the sound carries on ({change:.1f} dB apart)"
     if shot.into == "cut" and change is None:  # no fade or dissolve, no new sound
         for ahead in range(index + 1, min(index + 3, len(shots))):  # A B A: B belongs
             back = min(float(hist_distance(shots[ahead].look, shots[m].look)) for m in recent)
             if (
-                back <= settings["look_threshold"]
-                and (shots[ahead].end - spot.start) / rate <= settings["max_cue_s"]
+                back <= settings.look_threshold
+                and (shots[ahead].end - spot.start) / rate <= settings.max_cue_s
             ):
                 return True, (
                     f"shot {index + 1}: the cutting returns to the scene's look at shot "
@@ -155,7 +156,7 @@ def _sound_change(a: ShotInfo, b: ShotInfo, *, silent_db: float) -> float | None
 
 
 def group_shots(
-    shots: list[ShotInfo], sound: Sound | None, *, rate: float, settings: dict[str, Any]
+    shots: list[ShotInfo], sound: Sound | None, *, rate: float, settings: PictureSettings
 ) -> list[Spot]:
     """Shots into scenes (see the module's summary), each with the reasons it was made."""
     if not shots:
@@ -169,7 +170,7 @@ def group_shots(
             spot.shots.append(i)
         else:
             spots.append(Spot(shot.start, shot.end, [i], [why]))
-    return _merge_short(spots, shots, rate=rate, min_cue_s=settings["min_cue_s"])
+    return _merge_short(spots, shots, rate=rate, min_cue_s=settings.min_cue_s)
 
 
 def _merge_short(
@@ -300,24 +301,22 @@ def _mood(intensity: float, figures: dict[str, float], mapping: dict[str, Any]) 
 
 def propose_hits(
     spot: Spot, f: Features, sound: Sound | None, transitions: list[Transition],
-    shots: list[ShotInfo], *, rate: float, settings: dict[str, Any],
+    shots: list[ShotInfo], *, rate: float, settings: PictureSettings,
 ) -> None:  # fmt: skip
     """Fill `spot.hits` (frames) and `spot.hit_why`: the strongest visual events inside
     it, at most ``hits_per_minute`` (at least one where there is any), ``hit_gap_s``
     apart, none within ``edge_s`` of its ends or inside dialogue."""
-    candidates = _cut_hits(spot, shots, rate=rate, long_shot_s=settings["long_shot_s"])
-    candidates += _flash_hits(f, spot, flash_luma=settings["flash_luma"])
-    candidates += _motion_hits(f, spot, transitions, rate=rate, ratio=settings["motion_ratio"])
-    edge = round(settings["edge_s"] * rate)
-    most = max(1, int(settings["hits_per_minute"] * (spot.end - spot.start) / rate / 60.0))
-    gap = settings["hit_gap_s"] * rate
+    candidates = _cut_hits(spot, shots, rate=rate, long_shot_s=settings.long_shot_s)
+    candidates += _flash_hits(f, spot, flash_luma=settings.flash_luma)
+    candidates += _motion_hits(f, spot, transitions, rate=rate, ratio=settings.motion_ratio)
+    edge = round(settings.edge_s * rate)
+    most = max(1, int(settings.hits_per_minute * (spot.end - spot.start) / rate / 60.0))
+    gap = settings.hit_gap_s * rate
     chosen: list[tuple[int, float, str]] = []
     for frame, strength, why in sorted(candidates, key=lambda c: (-c[1], c[0])):
         if not spot.start + edge <= frame < spot.end - edge:
             continue
-        if sound is not None and sound.in_speech(
-            frame / rate, margin_s=settings["speech_margin_s"]
-        ):
+        if sound is not None and sound.in_speech(frame / rate, margin_s=settings.speech_margin_s):
             continue
         if any(abs(frame - c[0]) < gap for c in chosen) or len(chosen) >= most:
             continue

@@ -34,6 +34,7 @@ import librosa
 import numpy as np
 import pretty_midi
 
+from scoreflow.config.settings import QualitySettings
 from scoreflow.tasks.audio import analysis
 from scoreflow.tasks.audio.mix import true_peak_dbtp
 from scoreflow.tasks.errors import InputError
@@ -62,7 +63,7 @@ def measure_cue(
     brief: Brief,
     midi: bytes | None,
     bpm: float | None,
-    settings: dict[str, Any],
+    settings: QualitySettings,
     chroma: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every per-cue measure of (channels, samples) `audio`, its group scores and the
@@ -275,11 +276,11 @@ def sync(audio: np.ndarray, sample_rate: int, *, hits_s: list[float]) -> dict[st
 
 
 # -- technical ---------------------------------------------------------------------------------
-def technical(audio: np.ndarray, sample_rate: int, *, settings: dict[str, Any]) -> dict[str, Any]:
+def technical(audio: np.ndarray, sample_rate: int, *, settings: QualitySettings) -> dict[str, Any]:
     """Clicks, clipped runs, true peak, DC offset and the longest silence inside the cue
     (its last `tail_s` excepted: a cue may ring out)."""
     x = np.asarray(audio, np.float64)
-    body = x[:, : max(0, x.shape[-1] - round(settings["tail_s"] * sample_rate))]
+    body = x[:, : max(0, x.shape[-1] - round(settings.tail_s * sample_rate))]
     return {
         "clicks_s": [round(s / sample_rate, 4) for s in clicks(x, sample_rate)],
         "clipped_runs": clipped_runs(x),
@@ -351,7 +352,7 @@ def programme_originality(
 
 
 # -- scores ------------------------------------------------------------------------------------
-def score(figures: dict[str, dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+def score(figures: dict[str, dict[str, Any]], settings: QualitySettings) -> dict[str, Any]:
     """Each group's 0..1 score from its figures and the config's thresholds, the overall
     weighted mean, the figures not measured and the failed thresholds."""
     parts: dict[str, list[float]] = {g: [] for g in GROUPS}
@@ -367,7 +368,7 @@ def score(figures: dict[str, dict[str, Any]], settings: dict[str, Any]) -> dict[
             parts[group], failed = fn(figures[group], settings)
             failures += failed
     scores = {g: round(float(np.mean(v)), 3) for g, v in parts.items() if v}
-    weights = settings["weights"]
+    weights: dict[str, float] = settings.weights.model_dump()
     total = sum(weights[g] for g in scores)
     overall = sum(weights[g] * s for g, s in scores.items()) / total if total else 0.0
     return {
@@ -379,63 +380,63 @@ def score(figures: dict[str, dict[str, Any]], settings: dict[str, Any]) -> dict[
     }
 
 
-def _adherence_score(f: dict[str, Any], t: dict[str, Any]) -> tuple[list[float], list[str]]:
-    tempo = max(0.0, 1 - f["tempo_error_pct"] / (2 * t["tempo_tolerance_pct"]))
+def _adherence_score(f: dict[str, Any], t: QualitySettings) -> tuple[list[float], list[str]]:
+    tempo = max(0.0, 1 - f["tempo_error_pct"] / (2 * t.tempo_tolerance_pct))
     out = [tempo, KEY_SCORES.get(f["key_match"], 0.0), f["curve_match"]]
     if f["instruments_found"] is not None:
         out.append(f["instruments_found"])
     failed = []
-    if f["tempo_error_pct"] > t["tempo_tolerance_pct"]:
+    if f["tempo_error_pct"] > t.tempo_tolerance_pct:
         failed.append(f"tempo {f['tempo_bpm']} bpm is {f['tempo_error_pct']}% off the brief")
     if f["key_match"] == "other":
         failed.append(f"key measured {f['key']}: not the brief's")
     return out, failed
 
 
-def _coherence_score(f: dict[str, Any], t: dict[str, Any]) -> tuple[list[float], list[str]]:
+def _coherence_score(f: dict[str, Any], t: QualitySettings) -> tuple[list[float], list[str]]:
     out, failed = [], []
     if f["contrast"] is not None:
         out.append(min(1.0, f["contrast"] / 0.1) * f["returns"])
     if f["pc_entropy"] is not None:
         out.append(float(np.clip((1.0 - f["pc_entropy"]) / 0.15, 0.0, 1.0)))
-        out.append(max(0.0, 1 - f["out_of_key"] / t["out_of_key_max"]))
-        out.append(max(0.0, 1 - f["clashes"] / t["clashes_max"]))
+        out.append(max(0.0, 1 - f["out_of_key"] / t.out_of_key_max))
+        out.append(max(0.0, 1 - f["clashes"] / t.clashes_max))
         out.append(max(0.0, 1 - max(0.0, f["repeated_bars"] - 0.5) / 0.5))
-        if f["out_of_key"] > t["out_of_key_max"]:
+        if f["out_of_key"] > t.out_of_key_max:
             failed.append(f"{f['out_of_key']:.0%} of the notes are out of key")
-        if f["clashes"] > t["clashes_max"]:
+        if f["clashes"] > t.clashes_max:
             failed.append(f"semitone clashes on {f['clashes']:.0%} of strong beats")
     return out, failed
 
 
-def _sync_score(f: dict[str, Any], t: dict[str, Any]) -> tuple[list[float], list[str]]:
+def _sync_score(f: dict[str, Any], t: QualitySettings) -> tuple[list[float], list[str]]:
     out, failed = [], []
     for at, ms in zip(f["hits_s"], f["hit_distance_ms"], strict=True):
-        out.append(0.0 if ms is None else max(0.0, 1 - ms / (2 * t["hit_tolerance_ms"])))
-        if ms is None or ms > t["hit_tolerance_ms"]:
-            failed.append(f"hit at {at:.2f} s: no strong onset within {t['hit_tolerance_ms']} ms")
+        out.append(0.0 if ms is None else max(0.0, 1 - ms / (2 * t.hit_tolerance_ms)))
+        if ms is None or ms > t.hit_tolerance_ms:
+            failed.append(f"hit at {at:.2f} s: no strong onset within {t.hit_tolerance_ms} ms")
     return out, failed
 
 
-def _technical_score(f: dict[str, Any], t: dict[str, Any]) -> tuple[list[float], list[str]]:
+def _technical_score(f: dict[str, Any], t: QualitySettings) -> tuple[list[float], list[str]]:
     checks = {
         f"{len(f['clicks_s'])} click(s) at {f['clicks_s'][:5]} s": not f["clicks_s"],
         f"{f['clipped_runs']} clipped run(s)": not f["clipped_runs"],
-        f"true peak {f['true_peak_dbtp']} dBTP": f["true_peak_dbtp"] <= t["true_peak_dbtp_max"],
-        f"DC offset {f['dc_db']} dBFS": f["dc_db"] <= t["dc_db_max"],
-        f"{f['longest_silence_s']} s of silence": f["longest_silence_s"] <= t["silence_s_max"],
+        f"true peak {f['true_peak_dbtp']} dBTP": f["true_peak_dbtp"] <= t.true_peak_dbtp_max,
+        f"DC offset {f['dc_db']} dBFS": f["dc_db"] <= t.dc_db_max,
+        f"{f['longest_silence_s']} s of silence": f["longest_silence_s"] <= t.silence_s_max,
     }
     return [float(ok) for ok in checks.values()], [what for what, ok in checks.items() if not ok]
 
 
-def _originality_score(f: dict[str, Any], t: dict[str, Any]) -> tuple[list[float], list[str]]:
+def _originality_score(f: dict[str, Any], t: QualitySettings) -> tuple[list[float], list[str]]:
     out, failed = [], []
     for key, near in (("likeness", "nearest_cue"), ("reference_likeness", "nearest_reference")):
         if f.get(key) is not None and f.get(near) is not None:
-            over = max(0.0, f[key] - t["likeness_max"])
-            out.append(max(0.0, 1 - over / max(1e-9, 1 - t["likeness_max"])))
+            over = max(0.0, f[key] - t.likeness_max)
+            out.append(max(0.0, 1 - over / max(1e-9, 1 - t.likeness_max)))
             if over > 0:
-                failed.append(f"{f[key]:.2f} alike {f[near]} (over {t['likeness_max']})")
+                failed.append(f"{f[key]:.2f} alike {f[near]} (over {t.likeness_max})")
     return out, failed
 
 
@@ -449,7 +450,7 @@ _SCORERS = {
 
 
 def with_originality(
-    quality: dict[str, Any], figures: dict[str, Any], settings: dict[str, Any]
+    quality: dict[str, Any], figures: dict[str, Any], settings: QualitySettings
 ) -> dict[str, Any]:
     """A cue's `measure_cue` result with its programme originality figures added and the
     scores recomputed."""
@@ -459,18 +460,27 @@ def with_originality(
 
 # -- a programme -------------------------------------------------------------------------------
 def cue_report(
-    audio: np.ndarray, sample_rate: int, *, melody: str = "", **cue: Any
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    brief: Brief,
+    midi: bytes | None,
+    bpm: float | None,
+    settings: QualitySettings,
+    melody: str = "",
 ) -> dict[str, Any]:
-    """What is measured of one cue on its own: ``quality`` (`measure_cue`, given `cue`: its
-    ``brief``, ``midi``, ``bpm`` and ``settings``), the ``features`` it is compared with the
-    others by (`originality.features`), and its ``motif`` n-grams (`motif_ngrams`; `melody`
-    names the part with the tune)."""
-    brief: Brief = cue["brief"]
-    midi: bytes | None = cue["midi"]
+    """What is measured of one cue on its own: ``quality`` (`measure_cue` of its `brief`,
+    `midi`, `bpm` against the [quality] `settings`), the ``features`` it is compared with
+    the others by (`originality.features`), and its ``motif`` n-grams (`motif_ngrams`;
+    `melody` names the part with the tune). (Its parameters repeat `measure_cue`'s on
+    purpose: typed keywords, not ``**cue``.)"""
     chroma = originality.audio_features(audio, sample_rate)  # once, for both
     features = originality.features(audio, sample_rate, midi=midi, melody=melody, chroma=chroma)
+    quality = measure_cue(
+        audio, sample_rate, brief=brief, midi=midi, bpm=bpm, settings=settings, chroma=chroma
+    )
     return {
-        "quality": measure_cue(audio, sample_rate, chroma=chroma, **cue),
+        "quality": quality,
         "features": features,
         "theme": brief.theme,
         "motif": motif_ngrams(midi, melody=melody) if midi else None,
@@ -540,7 +550,7 @@ def motif_recurrence(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
 
 def programme_quality(
     reports: dict[str, dict[str, Any]],
-    settings: dict[str, Any],
+    settings: QualitySettings,
     *,
     reference: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:

@@ -53,14 +53,14 @@ def test_blocked_mix_equals_in_memory(tmp_path: Path, gated: bool, with_dialogue
     placements, dialogue, regions = _programme()
     assert regions, "the test programme must have dialogue"
     options = dict(sample_rate=SR, crossfade_s=0.5, declick_s=0.005, fade_in_s=0.1, fade_out_s=1.0)
-    music_kw = dict(
+    mixing = mix.Mixing(
         sample_rate=SR, regions=regions, target_lufs=-16.0, true_peak_dbtp=-1.0,
         dialogue_gated=gated, duck_db=10.0, attack_s=0.15, release_s=0.6, music_vs_dialogue_lu=-2.0,
         with_dialogue=with_dialogue,
     )  # fmt: skip
     n = dialogue.shape[-1]
     whole = mix.music_bus(placements, target_lufs=-16.0, total_samples=n, **options)
-    expected = mix.mix_programme(whole, dialogue, **music_kw)
+    expected = mix.mix_programme(whole, dialogue, mixing=mixing)
 
     spooled = [
         spool.spool(p.cue, tmp_path / "cues", lufs=mix.integrated_lufs(p.cue.audio, SR))
@@ -79,8 +79,8 @@ def test_blocked_mix_equals_in_memory(tmp_path: Path, gated: bool, with_dialogue
                                  fade_in_s=0.1, fade_out_s=1.0, block=block)  # fmt: skip
     assert np.array_equal(music.read(0, n), whole)  # placing in blocks is exact
     got = blocks.mix_programme_blocked(
-        music, _to_disk(tmp_path / "dialogue.f32", dialogue), work=tmp_path / "work",
-        block=block, **music_kw,
+        music, _to_disk(tmp_path / "dialogue.f32", dialogue), mixing=mixing,
+        work=tmp_path / "work", block=block,
     )  # fmt: skip
     parts = {k: np.concatenate(v, axis=-1) for k, v in _collect(got, n, block).items()}
 

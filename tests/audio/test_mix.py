@@ -10,6 +10,7 @@ from scoreflow import config
 from scoreflow.tasks.audio.media import generate_video, measure_loudness
 from scoreflow.tasks.audio.mix import (
     LoudnessMeter,
+    Mixing,
     Placement,
     integrated_lufs,
     intensity_level_db,
@@ -145,17 +146,16 @@ def material(kind):
     ],
 )
 def test_presets_measured_by_ffmpeg(tmp_path, talk, preset, music, with_dialogue):
-    chosen = config.preset(config.load_config(None, {"pipeline": {"preset": preset}}))
+    chosen = config.preset(config.load_settings(None, {"pipeline": {"preset": preset}}))
     dialogue, regions = talk if with_dialogue else (None, [])
-    prog = mix_programme(
-        material(music).copy(),
-        dialogue,
+    mixing = Mixing(
         sample_rate=SR,
         regions=regions,
         target_lufs=chosen["target_lufs"],
         true_peak_dbtp=chosen["true_peak_dbtp"],
         dialogue_gated=chosen["gate"] == "dialogue",
     )
+    prog = mix_programme(material(music).copy(), dialogue, mixing=mixing)
     path = tmp_path / "mix.wav"
     soundfile.write(path, prog.mix.T, SR, subtype="PCM_24")
     gated = chosen["gate"] == "dialogue" and with_dialogue
@@ -176,15 +176,10 @@ def level_db(x, a, b):
 def over_a_bed(talk, *, seed, **options):
     """A steady noise bed (its level differences are the ducking) mixed under the talk."""
     dialogue, regions = talk
-    return mix_programme(
-        noise(12.0, db=-30, seed=seed),
-        dialogue,
-        sample_rate=SR,
-        regions=regions,
-        target_lufs=-23.0,
-        true_peak_dbtp=-1.0,
-        **options,
+    mixing = Mixing(
+        sample_rate=SR, regions=regions, target_lufs=-23.0, true_peak_dbtp=-1.0, **options
     )
+    return mix_programme(noise(12.0, db=-30, seed=seed), dialogue, mixing=mixing)
 
 
 @pytest.mark.parametrize("depth_db", [6.0, 10.0, 15.0])
@@ -279,8 +274,8 @@ def test_cue_loudness_follows_intensity_in_the_programme():
     ]
     bus = music_bus(placements, target_lufs=-23.0, total_samples=14 * SR, sample_rate=SR,
                     crossfade_s=0.5)  # fmt: skip
-    programme = mix_programme(bus, None, sample_rate=SR, regions=[], target_lufs=-23.0,
-                              true_peak_dbtp=-1.0)  # fmt: skip
+    mixing = Mixing(sample_rate=SR, regions=[], target_lufs=-23.0, true_peak_dbtp=-1.0)
+    programme = mix_programme(bus, None, mixing=mixing)
     track = programme.music
 
     def rms_db(a, b):

@@ -216,8 +216,55 @@ def test_from_dict_reads_a_dump_back_and_names_its_source():
     exc = caught.value
     assert (exc.source, exc.field, exc.message) == ("run/manifest.json", "mix.crossfade_s",
                                                     "expected float")  # fmt: skip
-    assert config.preset(settings) == config.preset(settings.model_dump())
-    assert config.cache_dir(settings) == config.cache_dir(settings.model_dump())
+
+
+EARLIER = {"mix": {"crossfade_s": 1.5}, "pipeline": {"seed": 4, "backend": "composer"}}
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({}, Ok({"mix.crossfade_s": 1.5, "pipeline.seed": 4})),
+        ({"pipeline": {"seed": None, "backend": None}}, Ok({"pipeline.seed": 4})),  # not given
+        ({"pipeline": {"seed": 9}, "ace-step": {"guide": "composer"}},
+         Ok({"pipeline.seed": 9, "ace-step.guide": "composer", "mix.crossfade_s": 1.5})),
+        ({"pipeline": {"preset": "loud"}},
+         Bad(None, "pipeline.preset", "unknown loudness preset", "loud",
+             f"Use one of {', '.join(PRESETS)}")),
+        ({"pipeline": {"seed": "9"}}, Bad("command line", "pipeline.seed", "expected int", "9")),
+    ],
+)  # fmt: skip
+def test_an_earlier_runs_settings_take_new_flags(flags, expected):
+    earlier = config.load_settings(None, EARLIER)
+    if isinstance(expected, Bad):
+        with pytest.raises(InputError) as caught:
+            config.layered(earlier, flags)
+        exc = caught.value
+        got = (exc.source, exc.field, exc.message, exc.value, exc.fix)
+        assert got == (expected.source, expected.field, expected.message, expected.value,
+                       expected.fix)  # fmt: skip
+        return
+    settings = config.layered(earlier, flags)
+    dumped = settings.model_dump()
+    for dotted, value in expected.values.items():
+        table, key = dotted.split(".")
+        assert dumped[table][key] == value, dotted
+    assert settings.quality == earlier.quality and settings.library == earlier.library
+
+
+@pytest.mark.parametrize(
+    ("preset", "mix", "expected"),
+    [
+        ("ebu-r128", {}, {"gate": "programme", "target_lufs": -23.0, "true_peak_dbtp": -1.0}),
+        ("netflix", {}, {"gate": "dialogue", "target_lufs": -27.0, "true_peak_dbtp": -2.0}),
+        ("custom", {"custom_target_lufs": -20.0, "custom_true_peak_dbtp": -3.0},
+         {"target_lufs": -20.0, "true_peak_dbtp": -3.0}),
+    ],
+)  # fmt: skip
+def test_the_preset_is_the_one_the_settings_name(preset, mix, expected):
+    chosen = config.preset(config.load_settings(None, {"pipeline": {"preset": preset}, "mix": mix}))
+    assert chosen["name"] == preset
+    assert {k: chosen[k] for k in expected} == expected
 
 
 def test_the_tables_that_moved_down_are_the_ones_tasks_use():

@@ -4,6 +4,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from scoreflow import config
 from scoreflow.tasks.delivery.deliver import cuesheet_rows, pro_duration, write_cuesheet
 from scoreflow.tasks.music.brief import make_brief
 from scoreflow.tasks.timeline.model import Cue, Scene
@@ -30,7 +31,8 @@ def test_cuesheet_fields(tmp_path):
         if s.music
     }
     briefs = {s.id: make_brief(s) for s in scenes if s.music}
-    people = {"composer": "A. Writer", "composer_affiliation": "PRS", "publisher": ""}
+    named = {"composer": "A. Writer", "composer_affiliation": "PRS", "publisher": ""}
+    people = config.load_settings(None, {"cuesheet": named}).cuesheet
     path = tmp_path / "cuesheet.csv"
     write_cuesheet(path, cuesheet_rows(scenes, cues, briefs, production="promo", people=people))
     rows = list(csv.DictReader(path.open()))

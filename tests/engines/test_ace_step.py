@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from scoreflow import config  # noqa: E402
 from scoreflow.flows import cli  # noqa: E402
 from scoreflow.tasks.engines import get_backend  # noqa: E402
 from scoreflow.tasks.engines.ace_step import keyscale  # noqa: E402
@@ -34,13 +35,11 @@ def offline(monkeypatch):
 
 
 def cfg(model, **settings):
-    """A config for the ace-step backend: the settings that differ from its defaults."""
-    s = {"device": "cpu", "steps": 2, **settings}
-    return {
+    """Settings for the ace-step backend: those that differ from the defaults."""
+    return config.load_settings(None, {
         "pipeline": {"backend": "ace-step", "model": model, "sample_rate": SR},
-        "ace-step": s,
-        "composer": {"soundfont": "", "gain_db": -6.0, "reverb": 1.0, "styles": ""},
-    }
+        "ace-step": {"device": "cpu", "steps": 2, **settings},
+    })  # fmt: skip
 
 
 def brief(text, seconds=3.0, scene="s"):

@@ -9,6 +9,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
+from scoreflow import config
 from scoreflow.tasks.audio import analysis
 from scoreflow.tasks.engines import get_backend
 from scoreflow.tasks.engines.composer import Composer, choose_beats, chord, make_grid, split_meters
@@ -271,19 +272,21 @@ def test_short_and_odd_lengths(composer):
 
 
 def test_registry_and_errors(tmp_path):
-    cfg = {
-        "pipeline": {"backend": "composer", "model": "", "sample_rate": SR},
-        "composer": {"soundfont": "", "gain_db": -6.0, "reverb": 0.0, "styles": ""},
-    }
-    assert get_backend(cfg).name == "composer"
+    def settings(backend="composer", styles=""):
+        return config.load_settings(None, {
+            "pipeline": {"backend": backend, "model": "", "sample_rate": SR},
+            "composer": {"soundfont": "", "gain_db": -6.0, "reverb": 0.0, "styles": styles},
+        })  # fmt: skip
+
+    assert get_backend(settings()).name == "composer"
     with pytest.raises(InputError, match=r"unknown backend.*'polka'.*stable-audio"):
-        get_backend({**cfg, "pipeline": {**cfg["pipeline"], "backend": "polka"}})
+        get_backend(settings(backend="polka"))
     with pytest.raises(InputError, match="SoundFont not found"):
         Composer(soundfont="/nonexistent.sf2")
     bad = tmp_path / "styles.toml"
     bad.write_text('[genres.rock]\nmajor = ["I IV Q7"]\n')
     with pytest.raises(InputError, match=r"genres\.rock\.major.*Q7"):
-        get_backend({**cfg, "composer": {**cfg["composer"], "styles": str(bad)}})
+        get_backend(settings(styles=str(bad)))
 
 
 # -- the sound of a finished record (issue 12): each claim measured ------------------------
@@ -457,8 +460,6 @@ def test_an_instrument_from_a_soundfont_of_its_own(tmp_path):
     styles = tmp_path / "styles.toml"
     styles.write_text('[instruments.piano]\nsoundfont = "fonts/sine.sf2"\npreset = 0\n'
                       'soundfont_licence = "CC0-1.0"\n')  # fmt: skip
-    from scoreflow import config
-
     composer = Composer(vocab=config.styles(str(styles)))
     assert composer.fonts["piano"] == (str(tmp_path / "fonts" / "sine.sf2"), 0, 0)
     b = make_brief(Scene("c", 0, 100, Fraction(25), "calm piano, no drums"), vocab=composer.vocab)

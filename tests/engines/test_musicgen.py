@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from scoreflow import config  # noqa: E402
 from scoreflow.tasks.engines import get_backend  # noqa: E402
 from scoreflow.tasks.engines.base import prompt_text  # noqa: E402
 from scoreflow.tasks.engines.batching import batches, split_on_oom  # noqa: E402
@@ -54,13 +55,12 @@ def tiny_model(tmp_path_factory):
     return str(folder)
 
 
-def cfg(model, **musicgen):
-    """A config for the musicgen backend: the settings that differ from its defaults."""
-    settings = {"top_k": 50, **musicgen}
-    return {
-        "pipeline": {"backend": "musicgen", "model": model, "sample_rate": SR},
-        "musicgen": settings,
-    }
+def cfg(model, *, backend="musicgen", **musicgen):
+    """Settings for the musicgen `backend`: those that differ from the defaults."""
+    return config.load_settings(None, {
+        "pipeline": {"backend": backend, "model": model, "sample_rate": SR},
+        "musicgen": {"top_k": 50, **musicgen},
+    })  # fmt: skip
 
 
 def brief(text, seconds=4.0):
@@ -174,19 +174,15 @@ def test_audiocraft_backend_says_how_to_install(tiny_model, tmp_path):
     else:
         pytest.skip("audiocraft is installed here")
     with pytest.raises(InputError, match="audiocraft is not importable") as err:
-        get_backend(
-            {**cfg(""), "pipeline": {"backend": "audiocraft", "model": "", "sample_rate": SR}}
-        )
+        get_backend(cfg("", backend="audiocraft"))
     assert "pins torch 2.1" in str(err.value) and "--backend musicgen" in str(err.value)
 
 
 def test_audiocraft_debug_model_where_installed():
     pytest.importorskip("audiocraft")
-    config = {
-        **cfg("debug"),
-        "pipeline": {"backend": "audiocraft", "model": "debug", "sample_rate": SR},
-    }
-    cues = get_backend(config).generate([brief("rock"), brief("calm")], seconds=[0.6, 0.4], seed=1)
+    cues = get_backend(cfg("debug", backend="audiocraft")).generate(
+        [brief("rock"), brief("calm")], seconds=[0.6, 0.4], seed=1
+    )
     assert [c.samples for c in cues] == [round(0.6 * SR), round(0.4 * SR)]
 
 

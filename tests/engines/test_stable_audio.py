@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from scoreflow import config  # noqa: E402
 from scoreflow.tasks.engines import get_backend  # noqa: E402
 from scoreflow.tasks.engines.debug import t5_tokenizer  # noqa: E402
 from scoreflow.tasks.engines.stable_audio import crossfade_join  # noqa: E402
@@ -79,13 +80,13 @@ def tiny_pipeline(tmp_path_factory):
 
 
 def cfg(model, **settings):
-    """A config for the stable-audio backend: the settings that differ from its defaults."""
+    """Settings for the stable-audio backend: those that differ from the defaults."""
     s = {"device": "cpu", "steps": 3, "negative_prompt": "low quality", "overlap_s": 0.5}
     s.update(settings)
-    return {
+    return config.load_settings(None, {
         "pipeline": {"backend": "stable-audio", "model": model, "sample_rate": SR},
         "stable-audio": s,
-    }
+    })  # fmt: skip
 
 
 def brief(text):

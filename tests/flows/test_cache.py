@@ -17,8 +17,7 @@ PAYLOAD = {"brief": {"scene_id": "1", "prompt": "calm"}, "samples": 48000, "seed
 
 
 def settings(**project):
-    cfg = config.load_config(None, {"project": project})
-    return {"pipeline": cfg["pipeline"], "project": cfg["project"]}
+    return config.load_settings(None, {"project": project})
 
 
 @pytest.mark.parametrize(
@@ -43,18 +42,16 @@ def test_keys_change_with_the_code(monkeypatch):
 
 
 def cue_inputs(**changes):
-    """A cue task's inputs: a real brief, length, seed and music settings."""
+    """A cue task's inputs: a real brief, length, seed and the run's settings."""
     from fractions import Fraction
 
-    from scoreflow.flows.stages import music_settings
     from scoreflow.tasks.music.brief import make_brief
     from scoreflow.tasks.timeline.model import Scene
 
-    project = changes.pop("project", {})
     scene = Scene("1", 0, 50, Fraction(25), description=changes.pop("description", "calm piano"))
-    cfg = config.load_config(None, {"project": project})
+    cfg = config.load_settings(None, changes.pop("cfg", {}))
     inputs = {"brief": make_brief(scene, vocab=config.styles()), "samples": 96000, "seed": 3,
-              "settings": music_settings(cfg)}  # fmt: skip
+              "settings": cfg}  # fmt: skip
     return {**inputs, **changes}
 
 
@@ -66,12 +63,13 @@ def measure_inputs(**changes):
     audio = np.full((2, 4800), changes.pop("level", 0.1), np.float32)
     cue = Cue("1", audio, 48000, "composer", "test", changes.pop("prompt", "a prompt"), 7, "x",
               bpm=changes.pop("bpm", 120.0), midi=changes.pop("midi", None))  # fmt: skip
-    inputs = {"cue": cue, "brief": cue_inputs()["brief"], "settings": {"min_score": 0.5}}
+    quality = config.load_settings(None, changes.pop("cfg", {})).quality
+    inputs = {"cue": cue, "brief": cue_inputs()["brief"], "settings": quality}
     return {**inputs, **changes}
 
 
 def picture_inputs(**changes):
-    cfg = config.load_config(None, changes.pop("cfg", {}))
+    cfg = config.load_settings(None, changes.pop("cfg", {}))
     return {"video": changes.pop("video", "/a/v.mp4"), "cfg": cfg, "video_sha256": "ab", **changes}
 
 
@@ -80,13 +78,20 @@ KEY_CASES = [  # (policy, inputs, other inputs, same key)
     ("CUE_POLICY", cue_inputs, {"seed": 4}, False),
     ("CUE_POLICY", cue_inputs, {"samples": 96001}, False),
     ("CUE_POLICY", cue_inputs, {"description": "tense rock"}, False),
-    ("CUE_POLICY", cue_inputs, {"project": {"name": "spot13"}}, False),
+    ("CUE_POLICY", cue_inputs, {"cfg": {"project": {"name": "spot13"}}}, False),
+    ("CUE_POLICY", cue_inputs, {"cfg": {"composer": {"gain_db": -3.0}}}, False),
+    ("CUE_POLICY", cue_inputs, {"cfg": {"pipeline": {"sample_rate": 44100}}}, False),
+    ("CUE_POLICY", cue_inputs, {"cfg": {"musicgen": {"top_k": 50}}}, True),  # another engine's
+    ("CUE_POLICY", cue_inputs, {"cfg": {"pipeline": {"seed": 9, "takes": 3}}}, True),  # seed given
+    ("CUE_POLICY", cue_inputs, {"cfg": {"mix": {"duck_db": 3.0}}}, True),  # not the music
     ("MEASURE_POLICY", measure_inputs, {}, True),
     ("MEASURE_POLICY", measure_inputs, {"prompt": "another"}, True),  # not what is measured
     ("MEASURE_POLICY", measure_inputs, {"level": 0.2}, False),
     ("MEASURE_POLICY", measure_inputs, {"midi": b"MThd"}, False),
     ("MEASURE_POLICY", measure_inputs, {"bpm": 90.0}, False),
-    ("MEASURE_POLICY", measure_inputs, {"settings": {"min_score": 0.6}}, False),
+    ("MEASURE_POLICY", measure_inputs, {"cfg": {"quality": {"tail_s": 2.5}}}, False),
+    ("MEASURE_POLICY", measure_inputs, {"cfg": {"quality": {"weights": {"sync": 2.0}}}}, False),
+    ("MEASURE_POLICY", measure_inputs, {"cfg": {"mix": {"duck_db": 3.0}}}, True),  # unread
     ("PICTURE_POLICY", picture_inputs, {"video": "/elsewhere/copy.mp4"}, True),  # content
     ("PICTURE_POLICY", picture_inputs, {"cfg": {"mix": {"duck_db": 3.0}}}, True),  # unread
     ("PICTURE_POLICY", picture_inputs, {"video_sha256": "cd"}, False),
@@ -143,22 +148,22 @@ def test_a_cache_key_is_the_same_in_another_process():
 
 
 def test_task_options_follow_the_config(tmp_path):
-    cfg = config.load_config(None, {"cache": {"dir": str(tmp_path), "expire_days": 2.5}})
+    cfg = config.load_settings(None, {"cache": {"dir": str(tmp_path), "expire_days": 2.5}})
     options = cache.task_options(cfg)
     assert options["result_storage"] == tmp_path
     assert options["cache_expiration"].total_seconds() == 2.5 * 86400
-    cfg = config.load_config(None, {"cache": {"storage": "s3-bucket/cues"}})
+    cfg = config.load_settings(None, {"cache": {"storage": "s3-bucket/cues"}})
     assert cache.task_options(cfg)["result_storage"] == "s3-bucket/cues"
 
 
 def test_cache_dir_order(tmp_path, monkeypatch):
     monkeypatch.setenv("SCOREFLOW_CACHE_DIR", str(tmp_path / "env"))
-    assert config.cache_dir(config.load_config()) == tmp_path / "env"
-    cfg = config.load_config(None, {"cache": {"dir": str(tmp_path / "cfg")}})
+    assert config.cache_dir(config.load_settings()) == tmp_path / "env"
+    cfg = config.load_settings(None, {"cache": {"dir": str(tmp_path / "cfg")}})
     assert config.cache_dir(cfg) == tmp_path / "cfg"
     monkeypatch.delenv("SCOREFLOW_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert config.cache_dir(config.load_config()) == tmp_path / "xdg" / "scoreflow"
+    assert config.cache_dir(config.load_settings()) == tmp_path / "xdg" / "scoreflow"
 
 
 def test_prune_removes_only_what_expired(tmp_path, monkeypatch, capsys):
@@ -186,7 +191,7 @@ def test_a_relative_cache_dir_is_relative_to_the_project_file(tmp_path, monkeypa
     project.parent.mkdir()
     project.write_text('[cache]\ndir = "cues"\n')
     monkeypatch.chdir(tmp_path)
-    assert config.cache_dir(config.load_config(project)) == tmp_path / "job" / "cues"
+    assert config.cache_dir(config.load_settings(project)) == tmp_path / "job" / "cues"
 
 
 def test_an_s3_cue_cache_is_shared_by_another_machine(prefect_server, aws, tmp_path):

@@ -517,7 +517,7 @@ def test_check_prints_the_plan(tmp_path, capsys):
 
 def test_tracks_cycles_the_grid_with_new_seeds():
     brief = Path(__file__).parents[2] / "examples" / "library.toml"
-    cfg = config.load_config()
+    cfg = config.load_settings()
     plan = read_brief(brief, cfg=cfg, vocab=config.styles(), tracks=30)
     assert len(plan.tracks) == 30 and len({t.id for t in plan.tracks}) == 30
     assert len({t.seed for t in plan.tracks}) == 30

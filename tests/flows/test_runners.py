@@ -24,8 +24,8 @@ from scoreflow.flows.takes import take_task
     ],
 )  # fmt: skip
 def test_the_runner_follows_the_config(pipeline: dict, expected: dict):
-    cfg = config.load_config(None, {"pipeline": pipeline})
-    runner = runners.cue_runner(cfg["pipeline"])
+    settings = config.load_settings(None, {"pipeline": pipeline})
+    runner = runners.cue_runner(settings.pipeline)
     if "threads" in expected:  # a bounded pool in the run's process
         assert isinstance(runner, ThreadPoolTaskRunner)
         assert runner._max_workers == expected["threads"]
@@ -55,9 +55,10 @@ def test_every_take_carries_the_tag_the_limit_holds(prefect_server):
 
 
 def test_a_batched_backend_gets_every_take_at_once():
-    pipeline = config.load_config(None, {})["pipeline"]
+    pipeline = config.load_settings(None, {}).pipeline
     assert runners.cue_runner(pipeline, batched=True) is None  # the flow's unbounded pool
-    assert runners.cue_runner({**pipeline, "threads": 4}, batched=True)._max_workers == 4
+    four = pipeline.model_copy(update={"threads": 4})
+    assert runners.cue_runner(four, batched=True)._max_workers == 4
 
 
 def test_a_take_spooled_where_this_machine_cannot_read_is_named(tmp_path):

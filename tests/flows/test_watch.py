@@ -491,13 +491,11 @@ def test_a_long_run_keeps_its_message_hidden(prefect_server, aws, tmp_path):
 
 
 def test_config_from_s3(aws):
-    from scoreflow import config
+    from scoreflow.flows import settings
 
     boto3.client("s3").create_bucket(Bucket="configs")
     put("configs", "projects/loud.toml", '[pipeline]\npreset = "streaming"\n')
-    assert (
-        config.load_config("s3://configs/projects/loud.toml")["pipeline"]["preset"] == "streaming"
-    )
+    assert settings.load("s3://configs/projects/loud.toml").pipeline.preset == "streaming"
 
 
 @pytest.fixture

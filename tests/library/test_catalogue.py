@@ -236,7 +236,7 @@ def test_make_builder_takes_the_composers_arrangement_only_from_the_composer(tmp
     from scoreflow import config
     from scoreflow.tasks.engines import get_backend
 
-    composer = get_backend(config.load_config(None, {}))  # the default backend
+    composer = get_backend(config.load_settings(None, {}))  # the default backend
     kw = {"seed": 5, "title": "T", "versions": ["main"]}
     made = catalogue.make_builder(composer, spec(), delivery(), tmp_path / "a", **kw)
     assert type(made) is catalogue.TrackBuilder

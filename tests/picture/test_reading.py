@@ -14,6 +14,7 @@ import pytest
 import soundfile
 
 from scoreflow import config
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.audio.media import probe, stream_hash
 from scoreflow.tasks.cloud.storage import sha256_file
 from scoreflow.tasks.interchange import shotlist
@@ -153,9 +154,9 @@ def test_explain_with_the_video_alone_tells_each_grouping(df_video):
 
 def test_suggest_fills_only_what_the_shot_list_leaves_empty(df_video):
     video, truth = df_video
-    cfg = config.load_config()
+    settings = config.load_settings().picture
     vocab = config.styles()
-    reading = picture.read_picture(video, settings=cfg["picture"], mapping=vocab["picture"])
+    reading = picture.read_picture(video, settings=settings, mapping=vocab["picture"])
     rate = Fraction(30000, 1001)
     cut = truth[0].frame
 
@@ -173,7 +174,7 @@ def test_suggest_fills_only_what_the_shot_list_leaves_empty(df_video):
         ),
         scene("hits", cut, 650, description="the bars", hits=(cut + 10,), curve="falls"),
     ]
-    filled, notes = picture.suggest(scenes, reading, settings=cfg["picture"],
+    filled, notes = picture.suggest(scenes, reading, settings=settings,
                                     mapping=vocab["picture"], vocab=vocab)  # fmt: skip
     empty, written, hits = filled
     assert empty.intensity is not None and "intensity" in notes["empty"][0]
@@ -192,14 +193,14 @@ def test_the_reading_is_cached_on_the_video_and_its_settings(prefect_server, df_
     from scoreflow.flows.stages import read_picture_task
 
     video, _ = df_video
-    cfg = config.load_config()
+    cfg = config.load_settings()
 
     @flow
-    def twice(other: dict) -> list:
+    def twice(other: Settings) -> list:
         digest = sha256_file(video)
         return [read_picture_task(video, c, digest, return_state=True) for c in (cfg, cfg, other)]
 
-    other = config.load_config(None, {"picture": {"hits_per_minute": 1.0}})
+    other = config.load_settings(None, {"picture": {"hits_per_minute": 1.0}})
     first, second, third = twice(other)
     assert (first.name, second.name, third.name) == ("Completed", "Cached", "Completed")
     assert second.result().to_dict() == first.result().to_dict()

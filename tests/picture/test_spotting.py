@@ -35,7 +35,7 @@ def programme(sound: bool) -> list[sv.Shot]:
     ]  # fmt: skip
 
 
-SETTINGS = {**config.load_config()["picture"], "hits_per_minute": 12.0}
+SETTINGS = config.load_settings(None, {"picture": {"hits_per_minute": 12.0}}).picture
 MAPPING = config.styles()["picture"]
 
 
@@ -59,7 +59,7 @@ def test_shots_group_into_scenes_as_a_music_editor_would(read):
         assert starts[:2] == [0, 250]
         assert r.spots[1].shots[:4] == [1, 2, 3, 4]
         assert any("shot/reverse shot" in w for w in r.spots[1].why)
-    assert all(s.end - s.start >= SETTINGS["min_cue_s"] * 25 for s in r.spots)
+    assert all(s.end - s.start >= SETTINGS.min_cue_s * 25 for s in r.spots)
 
 
 def test_fast_cutting_and_motion_read_as_more_intense_than_a_static_shot(read):

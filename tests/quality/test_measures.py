@@ -19,12 +19,12 @@ from scoreflow.tasks.quality import originality
 from scoreflow.tasks.timeline.model import Scene
 
 SR = 48000
-SETTINGS = config.load_config()["quality"]
+SETTINGS = config.load_settings().quality
 
 
 @pytest.fixture(scope="module")
 def composer():
-    return Composer.from_config(config.load_config())
+    return Composer.from_config(config.load_settings())
 
 
 def cue_for(composer, *, hits: tuple[int, ...] = (), seed: int = 1):

@@ -26,6 +26,7 @@ import numpy as np
 import pretty_midi
 
 from scoreflow import config
+from scoreflow.config.settings import Settings
 from scoreflow.tasks.engines.base import within_headroom
 from scoreflow.tasks.engines.composer import render as _render
 from scoreflow.tasks.engines.composer.parts import TAIL_S, Writer, melody_instrument
@@ -173,18 +174,18 @@ class Composer:
         return "; ".join([self.licence, *extra])
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Composer:
-        composer = cfg["composer"]
+    def from_config(cls, settings: Settings) -> Composer:
+        composer, pipeline = settings.composer, settings.pipeline
         # pipeline.model names a SoundFont only when the composer is the backend (as a
         # guide for a neural backend it is that backend's model)
-        own_model = cfg["pipeline"]["model"] if cfg["pipeline"]["backend"] == "composer" else ""
+        own_model = pipeline.model if pipeline.backend == "composer" else ""
         return cls(
-            sample_rate=cfg["pipeline"]["sample_rate"],
-            soundfont=composer["soundfont"] or own_model or None,
-            gain_db=composer["gain_db"],
-            reverb=composer.get("reverb", 1.0),
-            vocab=config.styles(composer.get("styles", "")),
-            soundfont_licence=composer.get("soundfont_licence", ""),
+            sample_rate=pipeline.sample_rate,
+            soundfont=composer.soundfont or own_model or None,
+            gain_db=composer.gain_db,
+            reverb=composer.reverb,
+            vocab=config.styles(composer.styles),
+            soundfont_licence=composer.soundfont_licence,
         )
 
     def self_check(self) -> str:
