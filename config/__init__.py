@@ -40,7 +40,6 @@ __all__ = [
     "check_audio_options",
     "defaults",
     "layered",
-    "load_config",
     "load_settings",
     "loudness_presets",
     "preset",
@@ -122,13 +121,6 @@ def layered(base: Settings, over: dict[str, Any]) -> Settings:
         kept = {k: v for k, v in values.items() if v is not None}
         out[section] = {**out.get(section, {}), **kept}
     return load_settings(None, out)
-
-
-def load_config(
-    path: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """`load_settings` as the settings dict (``Settings.model_dump()``)."""
-    return load_settings(path, overrides).model_dump()
 
 
 def load_settings(

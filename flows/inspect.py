@@ -1,6 +1,6 @@
 """What the `scoreflow` command shows and checks without running a flow: a shot list's or a
 picture's scenes and briefs (`check`, `explain`), a library's plan, a MIDI file rendered,
-the picture's cuts as a shot list or cut (`cuts`), and a finished run's summary.
+and a finished run's summary (the picture's cuts for `cuts`: `flows.cuts`).
 
 Plain functions of plain values that return the lines to print; the command
 (`scoreflow.flows.cli`) parses, calls them and prints. The backend's own warnings go to
@@ -115,7 +115,7 @@ def check(
     lines = [f"backend: {_ready(got.engine)}"]
     lines += [f"video: {describe(got.info)}"] if got.info else []
     if got.reading is not None:
-        lines.append(f"picture: {_picture_summary(got.reading)}")
+        lines.append(f"picture: {picture_summary(got.reading)}")
     elif shots is None:
         lines.append("scenes: read from the picture by the run")
     return lines + _scene_lines(got.scenes, got.vocab)
@@ -134,7 +134,7 @@ def _scene_lines(scenes: list[Any], vocab: Any) -> list[str]:
     return lines
 
 
-def _picture_summary(reading: Any) -> str:
+def picture_summary(reading: Any) -> str:
     from scoreflow.tasks.picture.reading import summary as picture_summary
 
     return str(picture_summary(reading))
@@ -181,7 +181,7 @@ def explain(
     reading = got.reading
     spots = dict(zip((s.id for s in got.scenes), reading.spots, strict=True)) if reading else {}
     if reading is not None:
-        lines += [f"picture: {_picture_summary(reading)}", ""]
+        lines += [f"picture: {picture_summary(reading)}", ""]
     for s in got.scenes:
         brief = briefs.get(s.id)
         lines += explain_brief(s, brief)
@@ -341,57 +341,6 @@ def _library_backend_notes(cfg: Settings) -> list[str]:
         "alternate mixes, stems and MIDI are listed as not made (--backend composer "
         "makes them all)",
     ]
-
-
-@dataclass(frozen=True)
-class Cuts:
-    """A video's picture read into scenes, and the files (with their kinds) to write."""
-
-    video: Path
-    reading: Any
-    scenes: list[Any]
-    files: list[tuple[Path, str]]
-
-    def text(self, kind: str) -> str:
-        """The scenes as a shot list or cut of `kind` (csv, otio, edl)."""
-        from scoreflow.tasks.interchange import cutlist
-
-        return str(cutlist.render(kind, self.scenes, self.reading))
-
-    def summary(self) -> str:
-        """What the picture reading found, in one line."""
-        return _picture_summary(self.reading)
-
-
-def read_cuts(
-    video: str, *, out: list[str], force: bool, start_tc: str | None, config_file: str | None
-) -> Cuts:
-    """Read the picture's cuts, scenes and hit points; refuse an `out` file that is the
-    video or, without `force`, a file that is there."""
-    from scoreflow.flows import settings
-    from scoreflow.tasks.cloud.storage import fetch, work_dir
-    from scoreflow.tasks.interchange import cutlist
-    from scoreflow.tasks.picture import reading as pic
-
-    kinds = [(Path(o), cutlist.format_for(o)) for o in out]
-    cfg = settings.load(config_file)
-    video_p = fetch(video, work_dir(), what="video")
-    for path, _ in kinds:
-        if path.exists() and (path.resolve() == Path(video_p).resolve() or not force):
-            raise InputError("the file is there already", field="--out", value=str(path),
-                             fix="Give another name, or --force to replace it")  # fmt: skip
-    reading = pic.read_with(video_p, cfg)
-    info = reading.source.media_info()
-    scenes = pic.scenes_for(reading, info, start_tc=start_tc, genre=cfg.picture.genre)
-    return Cuts(Path(video_p), reading, scenes, kinds)
-
-
-def write_cut(cuts: Cuts, path: Path, kind: str) -> None:
-    """Write one of `cuts`' files atomically, never over the video."""
-    from scoreflow.tasks.cloud.storage import atomic_path
-
-    with atomic_path(path, inputs=[cuts.video]) as tmp:
-        tmp.write_text(cuts.text(kind))
 
 
 def summary(manifest: dict[str, Any]) -> str:

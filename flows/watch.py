@@ -9,7 +9,7 @@
   JSON record with the error.
 - `score_new`: the polling mode, for buckets without notifications and for folders: every
   complete pair under a folder or prefix that the ledger has not seen is scored.
-- `serve`: both as Prefect deployments on a schedule (``scoreflow serve``).
+(`flows.schedule.serve` serves both as Prefect deployments on a schedule.)
 """
 
 from __future__ import annotations
@@ -91,51 +91,85 @@ def score_uploads(
     """
     log = get_run_logger()
     sqs = storage.aws_client("sqs")
-    try:
-        received = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=wait_s,
-            VisibilityTimeout=visibility_s,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-        ).get("Messages", [])
-    except Exception as exc:
-        error = storage.storage_error(exc, queue_url, "receive messages")
-        if isinstance(error, TransientStorageError):  # the caller waits and retries
-            log.warning("%s", error)
-            return [{"what": f"queue unreachable ({error})", "transient": True, "delete": False}]
-        raise error from None
+    received = _receive(sqs, queue_url, max_messages=max_messages, wait_s=wait_s,
+                        visibility_s=visibility_s)  # fmt: skip
+    if isinstance(received, dict):  # the queue unreachable: the caller waits and retries
+        log.warning("%s", received["what"])
+        return [received]
+    how = _Pass(prefix=prefix, out=out, state=state, dead_letter=dead_letter,
+                max_tries=max_tries, options=options or {}, visibility_s=visibility_s)  # fmt: skip
     report: list[dict[str, Any]] = []
     seen: set[str] = set()  # pairs handled in this pass: a second event for one is a duplicate
     for message in received:
-        keep = _Heartbeat(sqs, queue_url, message["ReceiptHandle"], visibility_s)
-        try:
-            outcome = _handle(
-                message,
-                seen=seen,
-                prefix=prefix,
-                out=out,
-                state=state,
-                dead_letter=dead_letter,
-                max_tries=max_tries,
-                options=options or {},
-                visibility_s=visibility_s,
-            )
-        except Exception as exc:  # e.g. the ledger unreachable: leave it for a later pass
-            outcome = {"what": f"not handled ({_error_text(exc)})", "delete": False}
-        except BaseException:  # stopped (SIGTERM, Ctrl-C): let the messages go at once
-            keep.stop()
-            for pending in received[len(report) :]:
-                _settle(sqs, queue_url, pending, delete=False, delay_s=0)
-            raise
-        finally:
-            keep.stop()
+        outcome = _handle_kept(sqs, queue_url, message, seen=seen, how=how,
+                               pending=received[len(report) + 1 :])  # fmt: skip
         log.info("%s: %s", outcome["what"], outcome.get("pair") or outcome.get("uploads"))
         tries = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
         delay = min(retry_delay_s * 2**tries, 900)  # try again a little later each time
         _settle(sqs, queue_url, message, delete=outcome["delete"], delay_s=delay)
         report.append(outcome)
     return report
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass over the queue scores (keys under `prefix`) and where its runs,
+    ledger and failures go (`score_uploads`'s parameters)."""
+
+    prefix: str
+    out: str | None
+    state: str | None
+    dead_letter: str | None
+    max_tries: int
+    options: dict[str, Any]
+    visibility_s: int
+
+
+def _receive(
+    sqs: Any, queue_url: str, *, max_messages: int, wait_s: int, visibility_s: int
+) -> list[dict[str, Any]] | dict[str, Any]:
+    """The messages of one long poll, or (the queue unreachable for now) an outcome that
+    says so; any other failure is raised as the storage error it is."""
+    try:
+        return list(
+            sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=wait_s,
+                VisibilityTimeout=visibility_s,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", [])
+        )
+    except Exception as exc:
+        error = storage.storage_error(exc, queue_url, "receive messages")
+        if isinstance(error, TransientStorageError):
+            return {"what": f"queue unreachable ({error})", "transient": True, "delete": False}
+        raise error from None
+
+
+def _handle_kept(
+    sqs: Any,
+    queue_url: str,
+    message: dict[str, Any],
+    *,
+    seen: set[str],
+    how: _Pass,
+    pending: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """`_handle` a message while a heartbeat keeps it invisible; stopped (SIGTERM,
+    Ctrl-C), the `pending` messages are let go at once."""
+    keep = _Heartbeat(sqs, queue_url, message["ReceiptHandle"], how.visibility_s)
+    try:
+        return _handle(message, seen=seen, how=how)
+    except Exception as exc:  # e.g. the ledger unreachable: leave it for a later pass
+        return {"what": f"not handled ({_error_text(exc)})", "delete": False}
+    except BaseException:
+        keep.stop()
+        for other in [message, *pending]:
+            _settle(sqs, queue_url, other, delete=False, delay_s=0)
+        raise
+    finally:
+        keep.stop()
 
 
 def _settle(
@@ -175,18 +209,10 @@ class _Heartbeat:
         self._thread.join()
 
 
-def _handle(
-    message: dict[str, Any],
-    *,
-    seen: set[str],
-    prefix: str,
-    out: str | None,
-    state: str | None,
-    dead_letter: str | None,
-    max_tries: int,
-    options: dict[str, Any],
-    visibility_s: int,
-) -> dict[str, Any]:
+def _handle(message: dict[str, Any], *, seen: set[str], how: _Pass) -> dict[str, Any]:
+    """What became of one message: malformed (dead-lettered), nothing to score, a pair
+    scored (or already scored, claimed by another watcher, waiting for its partner)."""
+    prefix, dead_letter, max_tries = how.prefix, how.dead_letter, how.max_tries
     try:
         events = inbox.s3_events(message.get("Body", ""))
     except MalformedEvent as exc:  # it will never be anything else: out of the queue now
@@ -211,14 +237,14 @@ def _handle(
             return {"what": "duplicate event", "delete": True, "pair": pair.name}
         seen.add(pair.key)
         watched = f"s3://{storage.S3Uri.parse(upload.uri).bucket}/{prefix}"
-        out_uri, state_uri, dead_uri = _defaults(watched, out, state, dead_letter)
+        out_uri, state_uri, dead_uri = _defaults(watched, how.out, how.state, dead_letter)
         ledger = inbox.Ledger(state_uri)
         done = ledger.done(pair)
         if done:
             return {"what": "already scored", "delete": True, "pair": pair.name, **done}
         if ledger.tries(pair) >= max_tries:
             return {"what": "already dead-lettered", "delete": True, "pair": pair.name}
-        if not inbox.claim(state_uri, pair, stale_after_s=2 * visibility_s):
+        if not inbox.claim(state_uri, pair, stale_after_s=2 * how.visibility_s):
             return {"what": "being scored by another watcher", "delete": False, "pair": pair.name}
         try:
             found = inbox.published(out_uri, pair)
@@ -231,7 +257,7 @@ def _handle(
                 out=out_uri,
                 dead_letter=dead_uri,
                 max_tries=max_tries,
-                options=options,
+                options=how.options,
                 context={"message": message.get("Body")},
             )
         finally:
@@ -343,67 +369,3 @@ def _worker_start(api_url: str | None) -> None:
         from scoreflow.flows import server
 
         server.point_prefect_at(api_url)
-
-
-def _one_at_a_time() -> Any:
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
-    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
-
-
-def serve(
-    *,
-    folder: str | None,
-    queue_url: str | None,
-    out: str | None,
-    cron: str | None,
-    interval_s: float | None,
-    prefix: str = "",
-    options: dict[str, Any] | None = None,
-    library: dict[str, Any] | None = None,
-) -> None:
-    """Serve the batch flow (and the queue flow, and the library flow) as Prefect
-    deployments until stopped.
-
-    They are named ``serve-batch`` and ``serve-uploads`` (infra/prefect.yaml's, run by
-    workers, are ``pool-batch`` and ``pool-uploads``), and each runs one at a time: a
-    scheduled run that finds the last one still going is cancelled, not queued.
-    """
-    from prefect import serve as prefect_serve
-
-    schedule: dict[str, Any] = {"cron": cron} if cron else {"interval": interval_s or 3600}
-    schedule["concurrency_limit"] = _one_at_a_time()
-    deployments: list[Any] = []
-    if folder:
-        deployments.append(
-            score_new.to_deployment(
-                name="serve-batch",
-                parameters={"folder": folder, "out": out, "options": options or {}},
-                **schedule,
-            )
-        )
-    if queue_url:
-        deployments.append(
-            score_uploads.to_deployment(
-                name="serve-uploads",
-                parameters={
-                    "queue_url": queue_url,
-                    "out": out,
-                    "prefix": prefix,
-                    "options": options or {},
-                },
-                interval=60,
-                concurrency_limit=_one_at_a_time(),
-            )
-        )
-    if library:
-        deployments.append(library_deployment(library, schedule))
-    prefect_serve(*deployments)
-
-
-def library_deployment(params: dict[str, Any], schedule: dict[str, Any]) -> Any:
-    """``serve-library``: `make_library` on a schedule with `params` (brief, out, add ...),
-    e.g. 20 new tracks a night appended to a catalogue (tracks already there are kept)."""
-    from scoreflow.flows.library import make_library
-
-    return make_library.to_deployment(name="serve-library", parameters=params, **schedule)

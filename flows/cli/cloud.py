@@ -150,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
             )
         library = {"brief": args.library, "out": args.out, "add": args.add}
     with runner.prefect(args, quiet=False):
-        from scoreflow.flows.watch import serve
+        from scoreflow.flows.schedule import serve
 
         serve(
             folder=args.folder,

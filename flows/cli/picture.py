@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scoreflow.flows import inspect
+from scoreflow.flows import cuts as picture_cuts
 from scoreflow.flows.cli.options import CONFIG_HELP, START_HELP, Handler, Subparsers, command, given
 
 
@@ -24,12 +24,12 @@ def _add_cuts(sub: Subparsers) -> None:
 def _cuts(args: argparse.Namespace) -> int:
     """Read the picture; write the proposed shot list (and .otio/.edl) atomically, never
     over the video or, without --force, over a file that is there."""
-    cuts = inspect.read_cuts(args.video, **given(args, "out", "force", "start_tc", "config"))
+    cuts = picture_cuts.read_cuts(args.video, **given(args, "out", "force", "start_tc", "config"))
     print(f"scoreflow: {cuts.summary()}", file=sys.stderr)
     if not cuts.files:
         sys.stdout.write(cuts.text("csv"))
     for path, kind in cuts.files:
-        inspect.write_cut(cuts, path, kind)
+        picture_cuts.write_cut(cuts, path, kind)
         print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -171,8 +171,8 @@ def test_settings_load_or_name_the_key(tmp_path, project, flags, expected):
             assert exc.value == expected.value and type(exc.value) is type(expected.value)
         return
     settings = config.load_settings(path, flags)
-    dumped = config.load_config(path, flags)
-    assert settings.model_dump() == dumped and isinstance(settings, Settings)
+    assert isinstance(settings, Settings)
+    dumped = settings.model_dump()
     for dotted, value in expected.values.items():
         *tables, key = dotted.split(".")
         held = dumped

@@ -567,7 +567,7 @@ def test_the_catalogue_page_loads_plays_and_filters_in_chromium(grid, tmp_path):
 
 
 def test_serve_builds_a_nightly_library_deployment_that_appends(tmp_path):
-    from scoreflow.flows.watch import library_deployment
+    from scoreflow.flows.schedule import library_deployment
 
     params = {"brief": str(tmp_path / "grid.toml"), "out": str(tmp_path / "cat"), "add": 20}
     dep = library_deployment(params, {"cron": "0 2 * * *"})
