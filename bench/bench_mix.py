@@ -5,7 +5,7 @@ Makes N minutes of a dialogue-like track and a music bed, then times
   (the values must agree within 0.1 LU);
 - dialogue detection, and the whole `mix_programme` (ducking, mix, two-pass normalisation
   and true-peak limiting, both to EBU R128 and dialogue-gated to -27), as multiples of real
-  time, and the same mix in blocks from disk with its WAVs written (`tasks.blocks`, what
+  time, and the same mix in blocks from disk with its WAVs written (`tasks.audio.blocks`, what
   the flow runs) as a ratio of the in-memory one.
 
 Usage: python bench/bench_mix.py [--minutes 10]

@@ -55,7 +55,7 @@ def code_digest(backend: str) -> str:
 
 @cache
 def quality_digest() -> str:
-    """A digest of the measuring code (`tasks.quality`, `analysis`, `originality`,
+    """A digest of the measuring code (`tasks.quality.measures`, `analysis`, `originality`,
     `beats`): edited measures are computed again, not read from the cache."""
     from scoreflow.tasks.audio import analysis, beats
     from scoreflow.tasks.quality import measures as quality
@@ -69,7 +69,7 @@ def quality_digest() -> str:
 
 @cache
 def picture_digest() -> str:
-    """A digest of the picture reader's code (`tasks.frames`, `shots`, `spotting`,
+    """A digest of the picture reader's code (`tasks.picture.frames`, `shots`, `spotting`,
     `picture`): an edited reader reads the video again."""
     from scoreflow.tasks.picture import frames, shots, spotting
     from scoreflow.tasks.picture import reading as picture

@@ -23,6 +23,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from scoreflow import config
 from scoreflow.config.settings import Settings
 from scoreflow.tasks.cloud.storage import S3Uri, fetch, is_remote, sha256_file, work_dir
 from scoreflow.tasks.errors import InputError
@@ -127,7 +128,8 @@ def rerun(
             video=inputs["video"]["path"],
             shots=(inputs.get("shots") or {}).get("path"),
             out=target,
-            settings=Settings.from_dict(manifest["settings"], source=_manifest_of(out)),
+            # over today's defaults: a key added since that run takes its default
+            settings=config.layered(config.load_settings(), manifest["settings"]),
             fps=programme["rate"],
             start_tc=programme["start_tc"],
             revision=revision,

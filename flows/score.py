@@ -62,7 +62,7 @@ def score_video(
     from the scenes, energy and hit points read from the picture (`tasks.picture`).
 
     With `takes`, each scene gets that many candidates (other seeds), ranked by their
-    quality score (`tasks.quality`); the best is used unless `revision` picks another.
+    quality score (`tasks.quality.measures`); the best is used unless `revision` picks another.
     `revision` (what `scoreflow pick` and `revise` pass) holds per-scene ``notes`` merged
     into the briefs, ``picks`` (scene id -> take), and the ``history`` the manifest keeps;
     `settings` are an earlier run's whole settings (its manifest's, as `Settings`), used

@@ -182,7 +182,7 @@ def mix_task(
     cfg: Settings,
     spool_dir: Path,
 ) -> blocks.StreamedProgramme:
-    """The programme mixed in blocks (`tasks.blocks`): the spooled cues leveled and
+    """The programme mixed in blocks (`tasks.audio.blocks`): the spooled cues leveled and
     placed to disk, then ducked, mixed and brought to the preset."""
     chosen, m = config.preset(cfg), cfg.mix
     sr = cfg.pipeline.sample_rate

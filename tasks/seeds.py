@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 
-SEED_LIMIT = 2**32  # seeds are unsigned 32-bit: what every engine's generator takes
-
 
 def derive_seed(base_seed: int, *names: object) -> int:
     """A seed for `names` under `base_seed`.

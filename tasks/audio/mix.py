@@ -314,7 +314,7 @@ def level(cue: Cue, *, target_lufs: float) -> Cue:
 
 class CueAudio(Protocol):
     """What placing needs of a cue: its id, lengths and samples of body then tail (a
-    `Cue` in memory, or one spooled to disk, `tasks.spool.SpooledCue`)."""
+    `Cue` in memory, or one spooled to disk, `tasks.audio.spool.SpooledCue`)."""
 
     @property
     def scene_id(self) -> str: ...
@@ -569,7 +569,7 @@ class Programme:
         return int(self.soundtrack.shape[-1])
 
     def parts(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Samples ``[start, stop)`` of what is delivered (`tasks.blocks.StreamedProgramme`
+        """Samples ``[start, stop)`` of what is delivered (`tasks.audio.blocks.StreamedProgramme`
         has the same)."""
         out = {"soundtrack": self.soundtrack[:, start:stop]}
         if self.dialogue is not None:
@@ -581,13 +581,13 @@ class Programme:
 @dataclass(frozen=True)
 class Mixing:
     """How a programme is mixed and delivered: `mix_programme`'s `mixing` (and
-    `tasks.blocks.mix_programme_blocked`'s).
+    `tasks.audio.blocks.mix_programme_blocked`'s).
 
     Attributes
     ----------
     sample_rate : int
     regions : list of (start, end)
-        Dialogue regions in samples (`tasks.speech.speech_regions`).
+        Dialogue regions in samples (`tasks.audio.speech.speech_regions`).
     target_lufs, true_peak_dbtp : float
         The delivery preset.
     dialogue_gated : bool

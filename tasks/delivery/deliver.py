@@ -88,7 +88,7 @@ def write_programme(
 
     The stems are the buses as they sit in the mix: they sum to mix.wav. The files are
     written block by block from `programme.parts` (all at once, each atomically), so a
-    programme made in blocks (`tasks.blocks`) is never held whole.
+    programme made in blocks (`tasks.audio.blocks`) is never held whole.
     """
     names = {
         "soundtrack": "soundtrack.wav",

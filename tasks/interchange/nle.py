@@ -1,6 +1,6 @@
 """Edit interchange through OpenTimelineIO: cuts in (EDL, FCP 7 XML, FCPXML, .otio), score out.
 
-Reading turns one track of a cut into shot-list rows (see `tasks.shotlist`): each clip is a
+Reading turns one track of a cut into shot-list rows (`tasks.interchange.shotlist`): each clip is a
 scene at its record position, its name, comments and markers give the description, fields
 written as ``mood=tense`` set explicit columns, zero-length markers (EDL locators) are hit
 points, and a transition into a clip becomes that boundary's crossfade. Gaps stay silent.

@@ -6,7 +6,7 @@ way out of a pipe; the frames are read in chunks and reduced to per-frame figure
 read the same way, at 16 kHz mono in chunks, into 0.1 s figures and dialogue regions
 (`Sound`). A variable-frame-rate video is reported and conformed to its nominal rate.
 
-`tasks.shots` finds the shot boundaries in these figures, `tasks.spotting` groups the
+`tasks.picture.shots` finds the shot boundaries, `tasks.picture.spotting` groups the
 shots into musical scenes and reads their energy and hit points; `read_picture` runs it
 all and returns a `Reading`.
 """
@@ -278,7 +278,7 @@ class Sound:
     ----------
     level_db : shape (hops,), RMS level, dBFS
     bands_db : shape (hops, 24), mel band levels, dB (what the sound is like: its ambience)
-    speech : list of ``(start_s, end_s)``, the dialogue regions (`tasks.speech`)
+    speech : list of ``(start_s, end_s)``, the dialogue regions (`tasks.audio.speech`)
     """
 
     level_db: np.ndarray

@@ -1,9 +1,10 @@
 """Score from the picture: read a video's cuts, scenes, energy and hit points.
 
-`read_picture` decodes the video once (`tasks.frames`), finds its shot boundaries
-(`tasks.shots`), groups the shots into musical scenes and reads each one's energy and hit
-points (`tasks.spotting`). `scenes_from` makes shot-list scenes of them (`scoreflow score`
-without ``--shots``); `suggest` fills what a given shot list leaves empty; `tasks.cutlist`
+`read_picture` decodes the video once (`tasks.picture.frames`), finds its shot boundaries
+(`tasks.picture.shots`), groups the shots into musical scenes and reads each one's energy and hit
+points (`tasks.picture.spotting`). `scenes_from` makes shot-list scenes of them (`scoreflow score`
+without ``--shots``); `suggest` fills what a given shot list leaves empty;
+`tasks.interchange.cutlist`
 writes them for the editor (`scoreflow cuts`).
 """
 
