@@ -28,7 +28,7 @@ from scoreflow.tasks.errors import InputError
 from scoreflow.tasks.seeds import take_seed
 from scoreflow.tasks.timeline.model import Brief, Scene, scene_seed
 
-__all__ = ["Made", "Take", "best_take", "make_cues", "reachable", "take_seed", "take_task"]
+__all__ = ["Made", "Take", "best_take", "make_cues", "reachable", "take_task"]
 
 
 @dataclass

@@ -7,8 +7,6 @@ from pathlib import Path
 import ffmpeg
 
 from scoreflow.config.audio import (  # the tables the config is checked against too
-    AUTO_CODECS,
-    CODECS,
     CONTAINER_CODECS,
     audio_codec_for,
     check_audio_options,
@@ -18,8 +16,6 @@ from scoreflow.tasks.errors import DeliveryError
 from scoreflow.tasks.timeline.model import MediaInfo
 
 __all__ = [
-    "AUTO_CODECS",
-    "CODECS",
     "CONTAINER_CODECS",
     "FORMATS",
     "audio_codec_for",
